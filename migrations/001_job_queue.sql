@@ -156,7 +156,7 @@ BEGIN
     UPDATE kiln_jobs SET token = NULL, result = coalesce(p_result, result) WHERE id = p_id;
     RETURN 'canceled';
   END IF;
-  IF v_row.state = 'running' OR v_row.token IS DISTINCT FROM p_token THEN RETURN 'stale_token'; END IF;
+  IF v_row.state = 'running' THEN RETURN 'stale_token'; END IF;
   RETURN 'not_running';
 END $$;
 

@@ -1,0 +1,22 @@
+export * from './types.js';
+export * from './errors.js';
+export {
+  enqueueJobs,
+  dequeueJob,
+  heartbeatJob,
+  updateJobProgress,
+  finishJob,
+  releaseJob,
+  cancelJobs,
+  cancelComposeJobs,
+  reapLostJobs,
+  getJob,
+  listComposeJobs,
+  queueDepth,
+  deleteFinishedJobs,
+  setPreparedStatements,
+  type QueueDefaults,
+} from './jobs.js';
+export { QueueListener, type Registration } from './listener.js';
+export { PgJobSource, startReaper, type JobSource, type PgJobSourceOptions } from './source.js';
+export { Worker, type JobContext, type JobHandler, type HandlerRegistration, type WorkerOptions } from './worker.js';
