@@ -5,25 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
+import { freePort } from './helpers/net.js';
 
 const TEMPLATE = 'kiln_template';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
@@ -33,6 +22,10 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<numbe
 }
 
 async function main(): Promise<number> {
+  // Tests start the real `kiln` binary, which runs the compiled dist/: build it first.
+  // Type errors are reported by `npm run typecheck`; tsc still emits, and the tests judge the result.
+  await run(process.execPath, [path.resolve('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], process.env);
+  if (!existsSync('dist/cli/main.js')) return 1;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-test-pg-'));
   const pgHandle = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), port: await freePort(), persistent: false });
   let code = 1;

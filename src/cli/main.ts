@@ -1,6 +1,86 @@
-/** `kiln <command>`: the entry point behind bin/kiln.js. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { KilnError } from '../errors.js';
+import { serve } from './serve.js';
+import { migrateCommand } from './migrate.js';
+import { workerCommand } from './worker.js';
+
+const USAGE = `usage: kiln <command> [options]
+
+commands:
+  serve     API server and in-process workers (migrates the database first)
+  migrate   apply database migrations
+  worker    a worker process taking jobs from the shared database
+
+common options:
+  --config FILE        config file (default /etc/kiln/kiln.toml, or $KILN_CONFIG)
+  --state-dir DIR      state directory (default ./.kiln)
+  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent
+`;
+
+export type Flags = Record<string, string | boolean | string[] | undefined>;
+
+const COMMON: ParseArgsConfig['options'] = {
+  config: { type: 'string' },
+  'state-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const COMMANDS: Record<string, { options: ParseArgsConfig['options']; run: (flags: Flags) => Promise<number> }> = {
+  serve: {
+    options: { listen: { type: 'string' }, port: { type: 'string' }, 'no-workers': { type: 'boolean' } },
+    run: serve,
+  },
+  migrate: { options: {}, run: migrateCommand },
+  worker: {
+    options: {
+      types: { type: 'string' },
+      arch: { type: 'string', multiple: true },
+      channel: { type: 'string', multiple: true },
+      concurrency: { type: 'string', multiple: true },
+      name: { type: 'string' },
+    },
+    run: workerCommand,
+  },
+};
+
+/** Config overrides from the flags every command shares. */
+export function commonOverrides(flags: Flags): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (typeof flags['state-dir'] === 'string') o.state_dir = flags['state-dir'];
+  if (typeof flags['log-level'] === 'string') o.log = { level: flags['log-level'] };
+  return o;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  process.stderr.write(`kiln: unknown command ${command ?? '(none)'}\n`);
-  return 2;
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  const spec = COMMANDS[command];
+  if (!spec) {
+    process.stderr.write(`kiln: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    return 2;
+  }
+  let flags: Flags;
+  try {
+    flags = parseArgs({ args: rest, options: { ...COMMON, ...spec.options }, strict: true, allowPositionals: false }).values as Flags;
+  } catch (err) {
+    process.stderr.write(`kiln ${command}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    return await spec.run(flags);
+  } catch (err) {
+    if (err instanceof KilnError) {
+      process.stderr.write(`kiln ${command}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
 }

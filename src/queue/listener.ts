@@ -48,6 +48,7 @@ export class QueueListener {
     const client = new pg.Client({ connectionString: this.#url, application_name: 'kiln-listener' });
     client.on('notification', (msg) => this.#onNotification(msg));
     client.on('error', (err) => {
+      if (this.#stopped || this.#client !== client) return;
       this.#log.warn({ err }, 'listener connection lost');
       this.#lost(client);
     });

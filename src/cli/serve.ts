@@ -1,0 +1,90 @@
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type KilnConfig } from '../config/index.js';
+import { openDatabase, type OpenDatabase } from '../db/open.js';
+import { migrate, migrationStatus, DatabaseTooNewError } from '../db/migrate.js';
+import { createLogger, type Logger } from '../log.js';
+import { buildApp } from '../api/app.js';
+import { QueueListener, PgJobSource, Worker, startReaper, setPreparedStatements, deleteFinishedJobs } from '../queue/index.js';
+import { handlerRegistrations } from '../jobs/index.js';
+import { commonOverrides, type Flags } from './main.js';
+import { onShutdownSignal } from './signals.js';
+
+export interface RunningService {
+  url: string;
+  app: FastifyInstance;
+  db: OpenDatabase;
+  stop(): Promise<void>;
+}
+
+/** Starts everything `kiln serve` runs; stop() shuts down in reverse order. */
+export async function startService(config: Readonly<KilnConfig>, log: Logger): Promise<RunningService> {
+  setPreparedStatements(config.database.prepared_statements);
+  const db = await openDatabase(config, log, { startEmbedded: true, applicationName: 'kiln-serve' });
+  const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
+  const stop = async () => {
+    for (const fn of cleanups.reverse().splice(0)) await fn();
+  };
+  try {
+    await migrate(db.url, log);
+    const status = await migrationStatus(db.pool);
+    if (status.unknown.length) throw new DatabaseTooNewError(status.unknown);
+
+    const listener = new QueueListener(db.url, log);
+    await listener.start();
+    cleanups.push(() => listener.stop());
+
+    const reaper = startReaper(db.pool, Math.max(1_000, (config.queue.heartbeat_timeout_seconds * 1_000) / 4), log);
+    cleanups.push(() => reaper.stop());
+    const retention = setInterval(() => {
+      deleteFinishedJobs(db.pool, config.queue.finished_retention_days).then(
+        (n) => n && log.info({ deleted: n }, 'old finished jobs deleted'),
+        (err) => log.warn({ err }, 'retention cleanup failed'),
+      );
+    }, 3_600_000);
+    retention.unref();
+    cleanups.push(() => clearInterval(retention));
+
+    const app = await buildApp({ pool: db.pool, log });
+    cleanups.push(() => app.close());
+
+    if (config.workers.local) {
+      const handlers = handlerRegistrations(undefined, config.workers.concurrency);
+      const worker = new Worker({
+        source: new PgJobSource({ pool: db.pool, listener, worker: `local:${process.pid}`, pollIntervalMs: config.queue.poll_interval_seconds * 1_000, log }),
+        handlers,
+        channels: config.workers.channels,
+        arches: [...config.workers.arches!, 'noarch'],
+        heartbeatIntervalMs: config.queue.heartbeat_interval_seconds * 1_000,
+        shutdownGraceMs: config.workers.shutdown_grace_seconds * 1_000,
+        log,
+      });
+      worker.start();
+      // stop() runs cleanups last-first: workers stop (running jobs still report) before the
+      // server closes and the database goes away
+      cleanups.push(() => worker.stop());
+    }
+
+    const address = await app.listen({ host: config.listen.address, port: config.listen.port });
+    log.info({ url: address, embeddedDatabase: db.embedded, localWorkers: config.workers.local }, 'kiln is serving');
+    return { url: address, app, db, stop };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function serve(flags: Flags): Promise<number> {
+  const overrides: Record<string, unknown> = commonOverrides(flags);
+  const listen: Record<string, unknown> = {};
+  if (typeof flags.listen === 'string') listen.address = flags.listen;
+  if (typeof flags.port === 'string') listen.port = Number(flags.port);
+  if (Object.keys(listen).length) overrides.listen = listen;
+  if (flags['no-workers']) overrides.workers = { local: false };
+  const config = loadConfig({ file: flags.config as string | undefined, overrides });
+  const log = createLogger({ level: config.log.level, name: 'kiln' });
+  const service = await startService(config, log);
+  await onShutdownSignal(log);
+  await service.stop();
+  log.info('kiln stopped');
+  return 0;
+}
