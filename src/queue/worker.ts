@@ -100,25 +100,29 @@ export class Worker {
 
   async #slot(type: string, handler: JobHandler): Promise<void> {
     const filter: JobFilter = { types: [type], channels: this.#opts.channels, arches: this.#opts.arches };
+    let job: RunningJob | null = null;
     while (this.#state === 'running') {
-      let job: RunningJob | null;
-      try {
-        job = await this.#opts.source.take(filter, { timeoutMs: this.#opts.takeTimeoutMs, signal: this.#stopTaking.signal });
-      } catch (err) {
-        this.#log.error({ err, type }, 'taking a job failed');
-        await new Promise((r) => setTimeout(r, 1_000));
-        continue;
+      if (!job) {
+        try {
+          job = await this.#opts.source.take(filter, { timeoutMs: this.#opts.takeTimeoutMs, signal: this.#stopTaking.signal });
+        } catch (err) {
+          this.#log.error({ err, type }, 'taking a job failed');
+          await new Promise((r) => setTimeout(r, 1_000));
+          continue;
+        }
+        if (!job) continue;
       }
-      if (!job) continue;
       if (this.#state !== 'running') {
         await this.#opts.source.release(job).catch(() => undefined);
         break;
       }
-      await this.#run(job, handler);
+      // while the worker runs, the report of one job also takes the next one
+      job = await this.#run(job, handler, filter);
     }
   }
 
-  async #run(job: RunningJob, handler: JobHandler): Promise<void> {
+  /** Runs one job and reports it; returns the next job when the report brought one. */
+  async #run(job: RunningJob, handler: JobHandler, filter: JobFilter): Promise<RunningJob | null> {
     const log = this.#log.child({ jobId: job.id, jobType: job.type, composeId: job.composeId ?? undefined, attempt: job.attempts });
     const controller = new AbortController();
     this.#running.set(job.id, { controller, job });
@@ -159,22 +163,24 @@ export class Worker {
       if (reason instanceof ShutdownError) {
         const released = await source.release(job);
         log.info({ released, durationMs: Date.now() - started }, 'job handed back at shutdown');
-        return;
+        return null;
       }
       if (reason instanceof StaleTokenError || reason instanceof JobNotRunningError || reason instanceof JobNotFoundError) {
-        return; // another worker owns it now, or it is gone; reporting would be rejected
+        return null; // another worker owns it now, or it is gone; reporting would be rejected
       }
       const outcome =
         failure === undefined
           ? ({ state: 'success', result } as const)
           : ({ state: 'failure', error: describeError(failure), result: (failure as { result?: unknown })?.result } as const);
-      const stored = await source.finish(job, outcome);
+      const { stored, next } = await source.finish(job, outcome, this.#state === 'running' ? filter : undefined);
       log.info(
         { outcome: stored === 'canceled' ? 'canceled' : outcome.state, durationMs: Date.now() - started, ...(failure ? { err: describeError(failure) } : {}) },
         'job finished',
       );
+      return next;
     } catch (err) {
       log.error({ err }, 'reporting the job outcome failed');
+      return null;
     }
   }
 
