@@ -1,0 +1,25 @@
+export {
+  imageTypesDir,
+  loadImageTypeFamilies,
+  kojiFilename,
+  packageSetRequests,
+  pipelineNames,
+  resolveImageType,
+  splitExtension,
+  supportedImages,
+  type DistroInfo,
+  type PackageSetRequests,
+  type PackageSetTransaction,
+  type ResolvedImageType,
+  type SupportedImage,
+} from './image-types.js';
+export {
+  generateManifest,
+  serializeManifest,
+  type DepsolvedPackage,
+  type DepsolvedPackageSets,
+  type Manifest,
+  type ManifestInput,
+} from './manifest.js';
+export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
+export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';

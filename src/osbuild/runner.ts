@@ -1,0 +1,387 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { KilnError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { serializeManifest, type Manifest } from './manifest.js';
+import { JsonSeqParser, MonitorState, type ProgressEvent } from './monitor.js';
+
+export interface RunOsbuildOptions {
+  manifest: Manifest | string;
+  /** Pipeline to export (the image type's exports[0]). */
+  exportPipeline: string;
+  /** File the export pipeline writes (the image type's filename). */
+  exportFilename: string;
+  /** `<outputsRoot>/<compose-id>/<image-build-id>/`; image, log and manifest end up here. */
+  outputDir: string;
+  /** osbuild's object store (sources cache). */
+  storeDir: string;
+  /** The image is renamed to this (the Koji file name); log and manifest are named after it. */
+  imageName?: string;
+  /** Pipeline whose org.osbuild.rpm metadata is the image's RPM list (default `os`). */
+  rpmPipeline?: string;
+  osbuildPath?: string;
+  extraArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  /** Wall-clock limit for the whole build. */
+  timeoutMs?: number;
+  /** Time between SIGTERM and SIGKILL to the process group (default 10 s). */
+  killGraceMs?: number;
+  onProgress?: (event: ProgressEvent) => void;
+  /** Called once the process is running; its pid is also its process group id. */
+  onSpawn?: (pid: number) => void;
+  logger?: Logger;
+}
+
+export interface RpmInfo {
+  name: string;
+  epoch: string | null;
+  version: string;
+  release: string;
+  arch: string;
+  sigmd5?: string | null;
+  [key: string]: unknown;
+}
+
+export interface OsbuildStageError {
+  pipeline?: string;
+  stage?: string;
+  id?: string;
+  message: string;
+}
+
+export interface OsbuildRunResult {
+  success: boolean;
+  /** Absent when the build failed. */
+  imagePath?: string;
+  size?: number;
+  logPath: string;
+  manifestPath: string;
+  rpms: RpmInfo[];
+  /** osbuild's `--json` result, as printed. */
+  osbuildResult: Record<string, any>;
+  errors: OsbuildStageError[];
+  exitCode: number | null;
+}
+
+const STDERR_TAIL = 64 * 1024;
+const STREAM_DRAIN_MS = 5_000;
+
+function tail(s: string, n: number): string {
+  return s.length <= n ? s : s.slice(s.length - n);
+}
+
+/**
+ * Whether any live process is left in the group. kill(-pgid, 0) also counts zombies (children
+ * reparented to an init that does not reap), so on Linux /proc decides.
+ */
+function groupAlive(pgid: number): boolean {
+  if (existsSync('/proc/self/stat')) {
+    for (const name of readdirSync('/proc')) {
+      if (name.charCodeAt(0) > 57) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return false;
+  }
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function writeLog(stream: WriteStream, text: string): void {
+  if (text) stream.write(text);
+}
+
+/**
+ * Runs `osbuild --export <pipeline> --output-directory <dir> --store <store> --json
+ * --monitor=JSONSeqMonitor --monitor-fd=3 -` with the manifest on stdin, in its own process
+ * group. Resolves with `success: false` when osbuild ran and reported a failed build (exit
+ * 1/2 with a JSON result); throws KilnError for everything else: KILN_OSBUILD_MISSING,
+ * KILN_OSBUILD_TIMEOUT, KILN_OSBUILD_CANCELED, KILN_OSBUILD (no parsable result, no image).
+ */
+export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunResult> {
+  const log = opts.logger ?? silentLogger;
+  const binary = opts.osbuildPath ?? 'osbuild';
+  const imageName = opts.imageName ?? opts.exportFilename;
+  const outputDir = path.resolve(opts.outputDir);
+  const exportRoot = path.join(outputDir, 'osbuild-export');
+  const logPath = path.join(outputDir, `${imageName}.osbuild.log`);
+  const manifestPath = path.join(outputDir, `${imageName}.manifest.json`);
+  const manifestText = typeof opts.manifest === 'string' ? opts.manifest : serializeManifest(opts.manifest);
+  const graceMs = opts.killGraceMs ?? 10_000;
+
+  if (path.basename(imageName) !== imageName || imageName === '..' || imageName === '.') {
+    throw new KilnError('KILN_INTERNAL', `image name ${JSON.stringify(imageName)} must be a plain file name`);
+  }
+  if (opts.signal?.aborted) throw new KilnError('KILN_OSBUILD_CANCELED', 'osbuild build canceled before it started');
+  await mkdir(outputDir, { recursive: true });
+  await mkdir(opts.storeDir, { recursive: true });
+  await rm(exportRoot, { recursive: true, force: true });
+  await writeFile(manifestPath, `${JSON.stringify(JSON.parse(manifestText), null, 2)}\n`);
+
+  const args = [
+    '--export', opts.exportPipeline,
+    '--output-directory', exportRoot,
+    '--store', path.resolve(opts.storeDir),
+    '--json',
+    '--monitor=JSONSeqMonitor',
+    '--monitor-fd=3',
+    ...(opts.extraArgs ?? []),
+    '-',
+  ];
+  const logStream = createWriteStream(logPath);
+  const logClosed = new Promise<void>((resolve) => logStream.on('close', () => resolve()));
+  writeLog(logStream, `$ ${binary} ${args.join(' ')}\n`);
+
+  const child = spawn(binary, args, {
+    cwd: outputDir,
+    env: opts.env ?? process.env,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+  });
+
+  let stdout = '';
+  let stderrTail = '';
+  const parser = new JsonSeqParser();
+  const state = new MonitorState();
+  let lastStageFailure: OsbuildStageError | undefined;
+  const onRecords = (records: ReturnType<JsonSeqParser['push']>) => {
+    for (const rec of records) {
+      const r = state.interpret(rec);
+      writeLog(logStream, r.logText);
+      if (rec.result && rec.result.success === false) {
+        lastStageFailure = {
+          ...(r.pipeline ? { pipeline: r.pipeline } : {}),
+          ...(rec.result.name ? { stage: rec.result.name } : {}),
+          ...(rec.result.id ? { id: rec.result.id } : {}),
+          message: tail(rec.result.output ?? '', 4096),
+        };
+      }
+      if (r.progress && opts.onProgress) {
+        try {
+          opts.onProgress(r.progress);
+        } catch (err) {
+          log.warn({ err }, 'osbuild progress callback failed');
+        }
+      }
+    }
+  };
+
+  type Ending = { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'spawn-error'; err: NodeJS.ErrnoException };
+  let abortReason: 'canceled' | 'timeout' | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let timeoutTimer: NodeJS.Timeout | undefined;
+  const stop = (reason: 'canceled' | 'timeout') => {
+    if (abortReason || child.pid === undefined) return;
+    abortReason = reason;
+    log.info({ pid: child.pid, reason }, 'stopping osbuild');
+    killGroup(child.pid, 'SIGTERM');
+    killTimer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), graceMs);
+  };
+  const onAbort = () => stop('canceled');
+
+  const monitorStream = child.stdio[3] as Readable | null;
+  const streamsDone = Promise.all(
+    [child.stdout, child.stderr, monitorStream].map(
+      (s) => new Promise<void>((resolve) => (s ? (s.on('close', () => resolve()), s.on('error', () => resolve())) : resolve())),
+    ),
+  );
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => {
+    stderrTail = tail(stderrTail + d, STDERR_TAIL);
+    writeLog(logStream, d);
+  });
+  monitorStream?.on('data', (d: Buffer) => onRecords(parser.push(d)));
+  monitorStream?.on('end', () => onRecords(parser.end()));
+
+  const ending = await new Promise<Ending>((resolve) => {
+    child.once('error', (err: NodeJS.ErrnoException) => resolve({ kind: 'spawn-error', err }));
+    child.once('spawn', () => {
+      opts.onSpawn?.(child.pid!);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.signal?.aborted) onAbort();
+      if (opts.timeoutMs) timeoutTimer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+      child.stdin!.on('error', () => undefined); // EPIPE when osbuild exits before reading it all
+      child.stdin!.end(manifestText);
+    });
+    child.once('exit', (code, signal) => resolve({ kind: 'exit', code, signal }));
+  });
+  opts.signal?.removeEventListener('abort', onAbort);
+  if (timeoutTimer) clearTimeout(timeoutTimer);
+
+  if (ending.kind === 'spawn-error') {
+    logStream.end();
+    await logClosed;
+    const code = ending.err.code;
+    if (code === 'ENOENT' || code === 'EACCES') {
+      throw new KilnError('KILN_OSBUILD_MISSING', `osbuild not found or not executable at ${binary} (${code})`, {
+        cause: ending.err,
+        details: { path: binary },
+      });
+    }
+    throw new KilnError('KILN_OSBUILD', `could not start osbuild at ${binary}: ${ending.err.message}`, { cause: ending.err, details: { path: binary } });
+  }
+
+  if (abortReason && child.pid !== undefined) {
+    // osbuild may be gone while its children (bwrap, stage scripts) still run: wait out the
+    // grace period for the whole group, then kill what is left.
+    const pgid = child.pid;
+    const deadline = Date.now() + graceMs;
+    while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (groupAlive(pgid)) killGroup(pgid, 'SIGKILL');
+  }
+  if (killTimer) clearTimeout(killTimer);
+  // A leftover process of the group can hold stdout or fd 3 open after osbuild itself exited;
+  // give the pipes a moment, then kill the group and stop reading.
+  let drainTimer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    streamsDone.then(() => true),
+    new Promise<boolean>((resolve) => (drainTimer = setTimeout(() => resolve(false), STREAM_DRAIN_MS))),
+  ]);
+  clearTimeout(drainTimer);
+  if (!drained && child.pid !== undefined) {
+    log.warn({ pid: child.pid }, 'osbuild exited but its output pipes stayed open; killing its process group');
+    killGroup(child.pid, 'SIGKILL');
+    for (const s of [child.stdout, child.stderr, monitorStream]) s?.destroy();
+  }
+  writeLog(logStream, `osbuild exited with ${ending.code ?? ending.signal}\n`);
+
+  if (abortReason) {
+    logStream.end();
+    await logClosed;
+    const details = { logPath, manifestPath, pid: child.pid };
+    if (abortReason === 'timeout') throw new KilnError('KILN_OSBUILD_TIMEOUT', `osbuild did not finish within ${opts.timeoutMs} ms`, { details });
+    throw new KilnError('KILN_OSBUILD_CANCELED', 'osbuild build canceled', { details });
+  }
+
+  let result: Record<string, any> | undefined;
+  try {
+    const parsed = JSON.parse(stdout);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) result = parsed;
+  } catch {
+    // handled below
+  }
+  if (!result) {
+    logStream.end();
+    await logClosed;
+    throw new KilnError('KILN_OSBUILD', `osbuild exited with ${ending.code ?? ending.signal} and no JSON result: ${tail(stderrTail, 2000).trim()}`, {
+      details: { exitCode: ending.code, signal: ending.signal, logPath, stderr: tail(stderrTail, 8192) },
+    });
+  }
+
+  const errors = resultErrors(result, lastStageFailure);
+  const rpms = rpmList(result, opts.rpmPipeline ?? 'os');
+  const base: OsbuildRunResult = { success: false, logPath, manifestPath, rpms, osbuildResult: result, errors, exitCode: ending.code };
+  if (result.success !== true) {
+    writeLog(logStream, errors.map((e) => `error${e.stage ? ` in ${e.stage}` : ''}${e.pipeline ? ` (pipeline ${e.pipeline})` : ''}: ${e.message}\n`).join(''));
+    logStream.end();
+    await logClosed;
+    return base;
+  }
+  logStream.end();
+  await logClosed;
+
+  const produced = path.join(exportRoot, opts.exportPipeline, opts.exportFilename);
+  const imagePath = path.join(outputDir, imageName);
+  try {
+    await rename(produced, imagePath);
+  } catch (err) {
+    throw new KilnError('KILN_OSBUILD', `osbuild succeeded but ${opts.exportPipeline}/${opts.exportFilename} was not exported`, {
+      cause: err,
+      details: { expected: produced, logPath },
+    });
+  }
+  await rm(exportRoot, { recursive: true, force: true });
+  const { size } = await stat(imagePath);
+  return { ...base, success: true, imagePath, size };
+}
+
+function resultErrors(result: Record<string, any>, fromMonitor: OsbuildStageError | undefined): OsbuildStageError[] {
+  if (result.success === true) return [];
+  const errors: OsbuildStageError[] = [];
+  if (Array.isArray(result.errors)) {
+    // validation failure: {type: ".../validation-error", errors: [{message, path}]}
+    for (const e of result.errors) {
+      const p = Array.isArray(e?.path) ? e.path.map((x: unknown) => (typeof x === 'number' ? `[${x}]` : `.${x}`)).join('') : '';
+      errors.push({ message: `${p ? `${p}: ` : ''}${e?.message ?? 'invalid'}` });
+    }
+    return errors;
+  }
+  const err = result.error;
+  const stage = err?.details?.stage;
+  if (stage) {
+    const pipeline = Object.entries((result.log ?? {}) as Record<string, { id?: string }[]>).find(([, stages]) =>
+      Array.isArray(stages) && stages.some((s) => s?.id === stage.id),
+    )?.[0];
+    errors.push({
+      ...((pipeline ?? fromMonitor?.pipeline) ? { pipeline: pipeline ?? fromMonitor!.pipeline } : {}),
+      stage: stage.type,
+      ...(stage.id ? { id: stage.id } : {}),
+      message: tail(String(stage.output ?? ''), 4096),
+    });
+  } else if (err?.details?.source) {
+    errors.push({ stage: err.details.source.type, message: String(err.details.source.output ?? 'source failed') });
+  } else if (fromMonitor) {
+    errors.push(fromMonitor);
+  } else {
+    errors.push({ message: err ? JSON.stringify(err).slice(0, 4096) : 'osbuild reported failure' });
+  }
+  return errors;
+}
+
+function rpmList(result: Record<string, any>, pipeline: string): RpmInfo[] {
+  const packages = result.metadata?.[pipeline]?.['org.osbuild.rpm']?.packages;
+  return Array.isArray(packages) ? (packages as RpmInfo[]) : [];
+}
+
+/** A KilnError (KILN_OSBUILD) describing a failed run, naming the failing stage. */
+export function osbuildFailure(result: OsbuildRunResult): KilnError {
+  const first = result.errors[0];
+  const where = first?.stage ? ` in stage ${first.stage}${first.pipeline ? ` of pipeline ${first.pipeline}` : ''}` : '';
+  return new KilnError('KILN_OSBUILD', `osbuild build failed${where}: ${(first?.message ?? '').trim().split('\n').slice(-5).join('\n')}`, {
+    details: { errors: result.errors, logPath: result.logPath, manifestPath: result.manifestPath, exitCode: result.exitCode },
+  });
+}
+
+/** `osbuild --version` → "191"; KILN_OSBUILD_MISSING when the binary is not there. */
+export async function osbuildVersion(osbuildPath = 'osbuild', env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return await new Promise<string>((resolve, reject) => {
+    const child = spawn(osbuildPath, ['--version'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'ENOENT' || err.code === 'EACCES'
+          ? new KilnError('KILN_OSBUILD_MISSING', `osbuild not found or not executable at ${osbuildPath} (${err.code})`, { cause: err, details: { path: osbuildPath } })
+          : new KilnError('KILN_OSBUILD', `could not run ${osbuildPath} --version: ${err.message}`, { cause: err }),
+      ),
+    );
+    child.once('close', (code) => {
+      const m = /^osbuild\s+(\S+)/m.exec(out);
+      if (code === 0 && m) resolve(m[1]);
+      else reject(new KilnError('KILN_OSBUILD', `${osbuildPath} --version exited ${code}: ${out.trim()}`, { details: { path: osbuildPath } }));
+    });
+  });
+}
