@@ -11,16 +11,29 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const schemaDir = path.join(root, 'schemas');
 const outDir = path.join(root, 'src', 'generated');
 
+/** Kiln schemas refer to each other by $id ("customizations.schema"); the generator wants paths. */
+function refsToPaths(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(refsToPaths);
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) {
+    const m = k === '$ref' && typeof v === 'string' ? /^([a-z0-9-]+\.schema)(#.*)?$/.exec(v) : null;
+    out[k] = m ? `${path.join(schemaDir, `${m[1]}.json`)}${m[2] ?? ''}` : refsToPaths(v);
+  }
+  return out;
+}
+
 export async function generate(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const file of readdirSync(schemaDir).filter((f) => f.endsWith('.json')).sort()) {
-    const schema = JSON.parse(readFileSync(path.join(schemaDir, file), 'utf8'));
+    const schema = refsToPaths(JSON.parse(readFileSync(path.join(schemaDir, file), 'utf8'))) as Parameters<typeof compile>[0];
     const ts = await compile(schema, schema.title ?? file, {
       bannerComment: `/* Generated from schemas/${file} by \`npm run gen:types\`. Do not edit. */`,
       cwd: schemaDir,
       additionalProperties: false,
       style: { singleQuote: true },
       declareExternallyReferenced: true,
+      maxItems: -1,
     });
     out.set(path.join(outDir, file.replace(/\.json$/, '.ts')), ts);
   }

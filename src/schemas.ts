@@ -14,18 +14,27 @@ export const schemaDir = fileURLToPath(new URL('../schemas/', import.meta.url));
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
-let ajvInstance: Ajv | undefined;
-
-export function ajv(): Ajv {
-  if (ajvInstance) return ajvInstance;
-  const instance = new Ajv({ allErrors: false, strict: false, useDefaults: true, coerceTypes: false });
+function makeAjv(coerceTypes: boolean): Ajv {
+  const instance = new Ajv({ allErrors: false, strict: false, useDefaults: true, coerceTypes });
   addFormats(instance);
   for (const file of readdirSync(schemaDir).filter((f) => f.endsWith('.json')).sort()) {
     const schema = JSON.parse(readFileSync(path.join(schemaDir, file), 'utf8'));
     instance.addSchema(schema, schema.$id ?? file.replace(/\.json$/, ''));
   }
-  ajvInstance = instance;
   return instance;
+}
+
+let strictAjv: Ajv | undefined;
+let coercingAjv: Ajv | undefined;
+
+/** Kiln's validator: JSON values are taken as they are, never coerced. */
+export function ajv(): Ajv {
+  return (strictAjv ??= makeAjv(false));
+}
+
+/** For query strings and path parameters, which arrive as text. */
+export function coercingAjvInstance(): Ajv {
+  return (coercingAjv ??= makeAjv(true));
 }
 
 export function loadSchema(name: string): Record<string, unknown> {

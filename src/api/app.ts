@@ -1,14 +1,28 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
 import type { Pool } from '../db/index.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { schemaDir, ajv, coercingAjvInstance } from '../schemas.js';
 import { errorHandler } from './errors.js';
 import { healthRoutes } from './health.js';
+import { composeRoutes } from './compose.js';
+import { API_BASE } from '../compose/index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the caller authenticated as (certificate or token name), when auth is on. */
+    kilnPrincipal?: string;
+  }
+}
 
 export interface AppDeps {
   pool: Pool;
   log: Logger;
   /** Largest accepted request body (bytes). */
   bodyLimit?: number;
+  /** Koji hubs composes may name (none given: any). */
+  kojiServers?: readonly string[];
 }
 
 /** Builds the HTTP app without listening; tests drive it with inject() or a real socket. */
@@ -16,8 +30,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-    ajv: { customOptions: { allErrors: false, removeAdditional: false, useDefaults: true, coerceTypes: false } },
   });
+  // every schema in schemas/ is addressable by its $id from route schemas
+  for (const file of readdirSync(schemaDir).filter((f) => f.endsWith('.json')).sort()) {
+    app.addSchema(JSON.parse(readFileSync(path.join(schemaDir, file), 'utf8')));
+  }
+  // bodies are validated strictly (no coercion, no stripping of unknown fields); query strings
+  // and path parameters arrive as text and are coerced to their schema types
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'querystring' || httpPart === 'params' ? coercingAjvInstance().compile(schema) : ajv().compile(schema),
+  );
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({
@@ -29,5 +51,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   });
   await app.register(healthRoutes, { pool: deps.pool });
+  await app.register(composeRoutes, { prefix: API_BASE, pool: deps.pool, kojiServers: deps.kojiServers });
   return app;
 }

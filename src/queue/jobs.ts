@@ -447,12 +447,14 @@ export async function queueDepth(db: Queryable): Promise<{ type: string; channel
 
 /**
  * Retention: deletes finished jobs older than `days` whose dependents have all finished too
- * (a finished job's result may still be needed by a dependent that has not run).
+ * (a finished job's result may still be needed by a dependent that has not run). Jobs of a
+ * compose are its history and go with the compose, not here.
  */
 export async function deleteFinishedJobs(db: Queryable, days: number): Promise<number> {
   const { rowCount } = await db.query(
     `DELETE FROM kiln_jobs j
       WHERE j.finished_at < now() - make_interval(days => $1)
+        AND j.compose_id IS NULL
         AND NOT EXISTS (SELECT 1 FROM kiln_job_dependencies d JOIN kiln_jobs dep ON dep.id = d.job_id
                          WHERE d.dependency_id = j.id AND dep.finished_at IS NULL)`,
     [days],

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool } from '../db/index.js';
+import { withTransaction } from '../db/index.js';
+import { InvalidInputError, KilnError } from '../errors.js';
+import { validate } from '../schemas.js';
+import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
+import { resolveImageType } from '../osbuild/index.js';
+import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
+import { composeJobGraph, type PlannedImageBuild } from './graph.js';
+
+export interface CreateComposeOptions {
+  /** Who asked (client certificate name or token name), kept with the compose. */
+  owner?: string;
+  /** Koji hub URLs this Kiln holds credentials for; others are refused up front. */
+  kojiServers?: readonly string[];
+  queueDefaults?: QueueDefaults;
+}
+
+/** The image requests of a body, which gives either `image_request` or `image_requests`. */
+export function imageRequestsOf(request: ComposeRequest): ImageRequest[] {
+  if (request.image_request && request.image_requests) {
+    throw new InvalidInputError('image_requests', 'give either image_request or image_requests, not both');
+  }
+  const list = request.image_requests ?? (request.image_request ? [request.image_request] : []);
+  if (list.length === 0) throw new InvalidInputError('image_requests', 'is required (at least one image request)');
+  return list;
+}
+
+/** Checks every image request against the supported distro × arch × image type matrix. */
+function checkSupported(request: ComposeRequest, images: ImageRequest[]): void {
+  images.forEach((ir, i) => {
+    try {
+      resolveImageType(request.distribution, ir.architecture, ir.image_type);
+    } catch (err) {
+      if (!(err instanceof KilnError) || err.code !== 'KILN_UNSUPPORTED_IMAGE') throw err;
+      const d = err.details ?? {};
+      const field = 'arch' in d ? `image_requests[${i}].architecture` : 'imageType' in d ? `image_requests[${i}].image_type` : 'distribution';
+      throw new InvalidInputError(field, err.message.replace(/^unsupported /, 'unsupported: '), { details: d });
+    }
+  });
+}
+
+/** Normalises a hub URL for comparison with the configured ones (no trailing slash). */
+export function normaliseHubUrl(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+/**
+ * Validates a compose request and enqueues its whole job graph, with the compose and its
+ * image builds, in one transaction: either all of it exists afterwards or none of it.
+ */
+export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
+  const request = validate<ComposeRequest>('compose-request.schema', body);
+  const images = imageRequestsOf(request);
+  checkSupported(request, images);
+  const server = normaliseHubUrl(request.koji.server);
+  if (options.kojiServers && !options.kojiServers.map(normaliseHubUrl).includes(server)) {
+    throw new InvalidInputError('koji.server', `${JSON.stringify(request.koji.server)} is not a Koji hub this Kiln is configured for (configured: ${options.kojiServers.join(', ') || 'none'})`);
+  }
+  const id = randomUUID();
+  const directory = `kiln-cg/${id}`;
+  const planned: PlannedImageBuild[] = images.map((ir, position) => ({ id: randomUUID(), position, request: ir }));
+  const startTime = Math.floor(Date.now() / 1000);
+  const graph = composeJobGraph(id, { ...request, koji: { ...request.koji, server } }, planned, directory, startTime);
+
+  await withTransaction(pool, async (client) => {
+    const jobIds = await enqueueJobs(client, graph, options.queueDefaults);
+    const byKey = new Map(graph.map((spec, i) => [spec.key!, jobIds[i]]));
+    await client.query(
+      `INSERT INTO kiln_composes (id, owner, distribution, request, koji_server, koji_task_id, koji_name, koji_version,
+                                  koji_release, koji_directory, init_job_id, finalize_job_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [id, options.owner ?? null, request.distribution, JSON.stringify(request), server, request.koji.task_id, request.koji.name,
+        request.koji.version, request.koji.release, directory, byKey.get('init'), byKey.get('finalize')],
+    );
+    await client.query(
+      `INSERT INTO kiln_image_builds (id, compose_id, position, arch, image_type, depsolve_job_id, osbuild_job_id)
+       SELECT x.id, $1, x.position, x.arch, x.image_type, x.depsolve_job_id, x.osbuild_job_id
+         FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, position smallint, arch text, image_type text,
+                                                  depsolve_job_id uuid, osbuild_job_id uuid)`,
+      [
+        id,
+        JSON.stringify(
+          planned.map((p) => ({
+            id: p.id,
+            position: p.position,
+            arch: p.request.architecture,
+            image_type: p.request.image_type,
+            depsolve_job_id: byKey.get(`depsolve-${p.position}`),
+            osbuild_job_id: byKey.get(`osbuild-${p.position}`),
+          })),
+        ),
+      ],
+    );
+  });
+  return { id };
+}

@@ -1,0 +1,131 @@
+import type { JobSpec } from '../queue/index.js';
+import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
+
+/** The job types of a compose, in graph order. */
+export const JOB_TYPES = { init: 'koji-init', depsolve: 'depsolve', osbuild: 'osbuild', finalize: 'koji-finalize' } as const;
+
+export interface PlannedImageBuild {
+  id: string;
+  position: number;
+  request: ImageRequest;
+}
+
+export interface KojiInitArgs {
+  compose_id: string;
+  server: string;
+  name: string;
+  version: string;
+  release: string;
+}
+
+export interface DepsolveArgs {
+  compose_id: string;
+  image_build_id: string;
+  distribution: string;
+  arch: string;
+  image_type: string;
+  repositories: ImageRequest['repositories'];
+  customizations?: ComposeRequest['customizations'];
+}
+
+export interface OsbuildArgs {
+  compose_id: string;
+  image_build_id: string;
+  distribution: string;
+  arch: string;
+  image_type: string;
+  customizations?: ComposeRequest['customizations'];
+  koji: { server: string; directory: string; name: string; version: string; release: string };
+  upload_options?: ImageRequest['upload_options'];
+}
+
+export interface KojiFinalizeArgs {
+  compose_id: string;
+  server: string;
+  name: string;
+  version: string;
+  release: string;
+  task_id: number;
+  directory: string;
+  start_time: number;
+  image_build_ids: string[];
+}
+
+/**
+ * koji-init → depsolve (per image) → osbuild (per image) → koji-finalize, in one batch with
+ * explicit dependency order: osbuild gets [koji-init, its depsolve]; koji-finalize gets
+ * [koji-init, osbuild 0, osbuild 1, …] and always runs, so a failed or canceled compose is
+ * still refunded. Depsolves do not wait for koji-init: they need nothing from it.
+ */
+export function composeJobGraph(
+  composeId: string,
+  request: ComposeRequest,
+  images: readonly PlannedImageBuild[],
+  kojiDirectory: string,
+  startTime: number,
+): JobSpec[] {
+  const koji = request.koji;
+  const base = { composeId };
+  const specs: JobSpec[] = [
+    {
+      ...base,
+      key: 'init',
+      type: JOB_TYPES.init,
+      args: { compose_id: composeId, server: koji.server, name: koji.name, version: koji.version, release: koji.release } satisfies KojiInitArgs,
+    },
+  ];
+  for (const image of images) {
+    const ir = image.request;
+    specs.push({
+      ...base,
+      key: `depsolve-${image.position}`,
+      type: JOB_TYPES.depsolve,
+      args: {
+        compose_id: composeId,
+        image_build_id: image.id,
+        distribution: request.distribution,
+        arch: ir.architecture,
+        image_type: ir.image_type,
+        repositories: ir.repositories,
+        ...(request.customizations ? { customizations: request.customizations } : {}),
+      } satisfies DepsolveArgs,
+    });
+    specs.push({
+      ...base,
+      key: `osbuild-${image.position}`,
+      type: JOB_TYPES.osbuild,
+      // osbuild runs on a host of the image's architecture
+      arch: ir.architecture,
+      dependencies: ['init', `depsolve-${image.position}`],
+      args: {
+        compose_id: composeId,
+        image_build_id: image.id,
+        distribution: request.distribution,
+        arch: ir.architecture,
+        image_type: ir.image_type,
+        ...(request.customizations ? { customizations: request.customizations } : {}),
+        koji: { server: koji.server, directory: kojiDirectory, name: koji.name, version: koji.version, release: koji.release },
+        ...(ir.upload_options ? { upload_options: ir.upload_options } : {}),
+      } satisfies OsbuildArgs,
+    });
+  }
+  specs.push({
+    ...base,
+    key: 'finalize',
+    type: JOB_TYPES.finalize,
+    alwaysRun: true,
+    dependencies: ['init', ...images.map((i) => `osbuild-${i.position}`)],
+    args: {
+      compose_id: composeId,
+      server: koji.server,
+      name: koji.name,
+      version: koji.version,
+      release: koji.release,
+      task_id: koji.task_id,
+      directory: kojiDirectory,
+      start_time: startTime,
+      image_build_ids: images.map((i) => i.id),
+    } satisfies KojiFinalizeArgs,
+  });
+  return specs;
+}

@@ -1,0 +1,15 @@
+export { createCompose, imageRequestsOf, normaliseHubUrl, type CreateComposeOptions } from './create.js';
+export { composeJobGraph, JOB_TYPES, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
+export {
+  API_BASE,
+  loadCompose,
+  composeStatus,
+  getComposeStatus,
+  getComposeLogs,
+  getComposeManifests,
+  getComposeMetadata,
+  cancelCompose,
+  listComposes,
+  type ComposeView,
+} from './status.js';
+export { ComposeNotFoundError } from './errors.js';
