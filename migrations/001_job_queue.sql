@@ -27,6 +27,8 @@ CREATE TABLE kiln_jobs (
   token             uuid,
   worker            text,
   progress          jsonb,
+  -- what an attempt saved for the next one (e.g. a Koji reservation): kept across requeues
+  checkpoint        jsonb,
   result            jsonb,
   error             jsonb,
   attempts          integer NOT NULL DEFAULT 0,
@@ -167,7 +169,7 @@ END $$;
 -- another worker is taking.
 CREATE FUNCTION kiln_take_job(p_type text, p_channels text[], p_arches text[], p_worker text)
 RETURNS TABLE (id uuid, type text, args jsonb, token uuid, channel text, arch text, compose_id uuid,
-               attempts int, retries int, heartbeat_timeout_seconds float8, dependencies jsonb)
+               attempts int, retries int, heartbeat_timeout_seconds float8, checkpoint jsonb, dependencies jsonb)
 LANGUAGE sql AS $$
   WITH next AS (
     SELECT j.id FROM kiln_jobs j
@@ -182,7 +184,7 @@ LANGUAGE sql AS $$
     FROM next
    WHERE j.id = next.id
   RETURNING j.id, j.type, j.args, j.token, j.channel, j.arch, j.compose_id, j.attempts, j.retries,
-            extract(epoch FROM j.heartbeat_timeout)::float8,
+            extract(epoch FROM j.heartbeat_timeout)::float8, j.checkpoint,
             (SELECT coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'type', d.type, 'state', d.state,
                                                           'result', d.result, 'error', d.error)
                                        ORDER BY jd.position), '[]'::jsonb)

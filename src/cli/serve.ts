@@ -5,7 +5,7 @@ import { migrate, migrationStatus, DatabaseTooNewError } from '../db/migrate.js'
 import { createLogger, type Logger } from '../log.js';
 import { buildApp } from '../api/app.js';
 import { QueueListener, PgJobSource, Worker, startReaper, setPreparedStatements, deleteFinishedJobs } from '../queue/index.js';
-import { handlerRegistrations } from '../jobs/index.js';
+import { handlerRegistrations, createJobServices } from '../jobs/index.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
 
@@ -44,11 +44,13 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
     retention.unref();
     cleanups.push(() => clearInterval(retention));
 
-    const app = await buildApp({ pool: db.pool, log });
+    const app = await buildApp({ pool: db.pool, log, kojiServers: config.koji.hubs.map((h) => h.url) });
     cleanups.push(() => app.close());
 
     if (config.workers.local) {
-      const handlers = handlerRegistrations(undefined, config.workers.concurrency);
+      const services = createJobServices(config, log);
+      cleanups.push(() => services.close());
+      const handlers = handlerRegistrations(services, undefined, config.workers.concurrency);
       const worker = new Worker({
         source: new PgJobSource({ pool: db.pool, listener, worker: `local:${process.pid}`, pollIntervalMs: config.queue.poll_interval_seconds * 1_000, log }),
         handlers,

@@ -4,7 +4,7 @@ import { migrationStatus, DatabaseTooNewError } from '../db/migrate.js';
 import { createLogger } from '../log.js';
 import { InvalidInputError } from '../errors.js';
 import { QueueListener, PgJobSource, Worker, startReaper, setPreparedStatements } from '../queue/index.js';
-import { handlerRegistrations } from '../jobs/index.js';
+import { handlerRegistrations, createJobServices } from '../jobs/index.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
 
@@ -32,7 +32,8 @@ export async function workerCommand(flags: Flags): Promise<number> {
   const config = loadConfig({ file: flags.config as string | undefined, overrides });
   const log = createLogger({ level: config.log.level, name: 'kiln-worker' });
   setPreparedStatements(config.database.prepared_statements);
-  const handlers = handlerRegistrations(list(flags.types ? [flags.types as string] : undefined), {
+  const services = createJobServices(config, log);
+  const handlers = handlerRegistrations(services, list(flags.types ? [flags.types as string] : undefined), {
     ...config.workers.concurrency,
     ...parseConcurrency(flags.concurrency as string[] | undefined),
   });
@@ -59,6 +60,7 @@ export async function workerCommand(flags: Flags): Promise<number> {
   await worker.stop();
   reaper.stop();
   await listener.stop();
+  await services.close();
   await db.close();
   return 0;
 }

@@ -44,6 +44,13 @@ function coerce(raw: string, node: SchemaNode, key: string): unknown {
       if (/^(0|false|no|off)$/i.test(raw)) return false;
       throw new InvalidConfigError(key, `${JSON.stringify(raw)} is not a boolean`);
     case 'array':
+      if (raw.trim().startsWith('[')) {
+        try {
+          return JSON.parse(raw);
+        } catch {
+          throw new InvalidConfigError(key, 'is not a valid JSON array');
+        }
+      }
       return raw.split(',').map((s) => s.trim()).filter(Boolean);
     case 'object':
       try {

@@ -55,4 +55,75 @@ export interface KilnConfig {
     };
     shutdown_grace_seconds: number;
   };
+  koji: {
+    /**
+     * The content generator name the hubs grant Kiln's user (grantCGAccess).
+     */
+    content_generator: string;
+    upload_chunk_bytes: number;
+    /**
+     * Koji hubs Kiln builds for, with the credentials for each. In the environment: KILN_KOJI_HUBS as a JSON array.
+     */
+    hubs: {
+      /**
+       * The hub's XML-RPC URL, as compose requests name it.
+       */
+      url: string;
+      auth: 'kerberos' | 'certificate' | 'password';
+      /**
+       * kerberos: the client principal (default: the keytab's first).
+       */
+      principal?: string;
+      /**
+       * kerberos: path of the client keytab.
+       */
+      keytab?: string;
+      /**
+       * kerberos: krb5.conf to use instead of the system's.
+       */
+      krb5_conf?: string;
+      /**
+       * certificate: path of the client certificate (PEM).
+       */
+      cert?: string;
+      /**
+       * certificate: path of its private key (PEM).
+       */
+      key?: string;
+      /**
+       * path of a CA bundle for the hub's TLS certificate.
+       */
+      ca?: string;
+      /**
+       * password: the user name.
+       */
+      user?: string;
+      /**
+       * password: path of a file holding the password.
+       */
+      password_file?: string;
+    }[];
+  };
+  osbuild: {
+    binary: string;
+    /**
+     * Wall-clock limit of one build.
+     */
+    timeout_seconds: number;
+    /**
+     * osbuild's object store; default <state_dir>/osbuild-store.
+     */
+    store_dir?: string;
+  };
+  depsolve: {
+    /**
+     * The solver command (osbuild-depsolve-dnf protocol); default osbuild's when installed, else Kiln's own.
+     */
+    solver?: string;
+    /**
+     * Repository metadata cache; default <state_dir>/rpmmd.
+     */
+    cache_dir?: string;
+    timeout_seconds: number;
+  };
 }

@@ -5,6 +5,7 @@ export {
   dequeueJob,
   heartbeatJob,
   updateJobProgress,
+  saveJobCheckpoint,
   finishJob,
   finishAndTakeJob,
   releaseJob,

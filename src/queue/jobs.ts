@@ -204,6 +204,7 @@ interface DequeuedRow {
   attempts: number;
   retries: number;
   heartbeat_timeout_seconds: number;
+  checkpoint: unknown;
   dependencies: RunningJob['dependencies'];
 }
 
@@ -219,6 +220,7 @@ function toRunningJob(r: DequeuedRow): RunningJob {
     attempts: r.attempts,
     retries: r.retries,
     heartbeatTimeoutSeconds: r.heartbeat_timeout_seconds,
+    checkpoint: r.checkpoint ?? null,
     dependencies: r.dependencies,
   };
 }
@@ -308,6 +310,22 @@ function finishResult(id: string, outcome: string): 'finished' | 'canceled' {
 }
 
 /**
+ * Saves what this attempt must not lose if its worker dies (a Koji reservation, an upload
+ * that is done): the next attempt receives it as `checkpoint`. Also counts as a heartbeat.
+ */
+export async function saveJobCheckpoint(db: Queryable, id: string, token: string, checkpoint: unknown): Promise<'running' | 'canceled'> {
+  if (!UUID.test(id) || !UUID.test(token)) throw new StaleTokenError(id);
+  const { rows } = await db.query<{ state: 'running' | 'canceled' }>(
+    `UPDATE kiln_jobs SET checkpoint = $3::jsonb, heartbeat_at = now()
+      WHERE id = $1 AND token = $2 AND state IN ('running', 'canceled')
+     RETURNING state`,
+    [id, token, JSON.stringify(checkpoint ?? null)],
+  );
+  if (!rows[0]) return explainMiss(db, id);
+  return rows[0].state;
+}
+
+/**
  * Finishes a running job; the first finish with the current token wins. Returns 'canceled'
  * when the job had been canceled meanwhile (the report is kept, the state stays canceled).
  */
@@ -392,7 +410,7 @@ export async function reapLostJobs(db: Queryable): Promise<{ jobId: string; outc
 
 const RECORD_COLUMNS = `
   j.id, j.type, j.args, j.channel, j.arch, j.priority, j.compose_id, j.always_run, j.state, j.worker,
-  j.progress, j.result, j.error, j.attempts, j.retries, j.max_retries, j.queued_at, j.ready_at,
+  j.progress, j.checkpoint, j.result, j.error, j.attempts, j.retries, j.max_retries, j.queued_at, j.ready_at,
   j.started_at, j.heartbeat_at, j.finished_at,
   ARRAY(SELECT dependency_id FROM kiln_job_dependencies WHERE job_id = j.id ORDER BY position) AS dependencies`;
 
@@ -409,6 +427,7 @@ function toRecord(r: Record<string, any>): JobRecord {
     state: r.state,
     worker: r.worker,
     progress: r.progress,
+    checkpoint: r.checkpoint,
     result: r.result,
     error: r.error,
     attempts: r.attempts,

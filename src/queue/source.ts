@@ -2,7 +2,7 @@ import type { Pool } from '../db/index.js';
 import { isConnectionError } from '../db/index.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { dequeueJob, finishAndTakeJob, finishJob, heartbeatJob, reapLostJobs, releaseJob, updateJobProgress } from './jobs.js';
+import { dequeueJob, finishAndTakeJob, finishJob, heartbeatJob, reapLostJobs, releaseJob, saveJobCheckpoint, updateJobProgress } from './jobs.js';
 import type { QueueListener } from './listener.js';
 import type { JobFilter, JobOutcome, RunningJob } from './types.js';
 
@@ -15,6 +15,8 @@ export interface JobSource {
   take(filter: JobFilter, options: { timeoutMs: number; signal?: AbortSignal }): Promise<RunningJob | null>;
   heartbeat(job: RunningJob): Promise<'running' | 'canceled'>;
   progress(job: RunningJob, progress: unknown): Promise<'running' | 'canceled'>;
+  /** Durably saves what the next attempt needs if this one is lost. */
+  checkpoint(job: RunningJob, data: unknown): Promise<'running' | 'canceled'>;
   /**
    * Reports the outcome. With `takeNext` (a filter for one type), the source may hand out the
    * next ready job in the same exchange; `next` is then that job or null.
@@ -101,6 +103,10 @@ export class PgJobSource implements JobSource {
 
   progress(job: RunningJob, progress: unknown): Promise<'running' | 'canceled'> {
     return updateJobProgress(this.#pool, job.id, job.token, progress);
+  }
+
+  checkpoint(job: RunningJob, data: unknown): Promise<'running' | 'canceled'> {
+    return saveJobCheckpoint(this.#pool, job.id, job.token, data);
   }
 
   async finish(job: RunningJob, outcome: JobOutcome, takeNext?: JobFilter): Promise<{ stored: 'finished' | 'canceled'; next: RunningJob | null }> {

@@ -49,6 +49,8 @@ export interface RunningJob {
   attempts: number;
   retries: number;
   heartbeatTimeoutSeconds: number;
+  /** What an earlier attempt saved with saveJobCheckpoint, or null. */
+  checkpoint: unknown;
   dependencies: DependencyResult[];
 }
 
@@ -73,6 +75,7 @@ export interface JobRecord {
   state: JobState;
   worker: string | null;
   progress: unknown;
+  checkpoint: unknown;
   result: unknown;
   error: JobError | null;
   attempts: number;

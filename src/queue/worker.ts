@@ -13,6 +13,11 @@ export interface JobContext {
   log: Logger;
   /** Reports progress (throttled by the caller as it sees fit); also a heartbeat. */
   progress(progress: unknown): Promise<void>;
+  /**
+   * Durably saves what a later attempt needs if this one is lost (job.checkpoint on that
+   * attempt). Unlike progress, a failure to save is thrown: the caller must not go on.
+   */
+  checkpoint(data: unknown): Promise<void>;
 }
 
 export type JobHandler = (ctx: JobContext) => Promise<unknown>;
@@ -151,6 +156,7 @@ export class Worker {
         signal: controller.signal,
         log,
         progress: async (p) => source.progress(job, p).then(onReport, onReportError),
+        checkpoint: async (data) => onReport(await source.checkpoint(job, data)),
       });
     } catch (err) {
       failure = err;

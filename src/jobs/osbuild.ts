@@ -1,0 +1,166 @@
+import { readFile, stat, open } from 'node:fs/promises';
+import path from 'node:path';
+import { KilnError } from '../errors.js';
+import { uploadFile, type UploadResult } from '../koji/index.js';
+import {
+  resolveImageType,
+  packageSetsFromDepsolve,
+  generateManifest,
+  runOsbuild,
+  osbuildFailure,
+  osbuildVersion,
+  kojiFilename,
+  serializeManifest,
+  type ProgressEvent,
+  type RpmInfo,
+} from '../osbuild/index.js';
+import type { OsbuildArgs } from '../compose/index.js';
+import type { DepsolveJobResult } from './depsolve.js';
+import type { JobType } from './types.js';
+import { hostOs } from './host.js';
+
+const LOG_TAIL = 256 * 1024;
+
+export interface UploadedFile {
+  name: string;
+  size: number;
+  sha256: string;
+  md5: string;
+}
+
+export interface OsbuildJobResult {
+  arch: string;
+  image_type: string;
+  host_os: string;
+  osbuild_version: string;
+  export_name: string;
+  export_filename: string;
+  image: UploadedFile;
+  manifest_file: UploadedFile;
+  log_file: UploadedFile;
+  rpms: RpmInfo[];
+  buildroot_rpms: RpmInfo[];
+  manifest: unknown;
+  log: string;
+}
+
+async function tailOf(file: string, bytes: number): Promise<string> {
+  try {
+    const { size } = await stat(file);
+    const fh = await open(file, 'r');
+    try {
+      const length = Math.min(size, bytes);
+      const buf = Buffer.alloc(length);
+      await fh.read(buf, 0, length, size - length);
+      return buf.toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+function uploaded(r: UploadResult): UploadedFile {
+  return { name: r.name, size: r.size, sha256: r.sha256, md5: r.md5 };
+}
+
+/** rpm metadata osbuild reported for a pipeline (the build root's, for the CG buildroot). */
+function pipelineRpms(osbuildResult: Record<string, any>, pipeline: string): RpmInfo[] {
+  const packages = osbuildResult?.metadata?.[pipeline]?.['org.osbuild.rpm']?.packages;
+  return Array.isArray(packages) ? packages : [];
+}
+
+/** An error that carries what the compose's logs must still show (log tail, manifest). */
+function withReport(err: unknown, report: Record<string, unknown>): unknown {
+  if (err && typeof err === 'object') (err as { result?: unknown }).result = report;
+  return err;
+}
+
+/**
+ * Builds one image: manifest from the image type and the depsolve result, osbuild run in
+ * <state>/outputs/<compose>/<image-build>/, then image, manifest and log uploaded (resumably)
+ * into the compose's Koji upload directory under their Koji file names.
+ */
+export const osbuildJob: JobType = {
+  defaultConcurrency: 1,
+  create: (services) => async ({ job, signal, log, progress }) => {
+    const args = job.args as OsbuildArgs;
+    const depsolved = job.dependencies[1]?.result as DepsolveJobResult | undefined;
+    if (!depsolved?.package_sets) throw new KilnError('KILN_MANIFEST', 'the depsolve result is missing');
+    const image = resolveImageType(args.distribution, args.arch, args.image_type);
+    const { packages, gpgkeys } = packageSetsFromDepsolve(depsolved.package_sets);
+    const manifest = generateManifest({ image, packages, customizations: args.customizations, gpgkeys });
+    const outputDir = path.join(services.outputsDir, args.compose_id, args.image_build_id);
+    const imageName = kojiFilename(args.koji, image);
+    const cfg = services.config.osbuild;
+
+    let lastReport = 0;
+    const report = (p: Record<string, unknown>, force = false) => {
+      const now = Date.now();
+      if (!force && now - lastReport < 1_000) return;
+      lastReport = now;
+      progress(p).catch(() => undefined);
+    };
+    const version = await osbuildVersion(cfg.binary).catch(() => 'unknown');
+    log.info({ imageName, osbuildVersion: version }, 'osbuild starting');
+    const run = await runOsbuild({
+      manifest,
+      exportPipeline: image.exportPipeline,
+      exportFilename: image.filename,
+      outputDir,
+      storeDir: services.osbuildStoreDir,
+      imageName,
+      osbuildPath: cfg.binary,
+      signal,
+      timeoutMs: cfg.timeout_seconds * 1000,
+      logger: log,
+      onProgress: (e: ProgressEvent) =>
+        report({
+          phase: 'building',
+          done: e.done,
+          total: e.total,
+          ...(e.subprogress ? { subprogress: { done: e.subprogress.done, total: e.subprogress.total } } : {}),
+          ...(e.pipeline || e.stage ? { message: [e.pipeline, e.stage].filter(Boolean).join(': ') } : {}),
+        }),
+    }).catch(async (err) => {
+      throw withReport(err, { manifest, log: await tailOf(path.join(outputDir, `${imageName}.osbuild.log`), LOG_TAIL) });
+    });
+    if (!run.success || !run.imagePath) {
+      throw withReport(osbuildFailure(run), { manifest, log: await tailOf(run.logPath, LOG_TAIL) });
+    }
+
+    const client = services.koji(args.koji.server);
+    const files = [run.imagePath, run.manifestPath, run.logPath];
+    const results: UploadResult[] = [];
+    for (const [i, file] of files.entries()) {
+      if (signal.aborted) throw signal.reason;
+      const result = await uploadFile(client, file, {
+        directory: args.koji.directory,
+        chunkSize: services.config.koji.upload_chunk_bytes,
+        log,
+        onProgress: ({ offset, size }) =>
+          report({ phase: 'uploading', done: i, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(file)}` }),
+      });
+      results.push(result);
+    }
+    report({ phase: 'uploading', done: files.length, total: files.length }, true);
+    const result: OsbuildJobResult = {
+      arch: args.arch,
+      image_type: image.name,
+      host_os: hostOs(),
+      osbuild_version: version,
+      export_name: image.exportPipeline,
+      export_filename: image.filename,
+      image: uploaded(results[0]),
+      manifest_file: uploaded(results[1]),
+      log_file: uploaded(results[2]),
+      rpms: run.rpms,
+      buildroot_rpms: pipelineRpms(run.osbuildResult, 'build'),
+      manifest: JSON.parse(await readFile(run.manifestPath, 'utf8').catch(() => serializeManifest(manifest))),
+      log: await tailOf(run.logPath, LOG_TAIL),
+    };
+    log.info({ imageName, size: result.image.size, rpms: result.rpms.length }, 'image built and uploaded');
+    return result;
+  },
+};

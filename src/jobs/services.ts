@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { KilnConfig } from '../config/index.js';
+import { InvalidConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { KojiClient, type KojiAuth } from '../koji/index.js';
+import { negotiateAuthorization, serviceForUrl } from '../koji/spnego.js';
+import { normaliseHubUrl } from '../compose/index.js';
+
+type HubConfig = NonNullable<KilnConfig['koji']>['hubs'][number];
+
+/** What job handlers use besides their arguments: configured clients and directories. */
+export interface JobServices {
+  config: Readonly<KilnConfig>;
+  log: Logger;
+  /** A logged-in-on-demand client for a configured hub; the session is shared by this process's jobs. */
+  koji(server: string): KojiClient;
+  outputsDir: string;
+  osbuildStoreDir: string;
+  depsolveCacheDir: string;
+  close(): Promise<void>;
+}
+
+function readSecret(file: string | undefined, key: string): string {
+  if (!file) throw new InvalidConfigError(key, 'is required for this auth method');
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidConfigError(key, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function authFor(hub: HubConfig, at: string): KojiAuth {
+  switch (hub.auth) {
+    case 'kerberos':
+      if (!hub.keytab) throw new InvalidConfigError(`${at}.keytab`, 'is required for kerberos');
+      return {
+        type: 'negotiate',
+        authorization: (hubUrl) =>
+          negotiateAuthorization({ service: serviceForUrl(hubUrl), keytab: hub.keytab, principal: hub.principal, krb5Conf: hub.krb5_conf }),
+      };
+    case 'certificate':
+      return { type: 'ssl', cert: readSecret(hub.cert, `${at}.cert`), key: readSecret(hub.key, `${at}.key`) };
+    case 'password':
+      if (!hub.user) throw new InvalidConfigError(`${at}.user`, 'is required for password');
+      return { type: 'password', user: hub.user, password: readSecret(hub.password_file, `${at}.password_file`).trim() };
+  }
+}
+
+export function createJobServices(config: Readonly<KilnConfig>, log: Logger): JobServices {
+  const clients = new Map<string, KojiClient>();
+  return {
+    config,
+    log,
+    outputsDir: path.join(config.state_dir, 'outputs'),
+    osbuildStoreDir: config.osbuild.store_dir ?? path.join(config.state_dir, 'osbuild-store'),
+    depsolveCacheDir: config.depsolve.cache_dir ?? path.join(config.state_dir, 'rpmmd'),
+    koji(server) {
+      const url = normaliseHubUrl(server);
+      let client = clients.get(url);
+      if (client) return client;
+      const index = config.koji.hubs.findIndex((h) => normaliseHubUrl(h.url) === url);
+      if (index < 0) throw new InvalidConfigError('koji.hubs', `no hub ${url} is configured on this worker`);
+      const hub = config.koji.hubs[index];
+      client = new KojiClient({
+        url,
+        auth: authFor(hub, `koji.hubs[${index}]`),
+        ...(hub.ca ? { tls: { ca: readSecret(hub.ca, `koji.hubs[${index}].ca`) } } : {}),
+        log: log.child({ kojiHub: url }),
+      });
+      clients.set(url, client);
+      return client;
+    },
+    async close() {
+      await Promise.all([...clients.values()].map((c) => c.close().catch(() => undefined)));
+      clients.clear();
+    },
+  };
+}
