@@ -1,16 +1,13 @@
-import { readFile, stat, open } from 'node:fs/promises';
+import { stat, open } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors.js';
 import { uploadFile, type UploadResult } from '../koji/index.js';
 import {
   resolveImageType,
-  packageSetsFromDepsolve,
-  generateManifest,
   runOsbuild,
   osbuildFailure,
   osbuildVersion,
   kojiFilename,
-  serializeManifest,
   type ProgressEvent,
   type RpmInfo,
 } from '../osbuild/index.js';
@@ -18,6 +15,7 @@ import type { OsbuildArgs } from '../compose/index.js';
 import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
 import { hostOs } from './host.js';
+import { generateManifestOffThread } from './cpu-pool.js';
 
 const LOG_TAIL = 256 * 1024;
 
@@ -89,8 +87,13 @@ export const osbuildJob: JobType = {
     const depsolved = job.dependencies[1]?.result as DepsolveJobResult | undefined;
     if (!depsolved?.package_sets) throw new KilnError('KILN_MANIFEST', 'the depsolve result is missing');
     const image = resolveImageType(args.distribution, args.arch, args.image_type);
-    const { packages, gpgkeys } = packageSetsFromDepsolve(depsolved.package_sets);
-    const manifest = generateManifest({ image, packages, customizations: args.customizations, gpgkeys });
+    const manifest = await generateManifestOffThread({
+      distribution: args.distribution,
+      arch: args.arch,
+      imageType: args.image_type,
+      packageSets: depsolved.package_sets,
+      customizations: args.customizations,
+    });
     const outputDir = path.join(services.outputsDir, args.compose_id, args.image_build_id);
     const imageName = kojiFilename(args.koji, image);
     const cfg = services.config.osbuild;
@@ -124,10 +127,10 @@ export const osbuildJob: JobType = {
           ...(e.pipeline || e.stage ? { message: [e.pipeline, e.stage].filter(Boolean).join(': ') } : {}),
         }),
     }).catch(async (err) => {
-      throw withReport(err, { manifest, log: await tailOf(path.join(outputDir, `${imageName}.osbuild.log`), LOG_TAIL) });
+      throw withReport(err, { manifest: JSON.parse(manifest), log: await tailOf(path.join(outputDir, `${imageName}.osbuild.log`), LOG_TAIL) });
     });
     if (!run.success || !run.imagePath) {
-      throw withReport(osbuildFailure(run), { manifest, log: await tailOf(run.logPath, LOG_TAIL) });
+      throw withReport(osbuildFailure(run), { manifest: JSON.parse(manifest), log: await tailOf(run.logPath, LOG_TAIL) });
     }
 
     const client = services.koji(args.koji.server);
@@ -157,7 +160,7 @@ export const osbuildJob: JobType = {
       log_file: uploaded(results[2]),
       rpms: run.rpms,
       buildroot_rpms: pipelineRpms(run.osbuildResult, 'build'),
-      manifest: JSON.parse(await readFile(run.manifestPath, 'utf8').catch(() => serializeManifest(manifest))),
+      manifest: JSON.parse(manifest),
       log: await tailOf(run.logPath, LOG_TAIL),
     };
     log.info({ imageName, size: result.image.size, rpms: result.rpms.length }, 'image built and uploaded');

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { KojiClient, type KojiAuth } from '../koji/index.js';
 import { negotiateAuthorization, serviceForUrl } from '../koji/spnego.js';
 import { normaliseHubUrl } from '../compose/index.js';
+import { closeCpuPool } from './cpu-pool.js';
 
 type HubConfig = NonNullable<KilnConfig['koji']>['hubs'][number];
 
@@ -74,6 +75,7 @@ export function createJobServices(config: Readonly<KilnConfig>, log: Logger): Jo
     async close() {
       await Promise.all([...clients.values()].map((c) => c.close().catch(() => undefined)));
       clients.clear();
+      await closeCpuPool();
     },
   };
 }

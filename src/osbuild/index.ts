@@ -23,3 +23,4 @@ export {
 } from './manifest.js';
 export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
 export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';
+export { depsolveRequestsFor, packageSetsFromDepsolve, repoId, type ManifestPackages, type RepoInput } from './from-depsolve.js';

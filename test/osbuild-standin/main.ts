@@ -293,8 +293,10 @@ async function main(): Promise<number> {
 
   const size = Number(env.KILN_STANDIN_IMAGE_SIZE ?? 1024 * 1024);
   for (const e of args.exports) {
-    const last = (byName.get(e)!.stages ?? []).at(-1);
-    const filename = last?.options?.filename;
+    // osbuild exports the pipeline's whole tree; the file it makes is named by the last stage
+    // that writes one (a later stage such as org.osbuild.copy may write none)
+    const writer = [...(byName.get(e)!.stages ?? [])].reverse().find((st) => typeof st.options?.filename === 'string');
+    const filename = writer?.options?.filename;
     if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
     else mkdirSync(path.join(args.outputDir, e), { recursive: true });
   }
