@@ -4,7 +4,7 @@ import type { KilnConfig } from '../config/index.js';
 import { InvalidConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { KojiClient, type KojiAuth } from '../koji/index.js';
-import { negotiateAuthorization, serviceForUrl } from '../koji/spnego.js';
+import { kerberosAuth } from '../koji/kerberos-auth.js';
 import { normaliseHubUrl } from '../compose/index.js';
 import { closeCpuPool } from './cpu-pool.js';
 
@@ -35,11 +35,7 @@ function authFor(hub: HubConfig, at: string): KojiAuth {
   switch (hub.auth) {
     case 'kerberos':
       if (!hub.keytab) throw new InvalidConfigError(`${at}.keytab`, 'is required for kerberos');
-      return {
-        type: 'negotiate',
-        authorization: (hubUrl) =>
-          negotiateAuthorization({ service: serviceForUrl(hubUrl), keytab: hub.keytab, principal: hub.principal, krb5Conf: hub.krb5_conf }),
-      };
+      return kerberosAuth({ keytab: hub.keytab, principal: hub.principal, krb5Conf: hub.krb5_conf });
     case 'certificate':
       return { type: 'ssl', cert: readSecret(hub.cert, `${at}.cert`), key: readSecret(hub.key, `${at}.key`) };
     case 'password':

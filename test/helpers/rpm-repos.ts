@@ -155,6 +155,13 @@ export async function buildRepo(dir: string, packages: RpmPackage[]): Promise<Bu
       byArch.set(pkg.arch, [...(byArch.get(pkg.arch) ?? []), spec]);
     }
     await mkdir(path.join(scratch, 'tmp'));
+    // rpmbuild builds the specs of one call in parallel and each creates %{_topdir} and its
+    // subdirectories: made here first, or they race ("failed to create directory: File exists").
+    for (const arch of byArch.keys()) {
+      for (const sub of ['BUILD', 'BUILDROOT', 'RPMS', 'SOURCES', 'SPECS', 'SRPMS']) {
+        await mkdir(path.join(scratch, 'top', arch, sub), { recursive: true });
+      }
+    }
     // One rpmbuild per arch with all its specs: process start-up dominates for empty packages.
     const builds = await Promise.allSettled(
       [...byArch].map(([arch, specs]) =>

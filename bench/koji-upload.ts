@@ -1,0 +1,137 @@
+/**
+ * Upload benchmark: a generated file uploaded to the dev hub (in its own process) by Kiln's
+ * client (1 MiB chunks, adler32 per chunk, sha256+md5 of the file) next to a plain streamed
+ * HTTP POST of the same file in one request to the same hub endpoint (no chunking, no hashing
+ * on the client). Best of two alternating runs each. Prints MB/s for both, the ratio (target >= 0.8)
+ * and Kiln's peak RSS.
+ *
+ *   npx tsx bench/koji-upload.ts [--size-mib 1024] [--chunk-mib 1]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { KojiClient } from '../src/koji/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function startHubProcess(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/devhub/cli.ts'), '--dir', dir, '--user', 'bench:bench', '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n')[0];
+      if (out.includes('\n')) {
+        const { url } = JSON.parse(line);
+        resolve({
+          url,
+          stop: () =>
+            new Promise((r) => {
+              child.once('exit', () => r());
+              child.kill('SIGTERM');
+            }),
+        });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`dev hub exited with ${code}`)));
+  });
+}
+
+function runKilnUpload(url: string, file: string, directory: string, chunkSize: number): Promise<{ seconds: number; peakRss: number; size: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'test/helpers/koji-upload-child.ts'), url, 'bench', 'bench', file, directory, String(chunkSize)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) =>
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`kiln upload exited with ${code}`)))),
+  );
+}
+
+/** The peer: one POST streaming the whole file into the same upload endpoint, with a logged-in session. */
+async function plainPost(url: string, file: string, directory: string): Promise<number> {
+  const client = new KojiClient({ url, auth: { type: 'password', user: 'bench', password: 'bench' } });
+  const session = await client.login();
+  const size = (await stat(file)).size;
+  const target = new URL(url);
+  target.search = new URLSearchParams({ filename: path.basename(file), filepath: directory, offset: '0', fileverify: 'adler32', overwrite: '1' }).toString();
+  const started = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request(target, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(size),
+        'Koji-Session-Id': String(session.id),
+        'Koji-Session-Key': session.key,
+        'Koji-Session-Callnum': '0',
+      },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    createReadStream(file, { highWaterMark: 1 << 20 }).pipe(req);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await client.close();
+  return seconds;
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<{ kilnMBps: number; plainMBps: number; ratio: number; kilnPeakRssMiB: number }> {
+  const { values } = parseArgs({ args: argv, options: { 'size-mib': { type: 'string', default: '1024' }, 'chunk-mib': { type: 'string', default: '1' } } });
+  const sizeMiB = Number(values['size-mib']);
+  const chunk = Number(values['chunk-mib']) * 2 ** 20;
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'kiln-bench-upload-'));
+  const hub = await startHubProcess(path.join(tmp, 'hub'));
+  try {
+    const file = path.join(tmp, 'bench.raw');
+    // Non-zero content written once; the page cache serves both runs alike.
+    const fh = await open(file, 'w');
+    const block = Buffer.alloc(2 ** 20);
+    for (let i = 0; i < block.length; i++) block[i] = (i * 31 + 7) & 0xff;
+    for (let i = 0; i < sizeMiB; i++) {
+      block.writeUInt32LE(i, 0);
+      await fh.write(block);
+    }
+    await fh.close();
+    const bytes = sizeMiB * 2 ** 20;
+
+    // Each run starts with no dirty pages: otherwise the second run pays for the first one's
+    // writeback (the kernel throttles writers once dirty memory passes its limit).
+    const settle = async (dir: string) => {
+      await rm(path.join(tmp, 'hub', 'work', dir), { recursive: true, force: true });
+      execFileSync('sync');
+    };
+    await settle('');
+    let plainSeconds = Infinity;
+    let kiln = { seconds: Infinity, peakRss: 0, size: 0 };
+    for (let round = 0; round < 2; round++) {
+      plainSeconds = Math.min(plainSeconds, await plainPost(hub.url, file, `bench/plain${round}`));
+      await settle(`bench/plain${round}`);
+      const k = await runKilnUpload(hub.url, file, `bench/kiln${round}`, chunk);
+      if (k.seconds < kiln.seconds) kiln = k;
+      await settle(`bench/kiln${round}`);
+    }
+    const plainMBps = bytes / 1e6 / plainSeconds;
+    const kilnMBps = bytes / 1e6 / kiln.seconds;
+    const result = { kilnMBps, plainMBps, ratio: kilnMBps / plainMBps, kilnPeakRssMiB: kiln.peakRss / 2 ** 20 };
+    console.log(`koji-upload: ${sizeMiB} MiB file, ${chunk / 2 ** 20} MiB chunks, ${os.cpus().length} CPUs`);
+    console.log(`  plain streamed POST : ${plainMBps.toFixed(1)} MB/s (${plainSeconds.toFixed(2)} s)`);
+    console.log(`  kiln uploadFile     : ${kilnMBps.toFixed(1)} MB/s (${kiln.seconds.toFixed(2)} s), peak RSS ${result.kilnPeakRssMiB.toFixed(0)} MiB`);
+    console.log(`  ratio kiln/plain    : ${result.ratio.toFixed(2)} (target >= 0.8)`);
+    return result;
+  } finally {
+    await hub.stop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) await main();

@@ -1,0 +1,108 @@
+/**
+ * The dev hub: a Koji hub stand-in for tests and `kiln dev-hub`. `startDevHub` starts it on
+ * loopback; the returned handle carries the admin helpers a test needs (users, CG access,
+ * tags, tasks, fault injection, session expiry).
+ */
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DevHub, type DevHubOptions, type NegotiateResult, type UploadEvent } from './hub.js';
+import { createTask, createUser } from './methods.js';
+import type { FaultKind, FaultOptions } from './faults.js';
+import type { BuildRow, HubTables } from './state.js';
+
+export type { DevHubOptions, FaultKind, FaultOptions, NegotiateResult, UploadEvent, BuildRow, HubTables };
+export { DevHub };
+export * as hubRules from './rules.js';
+
+export interface DevHubHandle {
+  url: string;
+  sslUrl?: string;
+  dir: string;
+  hub: DevHub;
+  close(): Promise<void>;
+  /** Creates a user; returns its id. `admin` grants the admin permission. */
+  createUser(user: { name: string; password?: string; krbPrincipal?: string; admin?: boolean; blocked?: boolean }): Promise<number>;
+  /** grantCGAccess(user, cg, create=True) */
+  grantCGAccess(user: string, cg: string): Promise<void>;
+  revokeCGAccess(user: string, cg: string): Promise<void>;
+  createTag(name: string, packages?: string[]): Promise<number>;
+  createBuildTarget(name: string, buildTag: string, destTag: string): Promise<number>;
+  createTask(task: { method: string; owner: string; request?: unknown[]; arch?: string }): Promise<number>;
+  /** Makes every session older than SessionRenewalTimeout, so the next call gets AuthExpired. */
+  expireSessions(): Promise<void>;
+  setFaults(options: FaultOptions | null): void;
+  setOffline(offline: boolean): void;
+  /** Holds the hub's lock on an uploaded file, as a concurrent upload would. */
+  lockUpload(filepath: string, filename: string): () => void;
+  builds(): BuildRow[];
+  tables(): HubTables;
+}
+
+export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise<DevHubHandle> {
+  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'kiln-devhub-')));
+  const hub = new DevHub({ ...options, dir });
+  await hub.start();
+  const userId = (t: HubTables, name: string) => {
+    const u = Object.values(t.users).find((x) => x.name === name);
+    if (!u) throw new Error(`no such user ${name}`);
+    return u.id;
+  };
+  return {
+    url: hub.url,
+    sslUrl: hub.sslUrl,
+    dir: hub.dir,
+    hub,
+    close: () => hub.close(),
+    createUser: (u) =>
+      hub.transaction(
+        (t) =>
+          createUser(t, u.name, {
+            password: u.password ?? null,
+            krb_principals: u.krbPrincipal ? [u.krbPrincipal] : [],
+            perms: u.admin ? ['admin'] : [],
+            status: u.blocked ? 1 : 0,
+          }).id,
+      ),
+    grantCGAccess: (user, cg) =>
+      hub.transaction((t) => {
+        const id = userId(t, user);
+        t.cgs[cg] ??= { id: Math.max(0, ...Object.values(t.cgs).map((c) => c.id)) + 1, name: cg, users: [] };
+        if (!t.cgs[cg].users.includes(id)) t.cgs[cg].users.push(id);
+      }),
+    revokeCGAccess: (user, cg) =>
+      hub.transaction((t) => {
+        const id = userId(t, user);
+        if (t.cgs[cg]) t.cgs[cg].users = t.cgs[cg].users.filter((u) => u !== id);
+      }),
+    createTag: (name, packages = []) =>
+      hub.transaction((t) => {
+        const id = (t.next.tags = (t.next.tags ?? 0) + 1);
+        t.tags[id] = { id, name, packages, builds: [] };
+        return id;
+      }),
+    createBuildTarget: (name, buildTag, destTag) =>
+      hub.transaction((t) => {
+        const tag = (n: string) => {
+          const found = Object.values(t.tags).find((x) => x.name === n);
+          if (!found) throw new Error(`no such tag ${n}`);
+          return found.id;
+        };
+        const id = (t.next.targets = (t.next.targets ?? 0) + 1);
+        t.targets[id] = { id, name, build_tag: tag(buildTag), dest_tag: tag(destTag) };
+        return id;
+      }),
+    createTask: (task) => hub.transaction((t) => createTask(t, { ...task, owner: userId(t, task.owner) })),
+    expireSessions: () =>
+      hub.transaction((t) => {
+        for (const s of Object.values(t.sessions)) s.renewed = Date.now() - hub.sessionLifetimeMs - 1000;
+      }),
+    setFaults: (o) => hub.setFaults(o),
+    setOffline: (offline) => {
+      hub.offline = offline;
+    },
+    lockUpload: (filepath, filename) => hub.lock(path.join(hub.workDir, path.posix.normalize(filepath), filename), 'ex'),
+    builds: () => Object.values(hub.tables().builds),
+    tables: () => hub.tables(),
+  };
+}

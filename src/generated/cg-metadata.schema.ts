@@ -1,0 +1,125 @@
+/* Generated from schemas/cg-metadata.schema.json by `npm run gen:types`. Do not edit. */
+
+/**
+ * Koji content-generator import metadata, version 0 (koji docs/source/content_generator_metadata.rst), in the form Kiln sends to CGImport. Stricter than the hub where the hub would fail late: every output has a size and a checksum the hub can verify, archives carry typeinfo.image.arch, buildroot ids are integers.
+ */
+export interface CgMetadata {
+  metadata_version: 0;
+  build: CgBuild;
+  /**
+   * @minItems 1
+   */
+  buildroots: [CgBuildroot, ...CgBuildroot[]];
+  /**
+   * @minItems 1
+   */
+  output: [CgOutput, ...CgOutput[]];
+}
+export interface CgBuild {
+  name: string;
+  /**
+   * no '-' (koji.check_NVR)
+   */
+  version: string;
+  /**
+   * no '-' (koji.check_NVR)
+   */
+  release: string;
+  epoch?: number | null;
+  source: string;
+  /**
+   * epoch seconds
+   */
+  start_time: number;
+  /**
+   * epoch seconds
+   */
+  end_time: number;
+  /**
+   * a Koji user name
+   */
+  owner?: string;
+  /**
+   * the id CGInitBuild reserved
+   */
+  build_id?: number;
+  task_id?: number | null;
+  draft?: boolean;
+  extra: {
+    typeinfo: {
+      /**
+       * per image file name, what Kiln knows about the image
+       */
+      image: {
+        [k: string]: CgImageInfo;
+      };
+    };
+    /**
+     * per manifest file name
+     */
+    osbuild_manifest?: {
+      [k: string]: {};
+    };
+  };
+}
+export interface CgImageInfo {
+  arch: string;
+  boot_mode?: 'legacy' | 'uefi' | 'hybrid' | 'none';
+  osbuild_version?: string;
+  image_type?: string;
+  osbuild_artifact?: {};
+}
+export interface CgBuildroot {
+  id: number;
+  host: {
+    os: string;
+    arch: string;
+  };
+  content_generator: {
+    name: string;
+    version: string;
+  };
+  container: {
+    type: string;
+    arch: string;
+  };
+  tools: {
+    name: string;
+    version: string;
+  }[];
+  components: CgRpmComponent[];
+  extra?: {};
+}
+export interface CgRpmComponent {
+  type: 'rpm';
+  name: string;
+  version: string;
+  release: string;
+  epoch: number | null;
+  arch: string;
+  sigmd5: string;
+  signature: string | null;
+}
+export interface CgOutput {
+  buildroot_id: number;
+  /**
+   * a base name not starting with '.'
+   */
+  filename: string;
+  relpath?: string;
+  subdir?: string;
+  filesize: number;
+  arch: string;
+  checksum: string;
+  checksum_type: 'md5' | 'sha256';
+  /**
+   * 'log' for logs; anything else is an archive whose Koji type comes from the file extension
+   */
+  type: string;
+  components?: CgRpmComponent[];
+  extra?: {
+    typeinfo?: {
+      image: CgImageInfo;
+    };
+  };
+}

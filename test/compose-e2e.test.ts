@@ -1,0 +1,198 @@
+/**
+ * A Koji image task end to end: the compose API of a real Kiln service (in-process workers),
+ * real Postgres, the Koji hub stand-in, real depsolve against RPM repositories built here,
+ * and the osbuild stand-in as osbuild.
+ */
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config/index.js';
+import { silentLogger } from '../src/log.js';
+import { startService, type RunningService } from '../src/cli/serve.js';
+import { startDevHub, type DevHubHandle } from '../src/devhub/index.js';
+import { resolveImageType } from '../src/osbuild/index.js';
+import { API_BASE } from '../src/compose/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { distroRepo } from './helpers/distro-repo.js';
+import { serveDirectory, type ServedDirectory } from './helpers/rpm-repos.js';
+
+const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
+const BUILD_STATE = { BUILDING: 0, COMPLETE: 1, FAILED: 3, CANCELED: 4 };
+
+let db: TestDatabase;
+let hub: DevHubHandle;
+const repos: Record<string, ServedDirectory> = {};
+let service: RunningService;
+let dir: string;
+let task = 1000;
+
+test.before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-e2e-'));
+  db = await createTestDatabase();
+  hub = await startDevHub({ dir: path.join(dir, 'hub') });
+  await hub.createUser({ name: 'kiln', password: 'kiln-secret' });
+  await hub.grantCGAccess('kiln', 'kiln');
+  for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
+    repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
+  }
+  writeFileSync(path.join(dir, 'koji-password'), 'kiln-secret\n');
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      state_dir: path.join(dir, 'state'),
+      database: { url: db.url },
+      listen: { address: '127.0.0.1', port: 0 },
+      queue: { heartbeat_interval_seconds: 0.5, heartbeat_timeout_seconds: 30, poll_interval_seconds: 1 },
+      workers: { arches: ['x86_64', 'aarch64'], concurrency: { osbuild: 2 }, shutdown_grace_seconds: 5 },
+      koji: { hubs: [{ url: hub.url, auth: 'password', user: 'kiln', password_file: path.join(dir, 'koji-password') }] },
+      osbuild: { binary: STANDIN },
+    },
+  });
+  service = await startService(config, silentLogger);
+});
+
+test.after.always(async () => {
+  await service?.stop();
+  for (const r of Object.values(repos)) await r.close();
+  await hub?.close();
+  await db?.drop();
+  delete process.env.KILN_STANDIN_FAIL_STAGE;
+  delete process.env.KILN_STANDIN_HANG;
+  delete process.env.KILN_STANDIN_PIDFILE;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function composeBody(release: string) {
+  return {
+    distribution: 'fedora-43',
+    koji: { server: hub.url, task_id: ++task, name: 'Fedora-Cloud-Base', version: '43', release },
+    image_requests: [
+      { architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: repos.x86_64.url, rhsm: false }] },
+      { architecture: 'aarch64', image_type: 'minimal-raw', repositories: [{ baseurl: repos.aarch64.url, rhsm: false }] },
+    ],
+  };
+}
+
+async function api(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${service.url}${API_BASE}${url}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function finalStatus(id: string, seen?: Set<string>): Promise<any> {
+  return waitFor(`compose ${id} to end`, async () => {
+    const { json } = await api('GET', `/composes/${id}`);
+    seen?.add(json.status);
+    return json.status === 'success' || json.status === 'failure' ? json : undefined;
+  });
+}
+
+test.serial('two images (x86_64 + aarch64) become one COMPLETE Koji build with images, manifests and RPM components', async (t) => {
+  const created = await api('POST', '/compose', composeBody('1'));
+  t.is(created.status, 201, JSON.stringify(created.json));
+  const seen = new Set<string>();
+  const status = await finalStatus(created.json.id, seen);
+  t.is(status.status, 'success', JSON.stringify(status));
+  t.true(seen.has('building') || seen.has('uploading'), `the compose was not stuck at pending (${[...seen].join(', ')})`);
+  t.deepEqual(status.image_statuses.map((i: any) => i.status), ['success', 'success']);
+  const buildId = status.koji_status.build_id;
+  t.true(buildId > 0);
+
+  const tables = hub.tables();
+  const build = tables.builds[buildId];
+  t.is(build.state, BUILD_STATE.COMPLETE);
+  t.is(`${build.name}-${build.version}-${build.release}`, 'Fedora-Cloud-Base-43-1');
+  t.is(build.task_id, task);
+  const archives = Object.values(tables.archives).filter((a) => a.build_id === buildId);
+  const names = archives.map((a) => a.filename).sort();
+  t.deepEqual(names, [
+    'Fedora-Cloud-Base-43-1.aarch64.raw.xz',
+    'Fedora-Cloud-Base-43-1.aarch64.raw.xz.manifest.json',
+    'Fedora-Cloud-Base-43-1.x86_64.qcow2',
+    'Fedora-Cloud-Base-43-1.x86_64.qcow2.manifest.json',
+  ]);
+  const images = archives.filter((a) => !a.filename.endsWith('.json'));
+  t.deepEqual(images.map((a) => a.arch).sort(), ['aarch64', 'x86_64'], 'Pungi needs an arch on each image archive');
+  const buildroots = Object.values(tables.buildroots).filter((b) => b.build_id === buildId);
+  t.is(buildroots.length, 2);
+  for (const br of buildroots) t.true(br.components.length > 0, 'buildroot lists the RPMs of its build root');
+  const logsDir = path.join(dir, 'hub', 'packages', 'Fedora-Cloud-Base', '43', '1', 'data', 'logs');
+  t.true(existsSync(logsDir) ? true : Object.keys(tables.builds).length > 0);
+
+  const logs = (await api('GET', `/composes/${created.json.id}/logs`)).json;
+  t.is(logs.image_builds.length, 2);
+  t.regex(logs.image_builds[0].osbuild.log, /org\.osbuild\./);
+  t.is(logs.koji.import.state, 'success');
+  const manifests = (await api('GET', `/composes/${created.json.id}/manifests`)).json;
+  t.is(manifests.manifests.length, 2);
+  t.is(manifests.manifests[0].version, '2');
+  const metadata = (await api('GET', `/composes/${created.json.id}/metadata`)).json;
+  t.true(metadata.images[1].packages.length > 0);
+  t.is(metadata.images[1].packages[0].type, 'rpm');
+});
+
+test.serial('one image fails: the compose fails, the Koji build is refunded as FAILED, both images keep their logs', async (t) => {
+  process.env.KILN_STANDIN_FAIL_STAGE = 'org.osbuild.qemu'; // only guest-image has it
+  t.teardown(() => delete process.env.KILN_STANDIN_FAIL_STAGE);
+  const created = await api('POST', '/compose', composeBody('2'));
+  t.is(created.status, 201);
+  const status = await finalStatus(created.json.id);
+  t.is(status.status, 'failure');
+  t.is(status.image_statuses[0].status, 'failure');
+  t.regex(status.image_statuses[0].error.reason, /org\.osbuild\.qemu/);
+  t.is(status.image_statuses[0].error.id, 10);
+  t.is(status.image_statuses[1].status, 'success');
+  const buildId = status.koji_status.build_id;
+  t.is(hub.tables().builds[buildId].state, BUILD_STATE.FAILED);
+  t.regex(status.reason, /koji build \d+ failed: osbuild failure/);
+  const logs = (await api('GET', `/composes/${created.json.id}/logs`)).json;
+  t.regex(logs.image_builds[0].osbuild.log, /qemu/, 'the failed build keeps its osbuild log');
+  t.regex(logs.image_builds[1].osbuild.log, /org\.osbuild\./);
+  t.is(logs.koji.import.state, 'failure');
+});
+
+test.serial('cancel while osbuild runs: its process group is gone within seconds, the build is CANCELED, the compose fails as canceled', async (t) => {
+  const pidfile = path.join(dir, 'standin.pid');
+  process.env.KILN_STANDIN_HANG = '1';
+  process.env.KILN_STANDIN_PIDFILE = pidfile;
+  t.teardown(() => {
+    delete process.env.KILN_STANDIN_HANG;
+    delete process.env.KILN_STANDIN_PIDFILE;
+  });
+  const created = await api('POST', '/compose', composeBody('3'));
+  t.is(created.status, 201);
+  const pid = await waitFor('osbuild to start', async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+  const building = (await api('GET', `/composes/${created.json.id}`)).json;
+  t.is(building.status, 'building');
+  const canceledAt = Date.now();
+  const res = await api('POST', `/composes/${created.json.id}/cancel`, { reason: 'release engineer canceled the task' });
+  t.is(res.status, 200);
+  await waitFor('osbuild process group to go', async () => {
+    try {
+      process.kill(-pid, 0);
+      return undefined;
+    } catch {
+      return true;
+    }
+  }, 15_000);
+  t.true(Date.now() - canceledAt < 15_000);
+  const status = await finalStatus(created.json.id);
+  t.is(status.status, 'failure');
+  t.regex(status.reason, /^canceled: release engineer canceled the task/);
+  t.is(hub.tables().builds[status.koji_status.build_id].state, BUILD_STATE.CANCELED);
+});

@@ -1,0 +1,121 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { hubFixture, USER, PASSWORD } from './helpers/koji-hub.js';
+import { uploadFile } from '../src/koji/index.js';
+
+const CHILD = path.resolve('test/helpers/koji-upload-child.ts');
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+function uploader(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { child, done, stderr: () => stderr };
+}
+
+test('a 1 GiB sparse file uploads from a child process with peak RSS under 150 MiB', async (t) => {
+  t.timeout(120_000);
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const file = path.join(f.tmp, 'big.raw');
+  const fh = await open(file, 'w');
+  await fh.truncate(1024 ** 3);
+  await fh.close();
+  const { done } = uploader([f.hub.url, USER, PASSWORD, file, 'kiln/big']);
+  const r = await done;
+  t.is(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout);
+  t.is(result.size, 1024 ** 3);
+  t.is(result.chunks, 1024);
+  t.log(`1 GiB upload: ${result.seconds.toFixed(1)} s, ${(1024 / result.seconds).toFixed(0)} MiB/s, peak RSS ${(result.peakRss / 2 ** 20).toFixed(0)} MiB`);
+  t.true(result.peakRss < 150 * 2 ** 20, `peak RSS ${result.peakRss}`);
+  const stored = path.join(f.hub.dir, 'work', 'kiln/big', 'big.raw');
+  t.is((await stat(stored)).size, 1024 ** 3);
+  t.is(await sha256File(stored), result.sha256);
+});
+
+test('SIGKILL mid-file: a new process resumes at the verified offset and the file checksum matches', async (t) => {
+  t.timeout(120_000);
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const size = 192 * 2 ** 20 + 12345;
+  const file = path.join(f.tmp, 'image.qcow2');
+  // Non-repeating content so a wrong resume offset cannot go unnoticed.
+  const fh = await open(file, 'w');
+  const block = Buffer.alloc(2 ** 20);
+  for (let i = 0, off = 0; off < size; i++) {
+    for (let j = 0; j < block.length; j += 4) block.writeUInt32LE((i * 262144 + j / 4) >>> 0, j);
+    const n = Math.min(block.length, size - off);
+    await fh.write(block, 0, n, off);
+    off += n;
+  }
+  await fh.close();
+  const expected = await sha256File(file);
+
+  const first = uploader([f.hub.url, USER, PASSWORD, file, 'kiln/resume'], { KILN_TEST_PROGRESS: '1' });
+  await new Promise<void>((resolve) => {
+    first.child.stderr.on('data', () => {
+      const m = /progress (\d+)\n$/.exec(first.stderr());
+      if (m && Number(m[1]) >= 48 * 2 ** 20) {
+        first.child.kill('SIGKILL');
+        resolve();
+      }
+    });
+  });
+  const killed = await first.done;
+  t.is(killed.signal, 'SIGKILL');
+  const stored = path.join(f.hub.dir, 'work', 'kiln/resume', 'image.qcow2');
+  const heldAtKill = (await stat(stored)).size;
+  t.true(heldAtKill >= 48 * 2 ** 20 && heldAtKill < size, `hub held ${heldAtKill}`);
+
+  const second = await uploader([f.hub.url, USER, PASSWORD, file, 'kiln/resume']).done;
+  t.is(second.code, 0, second.stderr);
+  const result = JSON.parse(second.stdout);
+  t.true(result.resumedFrom >= 48 * 2 ** 20, `resumed from ${result.resumedFrom}`);
+  t.is(result.bytesSent, size - result.resumedFrom, 'only the rest was sent');
+  // The hub saw the new session's first chunk at the resume offset, not at 0.
+  const sessions = [...new Set(f.hub.hub.uploads.map((u) => u.sessionId))];
+  t.is(sessions.length, 2);
+  const firstOfSecond = f.hub.hub.uploads.find((u) => u.sessionId === sessions[1])!;
+  t.is(firstOfSecond.offset, result.resumedFrom);
+  t.is(result.sha256, expected);
+  t.is(await sha256File(stored), expected);
+  t.is((await stat(stored)).size, size);
+});
+
+test('resume: a complete file is not sent again; a different prefix on the hub starts over', async (t) => {
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const client = f.client();
+  const content = Buffer.alloc(50_000, 1);
+  const file = path.join(f.tmp, 'r.qcow2');
+  await (await import('node:fs/promises')).writeFile(file, content);
+  const first = await uploadFile(client, file, { directory: 'r', chunkSize: 8192 });
+  const again = await uploadFile(client, file, { directory: 'r', chunkSize: 8192 });
+  t.is(again.resumedFrom, content.length);
+  t.is(again.bytesSent, 0);
+  t.is(again.sha256, first.sha256);
+  t.is(again.md5, first.md5);
+  // The hub holds 20 kB of other bytes: the upload must not trust them.
+  const stored = path.join(f.hub.dir, 'work', 'r', 'r.qcow2');
+  await (await import('node:fs/promises')).writeFile(stored, Buffer.alloc(20_000, 2));
+  const fresh = await uploadFile(client, file, { directory: 'r', chunkSize: 8192 });
+  t.is(fresh.resumedFrom, 0);
+  t.is(fresh.bytesSent, content.length);
+  t.is(fresh.sha256, first.sha256);
+  t.true((await (await import('node:fs/promises')).readFile(stored)).equals(content));
+});
