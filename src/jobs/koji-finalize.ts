@@ -59,49 +59,50 @@ export const kojiFinalize: JobType = {
       );
     }
     const reservation = init.result as KojiInitResult;
-    const client = services.koji(args.server);
     const cg = services.config.koji.content_generator;
-    const existing = await getBuild(client, reservation.build_id);
-    const canceled = builds.some((b) => b.state === 'canceled');
-    const failed = builds.some((b) => b.state !== 'success');
+    return services.withKoji(args.server, async (client) => {
+      const existing = await getBuild(client, reservation.build_id);
+      const canceled = builds.some((b) => b.state === 'canceled');
+      const failed = builds.some((b) => b.state !== 'success');
 
-    if (failed) {
-      const state = canceled ? 'CANCELED' : 'FAILED';
-      if (existing?.state === BuildState.BUILDING) {
-        await cgRefundBuild(client, cg, reservation.build_id, reservation.token, state);
-        log.info({ kojiBuildId: reservation.build_id, state }, 'koji build refunded');
-      } else {
-        log.info({ kojiBuildId: reservation.build_id, state: existing?.state }, 'koji build already ended; nothing to refund');
+      if (failed) {
+        const state = canceled ? 'CANCELED' : 'FAILED';
+        if (existing?.state === BuildState.BUILDING) {
+          await cgRefundBuild(client, cg, reservation.build_id, reservation.token, state);
+          log.info({ kojiBuildId: reservation.build_id, state }, 'koji build refunded');
+        } else {
+          log.info({ kojiBuildId: reservation.build_id, state: existing?.state }, 'koji build already ended; nothing to refund');
+        }
+        throw new KilnError(canceled ? 'KILN_JOB_CANCELED' : 'KILN_JOB_DEPENDENCY_FAILED', `koji build ${reservation.build_id} ${state.toLowerCase()}: ${failures(builds)}`, {
+          details: { build_id: reservation.build_id, state },
+        });
       }
-      throw new KilnError(canceled ? 'KILN_JOB_CANCELED' : 'KILN_JOB_DEPENDENCY_FAILED', `koji build ${reservation.build_id} ${state.toLowerCase()}: ${failures(builds)}`, {
-        details: { build_id: reservation.build_id, state },
-      });
-    }
 
-    if (existing?.state === BuildState.COMPLETE) {
-      log.info({ kojiBuildId: reservation.build_id }, 'koji build was imported by an earlier attempt');
+      if (existing?.state === BuildState.COMPLETE) {
+        log.info({ kojiBuildId: reservation.build_id }, 'koji build was imported by an earlier attempt');
+        return { build_id: reservation.build_id, state: 'COMPLETE' } satisfies KojiFinalizeResult;
+      }
+      const metadata = buildCGMetadata({
+        name: args.name,
+        version: args.version,
+        release: args.release,
+        buildId: reservation.build_id,
+        taskId: args.task_id > 0 ? args.task_id : null,
+        startTime: args.start_time,
+        endTime: Math.floor(Date.now() / 1000),
+        contentGenerator: cg,
+        images: builds.map((b) => imageFacts(b.result as OsbuildJobResult)),
+      });
+      try {
+        await cgImport(client, metadata, args.directory, reservation.token);
+      } catch (err) {
+        await cgRefundBuild(client, cg, reservation.build_id, reservation.token, 'FAILED').catch((refundErr) =>
+          log.error({ err: refundErr, kojiBuildId: reservation.build_id }, 'refund after a failed import failed too'),
+        );
+        throw err;
+      }
+      log.info({ kojiBuildId: reservation.build_id, images: builds.length }, 'koji build imported');
       return { build_id: reservation.build_id, state: 'COMPLETE' } satisfies KojiFinalizeResult;
-    }
-    const metadata = buildCGMetadata({
-      name: args.name,
-      version: args.version,
-      release: args.release,
-      buildId: reservation.build_id,
-      taskId: args.task_id > 0 ? args.task_id : null,
-      startTime: args.start_time,
-      endTime: Math.floor(Date.now() / 1000),
-      contentGenerator: cg,
-      images: builds.map((b) => imageFacts(b.result as OsbuildJobResult)),
     });
-    try {
-      await cgImport(client, metadata, args.directory, reservation.token);
-    } catch (err) {
-      await cgRefundBuild(client, cg, reservation.build_id, reservation.token, 'FAILED').catch((refundErr) =>
-        log.error({ err: refundErr, kojiBuildId: reservation.build_id }, 'refund after a failed import failed too'),
-      );
-      throw err;
-    }
-    log.info({ kojiBuildId: reservation.build_id, images: builds.length }, 'koji build imported');
-    return { build_id: reservation.build_id, state: 'COMPLETE' } satisfies KojiFinalizeResult;
   },
 };

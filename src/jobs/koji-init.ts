@@ -21,11 +21,9 @@ export const kojiInit: JobType = {
       log.info({ kojiBuildId: saved.build_id }, 'reusing the reservation of an earlier attempt');
       return saved;
     }
-    const reservation = await cgInitBuild(services.koji(args.server), services.config.koji.content_generator, {
-      name: args.name,
-      version: args.version,
-      release: args.release,
-    });
+    const reservation = await services.withKoji(args.server, (client) =>
+      cgInitBuild(client, services.config.koji.content_generator, { name: args.name, version: args.version, release: args.release }),
+    );
     const result: KojiInitResult = { build_id: reservation.build_id, token: reservation.token };
     await checkpoint(result);
     log.info({ kojiBuildId: result.build_id, nvr: `${args.name}-${args.version}-${args.release}` }, 'koji build reserved');

@@ -69,6 +69,17 @@ function pipelineRpms(osbuildResult: Record<string, any>, pipeline: string): Rpm
   return Array.isArray(packages) ? packages : [];
 }
 
+const versions = new Map<string, Promise<string>>();
+/** osbuild's version, asked once per binary per process (it does not change under a running worker). */
+function cachedOsbuildVersion(binary: string): Promise<string> {
+  let v = versions.get(binary);
+  if (!v) {
+    v = osbuildVersion(binary).catch(() => 'unknown');
+    versions.set(binary, v);
+  }
+  return v;
+}
+
 /** An error that carries what the compose's logs must still show (log tail, manifest). */
 function withReport(err: unknown, report: Record<string, unknown>): unknown {
   if (err && typeof err === 'object') (err as { result?: unknown }).result = report;
@@ -105,7 +116,7 @@ export const osbuildJob: JobType = {
       lastReport = now;
       progress(p).catch(() => undefined);
     };
-    const version = await osbuildVersion(cfg.binary).catch(() => 'unknown');
+    const version = await cachedOsbuildVersion(cfg.binary);
     log.info({ imageName, osbuildVersion: version }, 'osbuild starting');
     const run = await runOsbuild({
       manifest,
@@ -133,20 +144,23 @@ export const osbuildJob: JobType = {
       throw withReport(osbuildFailure(run), { manifest: JSON.parse(manifest), log: await tailOf(run.logPath, LOG_TAIL) });
     }
 
-    const client = services.koji(args.koji.server);
     const files = [run.imagePath, run.manifestPath, run.logPath];
-    const results: UploadResult[] = [];
-    for (const [i, file] of files.entries()) {
-      if (signal.aborted) throw signal.reason;
-      const result = await uploadFile(client, file, {
-        directory: args.koji.directory,
-        chunkSize: services.config.koji.upload_chunk_bytes,
-        log,
-        onProgress: ({ offset, size }) =>
-          report({ phase: 'uploading', done: i, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(file)}` }),
-      });
-      results.push(result);
-    }
+    const results = await services.withKoji(args.koji.server, async (client) => {
+      const out: UploadResult[] = [];
+      for (const [i, file] of files.entries()) {
+        if (signal.aborted) throw signal.reason;
+        out.push(
+          await uploadFile(client, file, {
+            directory: args.koji.directory,
+            chunkSize: services.config.koji.upload_chunk_bytes,
+            log,
+            onProgress: ({ offset, size }) =>
+              report({ phase: 'uploading', done: i, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(file)}` }),
+          }),
+        );
+      }
+      return out;
+    });
     report({ phase: 'uploading', done: files.length, total: files.length }, true);
     const result: OsbuildJobResult = {
       arch: args.arch,

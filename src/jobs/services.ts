@@ -14,8 +14,12 @@ type HubConfig = NonNullable<KilnConfig['koji']>['hubs'][number];
 export interface JobServices {
   config: Readonly<KilnConfig>;
   log: Logger;
-  /** A logged-in-on-demand client for a configured hub; the session is shared by this process's jobs. */
-  koji(server: string): KojiClient;
+  /**
+   * Runs `fn` with a client of a configured hub that logs in on first call and out at the end.
+   * One session per job: a Koji session is sequential (one callnum stream), so jobs sharing
+   * one would queue behind each other's uploads.
+   */
+  withKoji<T>(server: string, fn: (client: KojiClient) => Promise<T>): Promise<T>;
   outputsDir: string;
   osbuildStoreDir: string;
   depsolveCacheDir: string;
@@ -45,32 +49,30 @@ function authFor(hub: HubConfig, at: string): KojiAuth {
 }
 
 export function createJobServices(config: Readonly<KilnConfig>, log: Logger): JobServices {
-  const clients = new Map<string, KojiClient>();
   return {
     config,
     log,
     outputsDir: path.join(config.state_dir, 'outputs'),
     osbuildStoreDir: config.osbuild.store_dir ?? path.join(config.state_dir, 'osbuild-store'),
     depsolveCacheDir: config.depsolve.cache_dir ?? path.join(config.state_dir, 'rpmmd'),
-    koji(server) {
+    async withKoji(server, fn) {
       const url = normaliseHubUrl(server);
-      let client = clients.get(url);
-      if (client) return client;
       const index = config.koji.hubs.findIndex((h) => normaliseHubUrl(h.url) === url);
       if (index < 0) throw new InvalidConfigError('koji.hubs', `no hub ${url} is configured on this worker`);
       const hub = config.koji.hubs[index];
-      client = new KojiClient({
+      const client = new KojiClient({
         url,
         auth: authFor(hub, `koji.hubs[${index}]`),
         ...(hub.ca ? { tls: { ca: readSecret(hub.ca, `koji.hubs[${index}].ca`) } } : {}),
         log: log.child({ kojiHub: url }),
       });
-      clients.set(url, client);
-      return client;
+      try {
+        return await fn(client);
+      } finally {
+        await client.close().catch(() => undefined);
+      }
     },
     async close() {
-      await Promise.all([...clients.values()].map((c) => c.close().catch(() => undefined)));
-      clients.clear();
       await closeCpuPool();
     },
   };

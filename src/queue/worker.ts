@@ -132,10 +132,14 @@ export class Worker {
     const controller = new AbortController();
     this.#running.set(job.id, { controller, job });
     const source = this.#opts.source;
+    // a heartbeat or progress report still in flight when the handler is done is answered
+    // after the finish; its "not running" says nothing about this attempt
+    let handlerDone = false;
     const onReport = (state: 'running' | 'canceled') => {
       if (state === 'canceled') this.#abortJob(job.id, new JobCanceledError(job.id));
     };
     const onReportError = (err: unknown) => {
+      if (handlerDone) return;
       if (err instanceof StaleTokenError || err instanceof JobNotRunningError || err instanceof JobNotFoundError) {
         log.warn({ err }, 'job no longer ours; stopping it');
         this.#abortJob(job.id, err as Error);
@@ -161,6 +165,7 @@ export class Worker {
     } catch (err) {
       failure = err;
     } finally {
+      handlerDone = true;
       clearInterval(heartbeat);
       this.#running.delete(job.id);
     }
