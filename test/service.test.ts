@@ -59,18 +59,21 @@ test('`kiln serve` on embedded defaults: starts its own Postgres, migrates, answ
 });
 
 test('with a database URL, `kiln serve` uses it, starts no embedded Postgres, and its local workers run jobs', async (t) => {
+  // its own database: its local workers would otherwise take the other tests' jobs
+  const own = await createTestDatabase(2);
+  t.teardown(() => own.drop());
   const state = stateDir();
   const port = await freePort();
-  const serve = kiln(['serve', '--state-dir', state, '--port', String(port)], { KILN_DATABASE_URL: db.url });
+  const serve = kiln(['serve', '--state-dir', state, '--port', String(port)], { KILN_DATABASE_URL: own.url });
   await serve.waitFor(/"msg":"kiln is serving"/);
   t.false(existsSync(path.join(state, 'postgres')));
   t.is((await getJson(`http://127.0.0.1:${port}/ready`)).status, 200);
-  const [id] = await enqueueJobs(db.pool, [{ type: 'noop', args: { hello: 'world' } }]);
+  const [id] = await enqueueJobs(own.pool, [{ type: 'noop', args: { hello: 'world' } }]);
   const deadline = Date.now() + 10_000;
-  let rec = await getJob(db.pool, id);
+  let rec = await getJob(own.pool, id);
   while (rec.state !== 'success' && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
-    rec = await getJob(db.pool, id);
+    rec = await getJob(own.pool, id);
   }
   t.is(rec.state, 'success');
   t.deepEqual(rec.result, { echo: { hello: 'world' } });

@@ -8,6 +8,11 @@ import { errorHandler } from './errors.js';
 import { healthRoutes } from './health.js';
 import { composeRoutes } from './compose.js';
 import { API_BASE } from '../compose/index.js';
+import type { QueueDefaults } from '../queue/index.js';
+import { xmlrpcRoutes } from './xmlrpc.js';
+import { registerOpenApi } from './openapi.js';
+import { authHook, type AuthOptions } from './auth.js';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,6 +28,12 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Koji hubs composes may name (none given: any). */
   kojiServers?: readonly string[];
+  /** Retries and heartbeat timeout for the jobs of new composes (config `queue`). */
+  queueDefaults?: QueueDefaults;
+  /** Who may call the API (src/api/auth.ts); absent: the API is open (loopback only, see checkListenSecurity). */
+  auth?: AuthOptions;
+  /** Serve HTTPS with these options (certificate, key, client CA). */
+  https?: HttpsServerOptions;
 }
 
 /** Builds the HTTP app without listening; tests drive it with inject() or a real socket. */
@@ -30,7 +41,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-  });
+    ...(deps.https ? { https: deps.https } : {}),
+  }) as unknown as FastifyInstance;
   // every schema in schemas/ is addressable by its $id from route schemas
   for (const file of readdirSync(schemaDir).filter((f) => f.endsWith('.json')).sort()) {
     app.addSchema(JSON.parse(readFileSync(path.join(schemaDir, file), 'utf8')));
@@ -50,7 +62,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       reason: `no route ${request.method} ${request.url.split('?')[0]}`,
     });
   });
+  if (deps.auth) app.addHook('onRequest', authHook(deps.auth));
+  // before any route: the OpenAPI document is built from the routes registered after this
+  registerOpenApi(app);
   await app.register(healthRoutes, { pool: deps.pool });
-  await app.register(composeRoutes, { prefix: API_BASE, pool: deps.pool, kojiServers: deps.kojiServers });
+  await app.register(composeRoutes, { prefix: API_BASE, pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults });
+  await app.register(xmlrpcRoutes, { pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults, bodyLimit: deps.bodyLimit });
   return app;
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../db/index.js';
+import type { QueueDefaults } from '../queue/index.js';
 import {
   API_BASE,
   createCompose,
@@ -14,6 +15,7 @@ import {
 export interface ComposeRoutesOptions {
   pool: Pool;
   kojiServers?: readonly string[];
+  queueDefaults?: QueueDefaults;
 }
 
 const idParams = {
@@ -31,12 +33,12 @@ const composeId = {
 const openObject = { type: 'object', additionalProperties: true } as const;
 
 /** The cloud API subset Koji builder plugins call (reference/composer-koji.md §1), under API_BASE. */
-export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (app, { pool, kojiServers }) => {
+export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (app, { pool, kojiServers, queueDefaults }) => {
   app.post(
     '/compose',
     { schema: { body: { $ref: 'compose-request.schema#' }, response: { 201: composeId } } },
     async (request, reply) => {
-      const { id } = await createCompose(pool, request.body, { kojiServers, owner: request.kilnPrincipal });
+      const { id } = await createCompose(pool, request.body, { kojiServers, queueDefaults, owner: request.kilnPrincipal });
       request.log.info({ composeId: id }, 'compose created');
       return reply.code(201).send({ href: `${API_BASE}/compose`, kind: 'ComposeId', id });
     },

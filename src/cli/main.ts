@@ -3,6 +3,8 @@ import { KilnError } from '../errors.js';
 import { serve } from './serve.js';
 import { migrateCommand } from './migrate.js';
 import { workerCommand } from './worker.js';
+import { composeCommand, COMPOSE_OPTIONS, COMPOSE_USAGE } from './compose.js';
+import { devHubCommand } from '../devhub/cli.js';
 
 const USAGE = `usage: kiln <command> [options]
 
@@ -10,6 +12,8 @@ commands:
   serve     API server and in-process workers (migrates the database first)
   migrate   apply database migrations
   worker    a worker process taking jobs from the shared database
+  compose   start|status|logs|cancel|list composes on a Kiln API (kiln compose --help)
+  dev-hub   a Koji hub stand-in on loopback, for trying Kiln without a Koji (kiln dev-hub --help)
 
 common options:
   --config FILE        config file (default /etc/kiln/kiln.toml, or $KILN_CONFIG)
@@ -26,7 +30,8 @@ const COMMON: ParseArgsConfig['options'] = {
   help: { type: 'boolean', short: 'h' },
 };
 
-const COMMANDS: Record<string, { options: ParseArgsConfig['options']; run: (flags: Flags) => Promise<number> }> = {
+/** A command's flags; with `positionals`, its positional arguments arrive as flags._ (string[]). */
+const COMMANDS: Record<string, { options: ParseArgsConfig['options']; positionals?: boolean; usage?: string; run: (flags: Flags) => Promise<number> }> = {
   serve: {
     options: { listen: { type: 'string' }, port: { type: 'string' }, 'no-workers': { type: 'boolean' } },
     run: serve,
@@ -42,6 +47,7 @@ const COMMANDS: Record<string, { options: ParseArgsConfig['options']; run: (flag
     },
     run: workerCommand,
   },
+  compose: { options: COMPOSE_OPTIONS, positionals: true, usage: COMPOSE_USAGE, run: composeCommand },
 };
 
 /** Config overrides from the flags every command shares. */
@@ -58,6 +64,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
+  // the dev hub parses its own arguments (it also runs on its own, see src/devhub/cli.ts)
+  if (command === 'dev-hub') return devHubCommand(rest);
   const spec = COMMANDS[command];
   if (!spec) {
     process.stderr.write(`kiln: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
@@ -65,13 +73,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   let flags: Flags;
   try {
-    flags = parseArgs({ args: rest, options: { ...COMMON, ...spec.options }, strict: true, allowPositionals: false }).values as Flags;
+    const parsed = parseArgs({ args: rest, options: { ...COMMON, ...spec.options }, strict: true, allowPositionals: Boolean(spec.positionals) });
+    flags = parsed.values as Flags;
+    if (spec.positionals) flags._ = parsed.positionals;
   } catch (err) {
     process.stderr.write(`kiln ${command}: ${(err as Error).message}\n`);
     return 2;
   }
   if (flags.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(spec.usage ?? USAGE);
     return 0;
   }
   try {

@@ -4,6 +4,7 @@ import { openDatabase, type OpenDatabase } from '../db/open.js';
 import { migrate, migrationStatus, DatabaseTooNewError } from '../db/migrate.js';
 import { createLogger, type Logger } from '../log.js';
 import { buildApp } from '../api/app.js';
+import { authFromConfig, checkListenSecurity, tlsOptionsFromConfig } from '../api/auth.js';
 import { QueueListener, PgJobSource, Worker, startReaper, setPreparedStatements, deleteFinishedJobs } from '../queue/index.js';
 import { handlerRegistrations, createJobServices } from '../jobs/index.js';
 import { commonOverrides, type Flags } from './main.js';
@@ -18,6 +19,10 @@ export interface RunningService {
 
 /** Starts everything `kiln serve` runs; stop() shuts down in reverse order. */
 export async function startService(config: Readonly<KilnConfig>, log: Logger): Promise<RunningService> {
+  // refuse an open API on a non-loopback address, and read TLS files and tokens, before starting anything
+  checkListenSecurity(config);
+  const https = tlsOptionsFromConfig(config.api);
+  const auth = authFromConfig(config.api);
   setPreparedStatements(config.database.prepared_statements);
   const db = await openDatabase(config, log, { startEmbedded: true, applicationName: 'kiln-serve' });
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
@@ -44,7 +49,14 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
     retention.unref();
     cleanups.push(() => clearInterval(retention));
 
-    const app = await buildApp({ pool: db.pool, log, kojiServers: config.koji.hubs.map((h) => h.url) });
+    const app = await buildApp({
+      pool: db.pool,
+      log,
+      kojiServers: config.koji.hubs.map((h) => h.url),
+      queueDefaults: { maxRetries: config.queue.max_retries, heartbeatTimeoutSeconds: config.queue.heartbeat_timeout_seconds },
+      auth,
+      https,
+    });
     cleanups.push(() => app.close());
 
     if (config.workers.local) {
@@ -67,7 +79,10 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
     }
 
     const address = await app.listen({ host: config.listen.address, port: config.listen.port });
-    log.info({ url: address, embeddedDatabase: db.embedded, localWorkers: config.workers.local }, 'kiln is serving');
+    log.info(
+      { url: address, embeddedDatabase: db.embedded, localWorkers: config.workers.local, auth: auth ? { tokens: auth.tokens.size, clientNames: auth.allowedClientNames } : 'none (loopback only)' },
+      'kiln is serving',
+    );
     return { url: address, app, db, stop };
   } catch (err) {
     await stop().catch(() => undefined);

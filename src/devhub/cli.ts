@@ -13,7 +13,19 @@ import { InvalidInputError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startDevHub } from './index.js';
 
+export const DEV_HUB_USAGE = `usage: kiln dev-hub [--dir DIR] [--host ADDR] [--port N] [--user NAME:PASSWORD]... [--admin NAME:PASSWORD]...
+                    [--cg NAME] [--tls-key F --tls-cert F --tls-ca F [--tls-port N]] [--faults RATE[:SEED]]
+
+A Koji hub stand-in (XML-RPC, uploads, CG import with the real hub's rules) on loopback, its
+data under --dir. Each --user may use the content generator --cg (default osbuild). Prints one
+JSON line with its URLs once listening; stops on SIGINT/SIGTERM.
+`;
+
 export async function devHubCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(DEV_HUB_USAGE);
+    return 0;
+  }
   const { values } = parseArgs({
     args: argv,
     options: {

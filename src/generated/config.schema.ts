@@ -24,6 +24,31 @@ export interface KilnConfig {
     address: string;
     port: number;
   };
+  /**
+   * Who may call the API. With nothing set, the API is open, which `kiln serve` allows only on a loopback listen address.
+   */
+  api: {
+    /**
+     * Server certificate (PEM path); with tls_key, `kiln serve` listens with HTTPS.
+     */
+    tls_cert?: string;
+    /**
+     * Private key of tls_cert (PEM path).
+     */
+    tls_key?: string;
+    /**
+     * CA bundle (PEM path) that client certificates must chain to; when set, clients are asked for a certificate.
+     */
+    tls_ca?: string;
+    /**
+     * Client certificate names (CN or SAN DNS) allowed to call the API; `*.example.com` matches one label.
+     */
+    allowed_client_names: string[];
+    /**
+     * Path of a file of `name token` lines: bearer tokens accepted on `Authorization: Bearer`. The tokens are never logged.
+     */
+    tokens_file?: string;
+  };
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   };
