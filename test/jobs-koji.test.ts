@@ -1,0 +1,108 @@
+/**
+ * koji-init and koji-finalize against the Koji hub stand-in, run directly as a worker would run
+ * them: retries must never reserve twice, import twice or refund what was not reserved.
+ */
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../src/config/index.js';
+import { silentLogger } from '../src/log.js';
+import { createJobServices, jobTypes, type JobServices } from '../src/jobs/index.js';
+import { startDevHub, type DevHubHandle } from '../src/devhub/index.js';
+import type { JobContext, RunningJob, DependencyResult } from '../src/queue/index.js';
+
+let hub: DevHubHandle;
+let services: JobServices;
+let dir: string;
+
+test.before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-jobs-koji-'));
+  hub = await startDevHub({ dir: path.join(dir, 'hub') });
+  await hub.createUser({ name: 'kiln', password: 'pw' });
+  await hub.grantCGAccess('kiln', 'kiln');
+  writeFileSync(path.join(dir, 'pw'), 'pw\n');
+  services = createJobServices(
+    loadConfig({ env: {}, overrides: { state_dir: dir, koji: { hubs: [{ url: hub.url, auth: 'password', user: 'kiln', password_file: path.join(dir, 'pw') }] } } }),
+    silentLogger,
+  );
+});
+test.after.always(async () => {
+  await services?.close();
+  await hub?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function run(type: string, args: unknown, extra: Partial<RunningJob> = {}, saved: unknown[] = []) {
+  const job: RunningJob = {
+    id: '00000000-0000-4000-8000-000000000001',
+    type,
+    args,
+    token: '00000000-0000-4000-8000-000000000002',
+    channel: 'default',
+    arch: 'noarch',
+    composeId: null,
+    attempts: 1,
+    retries: 0,
+    heartbeatTimeoutSeconds: 120,
+    checkpoint: null,
+    dependencies: [],
+    ...extra,
+  };
+  const ctx: JobContext = {
+    job,
+    signal: new AbortController().signal,
+    log: silentLogger,
+    progress: async () => undefined,
+    checkpoint: async (data) => {
+      saved.push(data);
+    },
+  };
+  return jobTypes()[type].create(services)(ctx);
+}
+
+const nvr = (release: string) => ({ compose_id: 'c', server: hub.url, name: 'img', version: '1', release });
+
+test.serial('koji-init checkpoints its reservation, and a retried attempt reuses it instead of reserving again', async (t) => {
+  const saved: unknown[] = [];
+  const first = (await run('koji-init', nvr('1'), {}, saved)) as { build_id: number; token: string };
+  t.true(first.build_id > 0);
+  t.deepEqual(saved, [first], 'the reservation was saved before the job reported anything');
+  const reservations = Object.keys(hub.tables().reservations).length;
+  const retry = await run('koji-init', nvr('1'), { attempts: 2, retries: 1, checkpoint: saved[0] });
+  t.deepEqual(retry, first);
+  t.is(Object.keys(hub.tables().reservations).length, reservations, 'no second reservation');
+  t.is(Object.values(hub.tables().builds).filter((b) => b.release === '1').length, 1);
+});
+
+function dep(type: string, state: DependencyResult['state'], result: unknown = null, message?: string): DependencyResult {
+  return { id: '00000000-0000-4000-8000-0000000000aa', type, state, result, error: message ? { code: 'X', message } : null };
+}
+
+const finalizeArgs = (release: string) => ({ ...nvr(release), task_id: 0, directory: `kiln-cg/${release}`, start_time: 1, image_build_ids: ['i'] });
+
+test.serial('koji-finalize: init failed → nothing reserved, nothing refunded, and it says so', async (t) => {
+  const builds = Object.keys(hub.tables().builds).length;
+  const err = await t.throwsAsync(run('koji-finalize', finalizeArgs('2'), { dependencies: [dep('koji-init', 'failure', null, 'hub said no'), dep('osbuild', 'failure')] }));
+  t.regex(err!.message, /koji-init failure: no build was reserved, so there is nothing to import or refund \(hub said no\)/);
+  t.is(Object.keys(hub.tables().builds).length, builds);
+});
+
+test.serial('koji-finalize refunds a failed compose as FAILED once; a retry finds it ended and refunds nothing', async (t) => {
+  const init = (await run('koji-init', nvr('3'))) as { build_id: number; token: string };
+  const deps = [dep('koji-init', 'success', init), dep('osbuild', 'failure', null, 'stage org.osbuild.rpm failed')];
+  const err = await t.throwsAsync(run('koji-finalize', finalizeArgs('3'), { dependencies: deps }));
+  t.regex(err!.message, new RegExp(`koji build ${init.build_id} failed: osbuild failure: stage org.osbuild.rpm failed`));
+  t.is(hub.tables().builds[init.build_id].state, 3);
+  const again = await t.throwsAsync(run('koji-finalize', finalizeArgs('3'), { dependencies: deps, attempts: 2 }));
+  t.regex(again!.message, /failed/);
+  t.is(hub.tables().builds[init.build_id].state, 3, 'still FAILED, and the second refund was not attempted');
+});
+
+test.serial('koji-finalize of a canceled compose refunds as CANCELED', async (t) => {
+  const init = (await run('koji-init', nvr('4'))) as { build_id: number; token: string };
+  await t.throwsAsync(run('koji-finalize', finalizeArgs('4'), { dependencies: [dep('koji-init', 'success', init), dep('osbuild', 'canceled', null, 'canceled by user')] }), {
+    message: /canceled/,
+  });
+  t.is(hub.tables().builds[init.build_id].state, 4);
+});
