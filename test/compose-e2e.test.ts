@@ -4,14 +4,15 @@
  * and the osbuild stand-in as osbuild.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/cli/serve.js';
-import { startDevHub, type DevHubHandle } from '../src/devhub/index.js';
+import type { DevHubHandle } from '../src/devhub/index.js';
+import { startKilnHub, type KilnHub } from './helpers/kiln-hub.js';
 import { resolveImageType } from '../src/osbuild/index.js';
 import { API_BASE } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -31,13 +32,11 @@ let task = 1000;
 test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-e2e-'));
   db = await createTestDatabase();
-  hub = await startDevHub({ dir: path.join(dir, 'hub') });
-  await hub.createUser({ name: 'kiln', password: 'kiln-secret' });
-  await hub.grantCGAccess('kiln', 'kiln');
+  let hubConfig: KilnHub['config'];
+  ({ hub, config: hubConfig } = await startKilnHub(dir));
   for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
     repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
   }
-  writeFileSync(path.join(dir, 'koji-password'), 'kiln-secret\n');
   const config = loadConfig({
     env: {},
     overrides: {
@@ -46,7 +45,7 @@ test.before(async () => {
       listen: { address: '127.0.0.1', port: 0 },
       queue: { heartbeat_interval_seconds: 0.5, heartbeat_timeout_seconds: 30, poll_interval_seconds: 1 },
       workers: { arches: ['x86_64', 'aarch64'], concurrency: { osbuild: 2 }, shutdown_grace_seconds: 5 },
-      koji: { hubs: [{ url: hub.url, auth: 'password', user: 'kiln', password_file: path.join(dir, 'koji-password') }] },
+      koji: { hubs: [hubConfig] },
       osbuild: { binary: STANDIN },
     },
   });

@@ -4,14 +4,15 @@
  * exactly one Koji build.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/cli/serve.js';
-import { startDevHub, type DevHubHandle } from '../src/devhub/index.js';
+import type { DevHubHandle } from '../src/devhub/index.js';
+import { startKilnHub, type KilnHub } from './helpers/kiln-hub.js';
 import { resolveImageType } from '../src/osbuild/index.js';
 import { API_BASE } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -23,6 +24,7 @@ const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.me
 
 let db: TestDatabase;
 let hub: DevHubHandle;
+let hubConfig: KilnHub['config'];
 let repo: ServedDirectory;
 let service: RunningService;
 let dir: string;
@@ -31,11 +33,8 @@ const workers: KilnProcess[] = [];
 test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-kill-'));
   db = await createTestDatabase();
-  hub = await startDevHub({ dir: path.join(dir, 'hub') });
-  await hub.createUser({ name: 'kiln', password: 'kiln-secret' });
-  await hub.grantCGAccess('kiln', 'kiln');
+  ({ hub, config: hubConfig } = await startKilnHub(dir));
   repo = await serveDirectory((await distroRepo([resolveImageType('fedora-43', 'x86_64', 'guest-image')])).path);
-  writeFileSync(path.join(dir, 'koji-password'), 'kiln-secret\n');
   // the API process runs every job type but osbuild; osbuild only runs in `kiln worker` processes
   service = await startService(
     loadConfig({
@@ -46,7 +45,7 @@ test.before(async () => {
         listen: { address: '127.0.0.1', port: 0 },
         queue: { heartbeat_interval_seconds: 0.5, heartbeat_timeout_seconds: 2, max_retries: 2, poll_interval_seconds: 1 },
         workers: { arches: ['x86_64'], concurrency: { osbuild: 0 } },
-        koji: { hubs: [{ url: hub.url, auth: 'password', user: 'kiln', password_file: path.join(dir, 'koji-password') }] },
+        koji: { hubs: [hubConfig] },
         osbuild: { binary: STANDIN },
       },
     }),
@@ -72,7 +71,7 @@ function startWorker(name: string, hangPidfile?: string): KilnProcess {
     KILN_DATABASE_URL: db.url,
     KILN_WORKERS_ARCHES: 'x86_64',
     KILN_QUEUE_HEARTBEAT_INTERVAL_SECONDS: '0.5',
-    KILN_KOJI_HUBS: JSON.stringify([{ url: hub.url, auth: 'password', user: 'kiln', password_file: path.join(dir, 'koji-password') }]),
+    KILN_KOJI_HUBS: JSON.stringify([hubConfig]),
     KILN_OSBUILD_BINARY: STANDIN,
     ...(hangPidfile ? { KILN_STANDIN_HANG: '1', KILN_STANDIN_PIDFILE: hangPidfile } : {}),
   });
