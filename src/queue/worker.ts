@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { setMaxListeners } from 'node:events';
 import { describeError, KilnError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
@@ -91,6 +92,8 @@ export class Worker {
   start(): void {
     if (this.#state !== 'idle') throw new Error(`worker is ${this.#state}`);
     this.#state = 'running';
+    // every idle slot waits on this one signal: one listener per slot, not a leak
+    setMaxListeners(Object.values(this.#opts.handlers).reduce((n, h) => n + h.concurrency, 10), this.#stopTaking.signal);
     this.#unsubscribeCancel = this.#opts.source.onCancel?.((jobId) => this.#abortJob(jobId, new JobCanceledError(jobId))) ?? null;
     for (const [type, reg] of Object.entries(this.#opts.handlers)) {
       for (let i = 0; i < reg.concurrency; i++) this.#slots.push(this.#slot(type, reg.handler));
