@@ -4,7 +4,7 @@
  * and the osbuild stand-in as osbuild.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { API_BASE } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { distroRepo } from './helpers/distro-repo.js';
 import { serveDirectory, type ServedDirectory } from './helpers/rpm-repos.js';
+import { startS3rver, S3RVER_CREDENTIALS, type S3Stub } from './helpers/s3.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
 const BUILD_STATE = { BUILDING: 0, COMPLETE: 1, FAILED: 3, CANCELED: 4 };
@@ -28,6 +29,7 @@ const repos: Record<string, ServedDirectory> = {};
 let service: RunningService;
 let dir: string;
 let task = 1000;
+let s3: S3Stub;
 
 test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-e2e-'));
@@ -37,6 +39,11 @@ test.before(async () => {
   for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
     repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
   }
+  s3 = await startS3rver(['fedora-images']);
+  writeFileSync(
+    path.join(dir, 'aws-credentials'),
+    `[default]\naws_access_key_id = ${S3RVER_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${S3RVER_CREDENTIALS.secretAccessKey}\n`,
+  );
   const config = loadConfig({
     env: {},
     overrides: {
@@ -47,6 +54,7 @@ test.before(async () => {
       workers: { arches: ['x86_64', 'aarch64'], concurrency: { osbuild: 2 }, shutdown_grace_seconds: 5 },
       koji: { hubs: [hubConfig] },
       osbuild: { binary: STANDIN },
+      s3: { endpoint: s3.endpoint, force_path_style: true, credentials_file: path.join(dir, 'aws-credentials') },
     },
   });
   service = await startService(config, silentLogger);
@@ -55,6 +63,7 @@ test.before(async () => {
 test.after.always(async () => {
   await service?.stop();
   for (const r of Object.values(repos)) await r.close();
+  await s3?.close();
   await hub?.close();
   await db?.drop();
   delete process.env.KILN_STANDIN_FAIL_STAGE;
@@ -197,4 +206,20 @@ test.serial('cancel while osbuild runs: its process group is gone within seconds
   t.is(status.status, 'failure');
   t.regex(status.reason, /^canceled: release engineer canceled the task/);
   t.is(hub.tables().builds[status.koji_status.build_id].state, BUILD_STATE.CANCELED);
+});
+
+test.serial('upload_options: the image also goes to S3; the image status and the Koji metadata say where', async (t) => {
+  const body = composeBody('5');
+  body.image_requests = [{ ...body.image_requests[1], upload_options: { region: 'us-east-1', bucket: 'fedora-images', key_prefix: 'nightly/' } } as never];
+  const created = await api('POST', '/compose', body);
+  t.is(created.status, 201, JSON.stringify(created.json));
+  const status = await finalStatus(created.json.id);
+  t.is(status.status, 'success', JSON.stringify(status));
+  const key = 'nightly/Fedora-Cloud-Base-43-5.aarch64.raw.xz';
+  t.like(status.image_statuses[0].upload_status, { type: 'aws.s3', status: 'success', options: { bucket: 'fedora-images', key } });
+  const object = await fetch(`${s3.endpoint}/fedora-images/${key}`);
+  t.is(object.status, 200, 'the object is in the bucket');
+  const image = Object.values(hub.tables().archives).find((a) => a.build_id === status.koji_status.build_id && a.filename.endsWith('.raw.xz'));
+  t.is(Number(object.headers.get('content-length')), image!.size, 'same size as the image imported into Koji');
+  t.like((image!.extra as any).typeinfo.image.uploads[0], { type: 'aws.s3', bucket: 'fedora-images', key });
 });

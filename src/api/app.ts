@@ -8,7 +8,8 @@ import { errorHandler } from './errors.js';
 import { healthRoutes } from './health.js';
 import { composeRoutes } from './compose.js';
 import { API_BASE } from '../compose/index.js';
-import type { QueueDefaults } from '../queue/index.js';
+import type { QueueDefaults, QueueListener } from '../queue/index.js';
+import { workerApiRoutes, WORKER_API_BASE } from './worker-api.js';
 import { xmlrpcRoutes } from './xmlrpc.js';
 import { registerOpenApi } from './openapi.js';
 import { authHook, type AuthOptions } from './auth.js';
@@ -34,6 +35,10 @@ export interface AppDeps {
   auth?: AuthOptions;
   /** Serve HTTPS with these options (certificate, key, client CA). */
   https?: HttpsServerOptions;
+  /** The process's queue listener: the worker API's long-polls wait on it (absent: they poll). */
+  listener?: QueueListener;
+  /** Worker API long-polls: longest wait granted, and the backstop poll interval while waiting. */
+  workerApi?: { maxWaitSeconds?: number; pollIntervalMs?: number };
 }
 
 /** Builds the HTTP app without listening; tests drive it with inject() or a real socket. */
@@ -67,6 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerOpenApi(app);
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(composeRoutes, { prefix: API_BASE, pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults });
+  await app.register(workerApiRoutes, { prefix: WORKER_API_BASE, pool: deps.pool, listener: deps.listener, ...deps.workerApi });
   await app.register(xmlrpcRoutes, { pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults, bodyLimit: deps.bodyLimit });
   return app;
 }

@@ -11,7 +11,8 @@ const USAGE = `usage: kiln <command> [options]
 commands:
   serve     API server and in-process workers (migrates the database first)
   migrate   apply database migrations
-  worker    a worker process taking jobs from the shared database
+  worker    a worker process taking jobs from the shared database, or with
+            --server URL from a Kiln API (--token-file F | --cert F --key F [--ca F])
   compose   start|status|logs|cancel|list composes on a Kiln API (kiln compose --help)
   dev-hub   a Koji hub stand-in on loopback, for trying Kiln without a Koji (kiln dev-hub --help)
 
@@ -44,6 +45,12 @@ const COMMANDS: Record<string, { options: ParseArgsConfig['options']; positional
       channel: { type: 'string', multiple: true },
       concurrency: { type: 'string', multiple: true },
       name: { type: 'string' },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      'token-file': { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      ca: { type: 'string' },
     },
     run: workerCommand,
   },

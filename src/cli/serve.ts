@@ -56,6 +56,8 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
       queueDefaults: { maxRetries: config.queue.max_retries, heartbeatTimeoutSeconds: config.queue.heartbeat_timeout_seconds },
       auth,
       https,
+      listener,
+      workerApi: { pollIntervalMs: config.queue.poll_interval_seconds * 1_000 },
     });
     cleanups.push(() => app.close());
 

@@ -3,7 +3,11 @@ import { openDatabase } from '../db/open.js';
 import { migrationStatus, DatabaseTooNewError } from '../db/migrate.js';
 import { createLogger } from '../log.js';
 import { InvalidInputError } from '../errors.js';
-import { QueueListener, PgJobSource, Worker, startReaper, setPreparedStatements } from '../queue/index.js';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { KilnConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { QueueListener, PgJobSource, HttpJobSource, Worker, startReaper, setPreparedStatements, type HandlerRegistration } from '../queue/index.js';
 import { handlerRegistrations, createJobServices } from '../jobs/index.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
@@ -20,8 +24,76 @@ function parseConcurrency(values: string[] | undefined): Record<string, number> 
 
 const list = (v: string[] | undefined) => (v ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 
-/** `kiln worker`: takes jobs from the shared database (a remote, HTTP worker is `--server`, later). */
+function readFlagFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidInputError(flag, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/**
+ * A token file holds the token alone, or one `name token` line as in the API's tokens file
+ * (so one file can serve both); `#` comments and blank lines are ignored.
+ */
+function tokenFromFile(file: string): string {
+  const line = readFlagFile('--token-file', file)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l && !l.startsWith('#'));
+  if (!line) throw new InvalidInputError('--token-file', `${file} holds no token`);
+  const parts = line.split(/\s+/);
+  if (parts.length > 2) throw new InvalidInputError('--token-file', `${file}: expected "token" or "name token"`);
+  return parts[parts.length - 1];
+}
+
+/** `kiln worker --server URL`: the same Worker and handlers, with jobs from the worker API instead of the database. */
+async function remoteWorker(flags: Flags, config: Readonly<KilnConfig>, log: Logger, handlers: Record<string, HandlerRegistration>, close: () => Promise<void>): Promise<number> {
+  const server = flags.server as string;
+  if (flags.token !== undefined && flags['token-file'] !== undefined) throw new InvalidInputError('--token', 'give --token or --token-file, not both');
+  if ((flags.cert === undefined) !== (flags.key === undefined)) throw new InvalidInputError(flags.cert === undefined ? '--cert' : '--key', '--cert and --key go together');
+  const token = typeof flags['token-file'] === 'string' ? tokenFromFile(flags['token-file']) : (flags.token as string | undefined);
+  const tls = {
+    ...(typeof flags.cert === 'string' ? { cert: readFlagFile('--cert', flags.cert), key: readFlagFile('--key', flags.key as string) } : {}),
+    ...(typeof flags.ca === 'string' ? { ca: readFlagFile('--ca', flags.ca) } : {}),
+  };
+  const name = typeof flags.name === 'string' ? flags.name : `${os.hostname()}:${process.pid}`;
+  const channels = config.workers.channels;
+  const arches = [...config.workers.arches!, 'noarch'];
+  const source = new HttpJobSource({ server, name, types: Object.keys(handlers), arches, channels, token, tls, log });
+  // bad credentials or a wrong URL end the process here, with the API's reason
+  try {
+    await source.register();
+  } catch (err) {
+    source.close();
+    await close();
+    throw err;
+  }
+  const worker = new Worker({
+    name,
+    source,
+    handlers,
+    channels,
+    arches,
+    heartbeatIntervalMs: config.queue.heartbeat_interval_seconds * 1_000,
+    shutdownGraceMs: config.workers.shutdown_grace_seconds * 1_000,
+    log,
+  });
+  worker.start();
+  await onShutdownSignal(log);
+  await worker.stop();
+  source.close();
+  await close();
+  return 0;
+}
+
+/** `kiln worker`: takes jobs from the shared database, or with `--server` from a Kiln API over HTTP. */
 export async function workerCommand(flags: Flags): Promise<number> {
+  if (typeof flags.server !== 'string') {
+    for (const f of ['token', 'token-file', 'cert', 'key', 'ca']) {
+      if (flags[f] !== undefined) throw new InvalidInputError(`--${f}`, 'is for a remote worker: give --server too');
+    }
+  }
   const overrides: Record<string, unknown> = commonOverrides(flags);
   const workers: Record<string, unknown> = {};
   const arches = list(flags.arch as string[] | undefined);
@@ -37,6 +109,7 @@ export async function workerCommand(flags: Flags): Promise<number> {
     ...config.workers.concurrency,
     ...parseConcurrency(flags.concurrency as string[] | undefined),
   });
+  if (typeof flags.server === 'string') return remoteWorker(flags, config, log, handlers, () => services.close());
   const concurrency = Object.values(handlers).reduce((n, h) => n + h.concurrency, 0);
   const db = await openDatabase(config, log, { startEmbedded: false, poolSize: Math.min(config.database.pool_size, concurrency + 2), applicationName: 'kiln-worker' });
   const status = await migrationStatus(db.pool);

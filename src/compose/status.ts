@@ -105,7 +105,12 @@ function progressOf(job: JobRecord): { progress?: ImageProgress; phase?: string 
 
 function imageStatus(view: ComposeView, image: ComposeView['images'][number]): ImageStatus {
   const { osbuild, depsolve } = image;
-  if (osbuild.state === 'success') return { status: 'success' };
+  if (osbuild.state === 'success') {
+    const upload = (osbuild.result as { uploads?: { type: string; bucket: string; key: string; url: string }[] } | null)?.uploads?.[0];
+    return upload
+      ? { status: 'success', upload_status: { type: upload.type, status: 'success', options: { bucket: upload.bucket, key: upload.key, url: upload.url } } }
+      : { status: 'success' };
+  }
   if (osbuild.state === 'failure' || osbuild.state === 'canceled') {
     const error = imageError(view, image);
     return error ? { status: 'failure', error } : { status: 'failure' };

@@ -68,6 +68,12 @@ export interface CgImageInfo {
   osbuild_version?: string;
   image_type?: string;
   osbuild_artifact?: {};
+  /**
+   * Where else the image was uploaded (e.g. AWS S3: {type, bucket, key, url}).
+   */
+  uploads?: {
+    type: string;
+  }[];
 }
 export interface CgBuildroot {
   id: number;

@@ -30,7 +30,12 @@ export interface ImageStatus {
   upload_status?: {
     type: string;
     status: 'success' | 'failure' | 'pending' | 'running';
-    options?: {};
+    /**
+     * Target details, e.g. bucket, key and url for aws.s3.
+     */
+    options?: {
+      [k: string]: unknown;
+    };
   };
 }
 export interface ImageProgress {

@@ -151,4 +151,37 @@ export interface KilnConfig {
     cache_dir?: string;
     timeout_seconds: number;
   };
+  /**
+   * Where and how workers upload images to S3 when a compose's image request has upload_options. Credentials come from credentials_file when set, else from the AWS SDK's standard chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE, ~/.aws/credentials, instance roles); they are never logged.
+   */
+  s3: {
+    /**
+     * An S3-compatible endpoint (e.g. http://minio.example:9000); default AWS S3 of the request's region.
+     */
+    endpoint?: string;
+    /**
+     * Address buckets as <endpoint>/<bucket>/<key> instead of <bucket>.<endpoint>/<key>; most S3-compatible servers want true.
+     */
+    force_path_style: boolean;
+    /**
+     * Path of an AWS credentials file (INI: aws_access_key_id, aws_secret_access_key, aws_session_token).
+     */
+    credentials_file?: string;
+    /**
+     * The profile (section) of credentials_file to use.
+     */
+    profile: string;
+    /**
+     * Multipart part size; files up to one part go in a single PutObject. Raised automatically when a file would need more than 10000 parts.
+     */
+    part_size_mib: number;
+    /**
+     * Parts in flight at once; memory stays at a few stream buffers per part, whatever the part size.
+     */
+    concurrency: number;
+    /**
+     * Re-sends of one request (a part, the create, the complete) after a transient failure (5xx, throttling, connection reset), with exponential backoff.
+     */
+    retries: number;
+  };
 }

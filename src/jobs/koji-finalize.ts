@@ -30,6 +30,7 @@ function imageFacts(result: OsbuildJobResult): CGImageBuildFacts {
     log: result.log_file,
     imageType: result.image_type,
     osbuildArtifact: { export_filename: result.export_filename, export_name: result.export_name },
+    ...(result.uploads?.length ? { uploads: result.uploads.map(({ type, bucket, key, url }) => ({ type, bucket, key, url })) } : {}),
   };
 }
 

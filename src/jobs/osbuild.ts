@@ -16,6 +16,7 @@ import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
 import { hostOs } from './host.js';
 import { generateManifestOffThread } from './cpu-pool.js';
+import { uploadToS3, s3UploadOptions } from '../upload/index.js';
 
 const LOG_TAIL = 256 * 1024;
 
@@ -40,6 +41,8 @@ export interface OsbuildJobResult {
   buildroot_rpms: RpmInfo[];
   manifest: unknown;
   log: string;
+  /** Uploads besides Koji's (upload_options): where the image went. */
+  uploads?: { type: 'aws.s3'; bucket: string; key: string; url: string; etag: string; size: number }[];
 }
 
 async function tailOf(file: string, bytes: number): Promise<string> {
@@ -161,6 +164,21 @@ export const osbuildJob: JobType = {
       }
       return out;
     });
+    let uploads: OsbuildJobResult['uploads'];
+    if (args.upload_options) {
+      const options = s3UploadOptions(args.upload_options, services.config.s3);
+      const s3 = await uploadToS3(run.imagePath, {
+        ...options,
+        // the Koji file name: unique per build, so a retry overwrites its own object only
+        key: `${args.upload_options.key_prefix ?? ''}${imageName}`,
+        signal,
+        log,
+        onProgress: ({ sent, size }) =>
+          report({ phase: 'uploading', done: files.length, total: files.length + 1, subprogress: { done: sent, total: size }, message: `uploading to s3://${options.bucket}` }),
+      });
+      uploads = [{ type: 'aws.s3', bucket: s3.bucket, key: s3.key, url: s3.url, etag: s3.etag, size: s3.size }];
+      log.info({ bucket: s3.bucket, key: s3.key, size: s3.size }, 'image uploaded to S3');
+    }
     report({ phase: 'uploading', done: files.length, total: files.length }, true);
     const result: OsbuildJobResult = {
       arch: args.arch,
@@ -176,6 +194,7 @@ export const osbuildJob: JobType = {
       buildroot_rpms: pipelineRpms(run.osbuildResult, 'build'),
       manifest: JSON.parse(manifest),
       log: await tailOf(run.logPath, LOG_TAIL),
+      ...(uploads ? { uploads } : {}),
     };
     log.info({ imageName, size: result.image.size, rpms: result.rpms.length }, 'image built and uploaded');
     return result;

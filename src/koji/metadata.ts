@@ -53,6 +53,8 @@ export interface CGImageBuildFacts {
   bootMode?: 'legacy' | 'uefi' | 'hybrid' | 'none';
   /** where osbuild exported the image: {export_filename, export_name} */
   osbuildArtifact?: Record<string, unknown>;
+  /** other places the image went, e.g. [{type: 'aws.s3', bucket, key, url}] */
+  uploads?: Array<{ type: string; [key: string]: unknown }>;
   tools?: Array<{ name: string; version: string }>;
   /** container.type of the buildroot; default "none" (osbuild ran on the host) */
   containerType?: string;
@@ -134,6 +136,7 @@ export function buildCGMetadata(facts: CGComposeFacts): CgMetadata {
       ...(img.bootMode ? { boot_mode: img.bootMode } : {}),
       ...(img.imageType ? { image_type: img.imageType } : {}),
       ...(img.osbuildArtifact ? { osbuild_artifact: img.osbuildArtifact } : {}),
+      ...(img.uploads?.length ? { uploads: img.uploads } : {}),
     };
     imageTypeinfo[img.image.name] = info;
     buildroots.push({

@@ -22,3 +22,4 @@ export {
 export { QueueListener, type Registration } from './listener.js';
 export { PgJobSource, startReaper, type JobSource, type PgJobSourceOptions } from './source.js';
 export { Worker, type JobContext, type JobHandler, type HandlerRegistration, type WorkerOptions } from './worker.js';
+export { HttpJobSource, type HttpJobSourceOptions } from './http-source.js';
