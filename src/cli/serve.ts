@@ -7,6 +7,7 @@ import { buildApp } from '../api/app.js';
 import { authFromConfig, checkListenSecurity, tlsOptionsFromConfig } from '../api/auth.js';
 import { QueueListener, PgJobSource, Worker, startReaper, setPreparedStatements, deleteFinishedJobs } from '../queue/index.js';
 import { handlerRegistrations, createJobServices } from '../jobs/index.js';
+import { workerFromConfig, databaseSource } from './worker.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
 
@@ -65,15 +66,8 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
       const services = createJobServices(config, log);
       cleanups.push(() => services.close());
       const handlers = handlerRegistrations(services, undefined, config.workers.concurrency);
-      const worker = new Worker({
-        source: new PgJobSource({ pool: db.pool, listener, worker: `local:${process.pid}`, pollIntervalMs: config.queue.poll_interval_seconds * 1_000, log }),
-        handlers,
-        channels: config.workers.channels,
-        arches: [...config.workers.arches!, 'noarch'],
-        heartbeatIntervalMs: config.queue.heartbeat_interval_seconds * 1_000,
-        shutdownGraceMs: config.workers.shutdown_grace_seconds * 1_000,
-        log,
-      });
+      const name = `local:${process.pid}`;
+      const worker = workerFromConfig(config, { name, source: databaseSource(config, db.pool, listener, name, log), handlers, log });
       worker.start();
       // stop() runs cleanups last-first: workers stop (running jobs still report) before the
       // server closes and the database goes away

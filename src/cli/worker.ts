@@ -7,10 +7,30 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { KilnConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import { QueueListener, PgJobSource, HttpJobSource, Worker, startReaper, setPreparedStatements, type HandlerRegistration } from '../queue/index.js';
+import { QueueListener, PgJobSource, HttpJobSource, Worker, startReaper, setPreparedStatements, type HandlerRegistration, type JobSource } from '../queue/index.js';
+import type { Pool } from '../db/index.js';
 import { handlerRegistrations, createJobServices } from '../jobs/index.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
+
+/** A Worker with the configuration's channels, arches (plus noarch) and timings. */
+export function workerFromConfig(
+  config: Readonly<KilnConfig>,
+  options: { source: JobSource; handlers: Record<string, HandlerRegistration>; log: Logger; name?: string },
+): Worker {
+  return new Worker({
+    ...options,
+    channels: config.workers.channels,
+    arches: [...config.workers.arches!, 'noarch'],
+    heartbeatIntervalMs: config.queue.heartbeat_interval_seconds * 1_000,
+    shutdownGraceMs: config.workers.shutdown_grace_seconds * 1_000,
+  });
+}
+
+/** Jobs straight from the database, woken by the process's listener. */
+export function databaseSource(config: Readonly<KilnConfig>, pool: Pool, listener: QueueListener, worker: string, log: Logger): PgJobSource {
+  return new PgJobSource({ pool, listener, worker, pollIntervalMs: config.queue.poll_interval_seconds * 1_000, log });
+}
 
 function parseConcurrency(values: string[] | undefined): Record<string, number> {
   const out: Record<string, number> = {};
@@ -69,16 +89,7 @@ async function remoteWorker(flags: Flags, config: Readonly<KilnConfig>, log: Log
     await close();
     throw err;
   }
-  const worker = new Worker({
-    name,
-    source,
-    handlers,
-    channels,
-    arches,
-    heartbeatIntervalMs: config.queue.heartbeat_interval_seconds * 1_000,
-    shutdownGraceMs: config.workers.shutdown_grace_seconds * 1_000,
-    log,
-  });
+  const worker = workerFromConfig(config, { name, source, handlers, log });
   worker.start();
   await onShutdownSignal(log);
   await worker.stop();
@@ -118,16 +129,8 @@ export async function workerCommand(flags: Flags): Promise<number> {
   const listener = new QueueListener(db.url, log);
   await listener.start();
   const reaper = startReaper(db.pool, Math.max(1_000, (config.queue.heartbeat_timeout_seconds * 1_000) / 4), log);
-  const worker = new Worker({
-    name: typeof flags.name === 'string' ? flags.name : undefined,
-    source: new PgJobSource({ pool: db.pool, listener, worker: typeof flags.name === 'string' ? flags.name : `worker:${process.pid}`, pollIntervalMs: config.queue.poll_interval_seconds * 1_000, log }),
-    handlers,
-    channels: config.workers.channels,
-    arches: [...config.workers.arches!, 'noarch'],
-    heartbeatIntervalMs: config.queue.heartbeat_interval_seconds * 1_000,
-    shutdownGraceMs: config.workers.shutdown_grace_seconds * 1_000,
-    log,
-  });
+  const name = typeof flags.name === 'string' ? flags.name : `worker:${process.pid}`;
+  const worker = workerFromConfig(config, { name, source: databaseSource(config, db.pool, listener, name, log), handlers, log });
   worker.start();
   await onShutdownSignal(log);
   await worker.stop();
