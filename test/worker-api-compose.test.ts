@@ -1,8 +1,8 @@
 /**
- * A whole compose whose osbuild job runs on a remote `kiln worker --server` (the osbuild
- * stand-in, a dev hub, a served distro repo): the API process runs every other job type, the
- * remote worker reaches the queue only through the worker API, and the compose ends with one
- * Koji build.
+ * Kiln past one host: the API process runs every job type but osbuild; a remote `kiln worker
+ * --server` process per architecture (x86_64, aarch64) takes the osbuild jobs through the worker
+ * API and runs each on its own `kiln builder` process through the jobsite phases (the osbuild
+ * stand-in as osbuild); the compose ends with one COMPLETE Koji build holding both images.
  */
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/cli/serve.js';
-import { startDevHub, type DevHubHandle } from '../src/devhub/index.js';
+import type { DevHubHandle } from '../src/devhub/index.js';
+import { startKilnHub, type KilnHub } from './helpers/kiln-hub.js';
 import { resolveImageType } from '../src/osbuild/index.js';
 import { API_BASE } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -26,19 +27,19 @@ const CLIENT_TOKEN = 'compose-client-token-0123456789a';
 
 let db: TestDatabase;
 let hub: DevHubHandle;
-let repo: ServedDirectory;
+let hubConfig: KilnHub['config'];
+const repos: Record<string, ServedDirectory> = {};
 let service: RunningService;
 let dir: string;
-let worker: KilnProcess | undefined;
+const processes: KilnProcess[] = [];
 
 test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-remote-compose-'));
   db = await createTestDatabase();
-  hub = await startDevHub({ dir: path.join(dir, 'hub') });
-  await hub.createUser({ name: 'kiln', password: 'kiln-secret' });
-  await hub.grantCGAccess('kiln', 'kiln');
-  repo = await serveDirectory((await distroRepo([resolveImageType('fedora-43', 'x86_64', 'guest-image')])).path);
-  writeFileSync(path.join(dir, 'koji-password'), 'kiln-secret\n');
+  ({ hub, config: hubConfig } = await startKilnHub(dir));
+  for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
+    repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
+  }
   writeFileSync(path.join(dir, 'tokens'), `remote-builder ${TOKEN}\nkoji ${CLIENT_TOKEN}\n`, { mode: 0o600 });
   writeFileSync(path.join(dir, 'worker-token'), `${TOKEN}\n`, { mode: 0o600 });
   service = await startService(
@@ -51,7 +52,7 @@ test.before(async () => {
         api: { tokens_file: path.join(dir, 'tokens') },
         queue: { heartbeat_interval_seconds: 0.5, heartbeat_timeout_seconds: 5, poll_interval_seconds: 1 },
         workers: { arches: ['x86_64'], concurrency: { osbuild: 0 } },
-        koji: { hubs: [{ url: hub.url, auth: 'password', user: 'kiln', password_file: path.join(dir, 'koji-password') }] },
+        koji: { hubs: [hubConfig] },
         osbuild: { binary: STANDIN },
       },
     }),
@@ -60,53 +61,78 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await worker?.stop('SIGKILL');
+  for (const p of processes) await p.stop('SIGKILL');
   await service?.stop();
-  await repo?.close();
+  for (const r of Object.values(repos)) await r.close();
   await hub?.close();
   await db?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('a compose whose image is built by a remote worker over the worker API completes with one Koji build', async (t) => {
-  worker = runKiln(['worker', '--server', service.url, '--token-file', path.join(dir, 'worker-token'), '--arch', 'x86_64', '--types', 'osbuild', '--name', 'remote-builder-1'], {
-    KILN_CONFIG: '',
-    KILN_LOG_LEVEL: 'info',
-    KILN_STATE_DIR: path.join(dir, 'remote'),
-    KILN_QUEUE_HEARTBEAT_INTERVAL_SECONDS: '0.5',
-    KILN_KOJI_HUBS: JSON.stringify([{ url: hub.url, auth: 'password', user: 'kiln', password_file: path.join(dir, 'koji-password') }]),
-    KILN_OSBUILD_BINARY: STANDIN,
-  });
-  await worker.waitFor(/"msg":"worker started"/);
+function start(args: string[], env: NodeJS.ProcessEnv = {}): KilnProcess {
+  const p = runKiln(args, { KILN_CONFIG: '', KILN_LOG_LEVEL: 'info', ...env });
+  processes.push(p);
+  return p;
+}
+
+test('remote workers for x86_64 and aarch64, each building through its own builder: one COMPLETE Koji build', async (t) => {
+  const workers: Record<string, KilnProcess> = {};
+  const builders: Record<string, KilnProcess> = {};
+  for (const arch of ['x86_64', 'aarch64']) {
+    const builder = start(['builder', '--listen', '127.0.0.1', '--port', '0', '--work-dir', path.join(dir, `builder-${arch}`), '--osbuild', STANDIN]);
+    builders[arch] = builder;
+    const builderUrl = JSON.parse((await builder.waitFor(/^\{"url".*$/m))[0]).url as string;
+    workers[arch] = start(['worker', '--server', service.url, '--token-file', path.join(dir, 'worker-token'), '--arch', arch, '--types', 'osbuild', '--name', `remote-${arch}`], {
+      KILN_STATE_DIR: path.join(dir, `remote-${arch}`),
+      KILN_QUEUE_HEARTBEAT_INTERVAL_SECONDS: '0.5',
+      KILN_KOJI_HUBS: JSON.stringify([hubConfig]),
+      KILN_OSBUILD_BUILDER_URL: builderUrl,
+    });
+  }
+  for (const w of Object.values(workers)) await w.waitFor(/"msg":"worker started"/);
   const res = await fetch(`${service.url}${API_BASE}/compose`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_TOKEN}` },
     body: JSON.stringify({
       distribution: 'fedora-43',
       koji: { server: hub.url, task_id: 78, name: 'Fedora-Cloud-Base', version: '43', release: 'remote1' },
-      image_requests: [{ architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: repo.url }] }],
+      image_requests: [
+        { architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: repos.x86_64.url }] },
+        { architecture: 'aarch64', image_type: 'minimal-raw', repositories: [{ baseurl: repos.aarch64.url }] },
+      ],
     }),
   });
   t.is(res.status, 201);
   const { id } = (await res.json()) as { id: string };
+  const output = () => Object.values(workers).map((w) => w.output().slice(-2000)).join('\n');
   const deadline = Date.now() + 90_000;
   let status: { status: string; koji_status: { build_id?: number } };
   for (;;) {
     status = (await (await fetch(`${service.url}${API_BASE}/composes/${id}`, { headers: { authorization: `Bearer ${CLIENT_TOKEN}` } })).json()) as typeof status;
     if (status.status === 'success' || status.status === 'failure') break;
-    if (Date.now() > deadline) throw new Error(`compose still ${status.status}\n${worker.output().slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`compose still ${status.status}\n${output()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  const { rows } = await db.pool.query(`SELECT type, worker, state FROM kiln_jobs WHERE compose_id = $1 ORDER BY seq`, [id]);
-  t.is(status.status, 'success', `${JSON.stringify(status)}\n${JSON.stringify(rows)}\n${worker.output().slice(-3000)}`);
+  const { rows } = await db.pool.query(`SELECT type, arch, worker, state FROM kiln_jobs WHERE compose_id = $1 ORDER BY seq`, [id]);
+  t.is(status.status, 'success', `${JSON.stringify(status)}\n${JSON.stringify(rows)}\n${output()}`);
   t.deepEqual(
-    rows.filter((r) => r.type === 'osbuild'),
-    [{ type: 'osbuild', worker: 'remote-builder-1', state: 'success' }],
+    rows.filter((r) => r.type === 'osbuild').map((r) => [r.arch, r.worker, r.state]),
+    [
+      ['x86_64', 'remote-x86_64', 'success'],
+      ['aarch64', 'remote-aarch64', 'success'],
+    ],
+    'each image was built by the worker of its architecture',
   );
-  t.true(rows.filter((r) => r.type !== 'osbuild').every((r) => r.worker !== 'remote-builder-1'), 'only osbuild ran remotely');
+  t.true(rows.filter((r) => r.type !== 'osbuild').every((r) => !String(r.worker).startsWith('remote-')), 'only osbuild ran remotely');
+  for (const [arch, b] of Object.entries(builders)) {
+    t.regex(b.output(), /"msg":"jobsite claimed"/, `the ${arch} image went through its builder`);
+    t.regex(b.output(), /"success":true,"msg":"osbuild finished"/);
+  }
   const builds = Object.values(hub.tables().builds).filter((x) => x.release === 'remote1');
   t.is(builds.length, 1);
   t.is(builds[0].state, 1);
   t.is(builds[0].id, status.koji_status.build_id ?? -1);
-  t.deepEqual(await worker.stop('SIGTERM'), { code: 0, signal: null });
+  const archives = Object.values(hub.tables().archives).filter((a) => a.build_id === builds[0].id && !a.filename.endsWith('.json'));
+  t.deepEqual(archives.map((a) => a.filename).sort(), ['Fedora-Cloud-Base-43-remote1.aarch64.raw.xz', 'Fedora-Cloud-Base-43-remote1.x86_64.qcow2']);
+  for (const w of Object.values(workers)) t.deepEqual(await w.stop('SIGTERM'), { code: 0, signal: null });
 });

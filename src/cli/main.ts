@@ -5,6 +5,7 @@ import { migrateCommand } from './migrate.js';
 import { workerCommand } from './worker.js';
 import { composeCommand, COMPOSE_OPTIONS, COMPOSE_USAGE } from './compose.js';
 import { devHubCommand } from '../devhub/cli.js';
+import { builderCommand } from '../builder/agent.js';
 
 const USAGE = `usage: kiln <command> [options]
 
@@ -14,6 +15,7 @@ commands:
   worker    a worker process taking jobs from the shared database, or with
             --server URL from a Kiln API (--token-file F | --cert F --key F [--ca F])
   compose   start|status|logs|cancel|list composes on a Kiln API (kiln compose --help)
+  builder   the builder agent that runs osbuild for workers (kiln builder --help)
   dev-hub   a Koji hub stand-in on loopback, for trying Kiln without a Koji (kiln dev-hub --help)
 
 common options:
@@ -73,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // the dev hub parses its own arguments (it also runs on its own, see src/devhub/cli.ts)
   if (command === 'dev-hub') return devHubCommand(rest);
+  if (command === 'builder') return builderCommand(rest);
   const spec = COMMANDS[command];
   if (!spec) {
     process.stderr.write(`kiln: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);

@@ -139,6 +139,10 @@ export interface KilnConfig {
      * osbuild's object store; default <state_dir>/osbuild-store.
      */
     store_dir?: string;
+    /**
+     * Run osbuild through this builder agent (`kiln builder`, the jobsite) instead of on this worker host.
+     */
+    builder_url?: string;
   };
   depsolve: {
     /**

@@ -17,6 +17,7 @@ import type { JobType } from './types.js';
 import { hostOs } from './host.js';
 import { generateManifestOffThread } from './cpu-pool.js';
 import { uploadToS3, s3UploadOptions } from '../upload/index.js';
+import { runOnBuilder } from '../builder/manager.js';
 
 const LOG_TAIL = 256 * 1024;
 
@@ -119,19 +120,17 @@ export const osbuildJob: JobType = {
       lastReport = now;
       progress(p).catch(() => undefined);
     };
-    const version = await cachedOsbuildVersion(cfg.binary);
+    // the builder does not report its osbuild's version (yet): recorded as unknown
+    const version = cfg.builder_url ? 'unknown' : await cachedOsbuildVersion(cfg.binary);
     log.info({ imageName, osbuildVersion: version }, 'osbuild starting');
-    const run = await runOsbuild({
+    const runOptions = {
       manifest,
       exportPipeline: image.exportPipeline,
       exportFilename: image.filename,
       outputDir,
-      storeDir: services.osbuildStoreDir,
       imageName,
-      osbuildPath: cfg.binary,
       signal,
       timeoutMs: cfg.timeout_seconds * 1000,
-      logger: log,
       onProgress: (e: ProgressEvent) =>
         report({
           phase: 'building',
@@ -140,7 +139,12 @@ export const osbuildJob: JobType = {
           ...(e.subprogress ? { subprogress: { done: e.subprogress.done, total: e.subprogress.total } } : {}),
           ...(e.pipeline || e.stage ? { message: [e.pipeline, e.stage].filter(Boolean).join(': ') } : {}),
         }),
-    }).catch(async (err) => {
+    };
+    // with a builder configured, osbuild runs there (the jobsite); otherwise on this host
+    const run = await (cfg.builder_url
+      ? runOnBuilder({ ...runOptions, url: cfg.builder_url, log })
+      : runOsbuild({ ...runOptions, storeDir: services.osbuildStoreDir, osbuildPath: cfg.binary, logger: log })
+    ).catch(async (err) => {
       throw withReport(err, { manifest: JSON.parse(manifest), log: await tailOf(path.join(outputDir, `${imageName}.osbuild.log`), LOG_TAIL) });
     });
     if (!run.success || !run.imagePath) {
