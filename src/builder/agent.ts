@@ -30,7 +30,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import * as tar from 'tar';
 import { InvalidInputError, KilnError, toKilnError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
-import { runOsbuild, type OsbuildRunResult } from '../osbuild/runner.js';
+import { processGroupAlive, runOsbuild, type OsbuildRunResult } from '../osbuild/runner.js';
 import type { ProgressEvent } from '../osbuild/monitor.js';
 import { ajv, schemaDir } from '../schemas.js';
 import type { BuilderBuildArgs } from '../generated/builder-build.schema.js';
@@ -125,31 +125,6 @@ async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/**
- * Whether a live process is left in the process group (zombies do not count; see the same
- * check in src/osbuild/runner.ts).
- */
-export function processGroupAlive(pgid: number): boolean {
-  if (existsSync('/proc/self/stat')) {
-    for (const name of readdirSync('/proc')) {
-      if (name.charCodeAt(0) > 57) continue;
-      try {
-        const s = readFileSync(`/proc/${name}/stat`, 'utf8');
-        const fields = s.slice(s.lastIndexOf(')') + 2).split(' ');
-        if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
-      } catch {
-        // exited meanwhile
-      }
-    }
-    return false;
-  }
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** One jobsite: its work area, the phase it completed, the osbuild run, the streams open on it. */
 class Jobsite {

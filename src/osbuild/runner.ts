@@ -78,7 +78,7 @@ function tail(s: string, n: number): string {
  * Whether any live process is left in the group. kill(-pgid, 0) also counts zombies (children
  * reparented to an init that does not reap), so on Linux /proc decides.
  */
-function groupAlive(pgid: number): boolean {
+export function processGroupAlive(pgid: number): boolean {
   if (existsSync('/proc/self/stat')) {
     for (const name of readdirSync('/proc')) {
       if (name.charCodeAt(0) > 57) continue;
@@ -249,8 +249,8 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     // grace period for the whole group, then kill what is left.
     const pgid = child.pid;
     const deadline = Date.now() + graceMs;
-    while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (groupAlive(pgid)) killGroup(pgid, 'SIGKILL');
+    while (processGroupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (processGroupAlive(pgid)) killGroup(pgid, 'SIGKILL');
   }
   if (killTimer) clearTimeout(killTimer);
   // A leftover process of the group can hold stdout or fd 3 open after osbuild itself exited;
