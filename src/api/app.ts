@@ -14,6 +14,9 @@ import { xmlrpcRoutes } from './xmlrpc.js';
 import { registerOpenApi } from './openapi.js';
 import { authHook, type AuthOptions } from './auth.js';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
+import { createMetrics, type KilnMetrics } from '../metrics/index.js';
+import { metricsRoutes } from './metrics.js';
+import { statusPageRoutes, type LocalWorkerInfo } from './status-page.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,6 +42,10 @@ export interface AppDeps {
   listener?: QueueListener;
   /** Worker API long-polls: longest wait granted, and the backstop poll interval while waiting. */
   workerApi?: { maxWaitSeconds?: number; pollIntervalMs?: number };
+  /** The registry GET /metrics serves (absent: one with the queue metrics only, no process metrics). */
+  metrics?: KilnMetrics;
+  /** The workers of this process, for GET /status. */
+  localWorkers?: () => readonly LocalWorkerInfo[];
 }
 
 /** Builds the HTTP app without listening; tests drive it with inject() or a real socket. */
@@ -73,6 +80,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { pool: deps.pool });
   await app.register(composeRoutes, { prefix: API_BASE, pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults });
   await app.register(workerApiRoutes, { prefix: WORKER_API_BASE, pool: deps.pool, listener: deps.listener, ...deps.workerApi });
+  // /metrics and /status are behind the API's auth like the compose API: they show compose
+  // names, error reasons, worker names and hub URLs, which GET /composes/ guards too. Prometheus
+  // scrapes with a bearer token or client certificate; on loopback without auth both are open.
+  const metrics = deps.metrics ?? createMetrics({ db: deps.pool, defaultMetrics: false, observeKoji: false });
+  await app.register(metricsRoutes, { metrics });
+  await app.register(statusPageRoutes, { pool: deps.pool, localWorkers: deps.localWorkers });
   await app.register(xmlrpcRoutes, { pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults, bodyLimit: deps.bodyLimit });
   return app;
 }

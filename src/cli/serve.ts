@@ -10,6 +10,7 @@ import { handlerRegistrations, createJobServices } from '../jobs/index.js';
 import { workerFromConfig, databaseSource } from './worker.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
+import { createMetrics } from '../metrics/index.js';
 
 export interface RunningService {
   url: string;
@@ -50,6 +51,9 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
     retention.unref();
     cleanups.push(() => clearInterval(retention));
 
+    const metrics = createMetrics({ db: db.pool, defaultMetrics: true });
+    cleanups.push(() => metrics.close());
+    const localWorkers: Worker[] = [];
     const app = await buildApp({
       pool: db.pool,
       log,
@@ -59,6 +63,8 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
       https,
       listener,
       workerApi: { pollIntervalMs: config.queue.poll_interval_seconds * 1_000 },
+      metrics,
+      localWorkers: () => localWorkers,
     });
     cleanups.push(() => app.close());
 
@@ -67,7 +73,8 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
       cleanups.push(() => services.close());
       const handlers = handlerRegistrations(services, undefined, config.workers.concurrency);
       const name = `local:${process.pid}`;
-      const worker = workerFromConfig(config, { name, source: databaseSource(config, db.pool, listener, name, log), handlers, log });
+      const worker = workerFromConfig(config, { name, source: databaseSource(config, db.pool, listener, name, log), handlers, log, onJobFinished: metrics.onJobFinished });
+      localWorkers.push(worker);
       worker.start();
       // stop() runs cleanups last-first: workers stop (running jobs still report) before the
       // server closes and the database goes away

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { KilnConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import { QueueListener, PgJobSource, HttpJobSource, Worker, startReaper, setPreparedStatements, type HandlerRegistration, type JobSource } from '../queue/index.js';
+import { QueueListener, PgJobSource, HttpJobSource, Worker, startReaper, setPreparedStatements, type HandlerRegistration, type WorkerOptions } from '../queue/index.js';
 import type { Pool } from '../db/index.js';
 import { handlerRegistrations, createJobServices } from '../jobs/index.js';
 import { commonOverrides, type Flags } from './main.js';
@@ -16,7 +16,7 @@ import { onShutdownSignal } from './signals.js';
 /** A Worker with the configuration's channels, arches (plus noarch) and timings. */
 export function workerFromConfig(
   config: Readonly<KilnConfig>,
-  options: { source: JobSource; handlers: Record<string, HandlerRegistration>; log: Logger; name?: string },
+  options: Pick<WorkerOptions, 'source' | 'handlers' | 'name' | 'onJobFinished'> & { log: Logger },
 ): Worker {
   return new Worker({
     ...options,

@@ -71,6 +71,40 @@ interface SendOptions {
   onReplyHeaders?: (headers: Record<string, string | string[] | undefined>) => Promise<void>;
 }
 
+/** One HTTP request to a hub (each try of a retried call counts), for metrics. */
+export interface KojiCallEvent {
+  /** the hub's XML-RPC URL */
+  hub: string;
+  /** XML-RPC method, or `upload` for a raw upload POST */
+  method: string;
+  durationMs: number;
+  /** ok: a reply; fault: an XML-RPC fault; error: transport failure or HTTP error status */
+  outcome: 'ok' | 'fault' | 'error';
+  faultCode?: number;
+  /** body bytes of an upload POST the hub accepted */
+  uploadBytes?: number;
+}
+
+// Process-wide, not a client option: job handlers make a client per job (src/jobs/services.ts),
+// and a metrics registry subscribes once here instead of being threaded through every caller.
+const callObservers = new Set<(event: KojiCallEvent) => void>();
+
+/** Calls `observer` after every request any KojiClient of this process makes; returns the unsubscribe. */
+export function observeKojiCalls(observer: (event: KojiCallEvent) => void): () => void {
+  callObservers.add(observer);
+  return () => callObservers.delete(observer);
+}
+
+function emitCall(event: KojiCallEvent): void {
+  for (const observer of callObservers) {
+    try {
+      observer(event);
+    } catch {
+      // an observer's failure must never fail a Koji call
+    }
+  }
+}
+
 const RETRY_STATUS = (s: number) => s === 408 || s === 429 || (s >= 500 && s !== 501);
 
 export class KojiClient {
@@ -272,19 +306,40 @@ export class KojiClient {
     for (let attempt = 1; ; attempt++) {
       this.#stats.requests++;
       let retryable: Error;
+      const sentAt = performance.now();
+      let observed = false;
+      const observe = (outcome: KojiCallEvent['outcome'], faultCode?: number) => {
+        if (observed || !callObservers.size) return;
+        observed = true;
+        emitCall({
+          hub: `${this.url.origin}${this.url.pathname}`, // never credentials from the URL
+          method,
+          durationMs: performance.now() - sentAt,
+          outcome,
+          ...(faultCode !== undefined ? { faultCode } : {}),
+          ...(outcome === 'ok' && method === 'upload' ? { uploadBytes: body.length } : {}),
+        });
+      };
       try {
         const reply = await this.#transport.post(url, headers, body, timeoutMs);
         if (reply.status !== 200) {
           const text = reply.body.toString('utf8', 0, Math.min(reply.body.length, 500)).trim();
           const err = new KojiTransportError(`koji ${method}: HTTP ${reply.status}${text ? `: ${text}` : ''}`, { status: reply.status, method });
+          observe('error');
           if (!RETRY_STATUS(reply.status)) throw err;
           retryable = err;
         } else {
           if (options.onReplyHeaders) await options.onReplyHeaders(reply.headers);
           try {
-            return await decodeResponse(reply.body);
+            const decoded = await decodeResponse(reply.body);
+            observe('ok');
+            return decoded;
           } catch (err) {
-            if (!(err instanceof XmlRpcFault)) throw new KojiTransportError(`koji ${method}: unreadable reply: ${(err as Error).message}`, { cause: err, method });
+            if (!(err instanceof XmlRpcFault)) {
+              observe('error');
+              throw new KojiTransportError(`koji ${method}: unreadable reply: ${(err as Error).message}`, { cause: err, method });
+            }
+            observe('fault', err.faultCode);
             const fault = faultToError(err.faultCode, err.faultString, method);
             if (fault.faultCode === KojiFaultCode.RetryError && attempt > 1) {
               // An earlier try of this very request committed; only its reply was lost.
@@ -296,6 +351,7 @@ export class KojiClient {
           }
         }
       } catch (err) {
+        observe('error'); // no-op when this request was already counted (a fault, an HTTP status)
         if (!(err instanceof KojiTransportError) || (err.status !== undefined && !RETRY_STATUS(err.status))) throw err;
         retryable = err;
       }

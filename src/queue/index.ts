@@ -21,5 +21,5 @@ export {
 } from './jobs.js';
 export { QueueListener, type Registration } from './listener.js';
 export { PgJobSource, startReaper, type JobSource, type PgJobSourceOptions } from './source.js';
-export { Worker, type JobContext, type JobHandler, type HandlerRegistration, type WorkerOptions } from './worker.js';
+export { Worker, type JobContext, type JobHandler, type HandlerRegistration, type WorkerOptions, type JobFinishedOutcome } from './worker.js';
 export { HttpJobSource, type HttpJobSourceOptions } from './http-source.js';

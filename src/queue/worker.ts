@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { JobCanceledError, StaleTokenError, JobNotRunningError, JobNotFoundError } from './errors.js';
 import type { JobSource } from './source.js';
-import type { JobFilter, RunningJob } from './types.js';
+import type { JobError, JobFilter, RunningJob } from './types.js';
 
 export interface JobContext {
   job: RunningJob;
@@ -41,6 +41,16 @@ export interface WorkerOptions {
   takeTimeoutMs?: number;
   /** On stop(): how long running jobs may go on before they are aborted and handed back. */
   shutdownGraceMs?: number;
+  /**
+   * Called once per attempt this worker ran (metrics): `released` when handed back at
+   * shutdown, `lost` when another worker owns it now. Must not throw; errors are logged.
+   */
+  onJobFinished?(job: RunningJob, outcome: JobFinishedOutcome, durationMs: number): void;
+}
+
+export interface JobFinishedOutcome {
+  state: 'success' | 'failure' | 'canceled' | 'released' | 'lost';
+  error?: JobError;
 }
 
 type WorkerState = 'idle' | 'running' | 'draining' | 'stopped';
@@ -59,7 +69,8 @@ class ShutdownError extends KilnError {
  */
 export class Worker {
   readonly name: string;
-  readonly #opts: Required<Omit<WorkerOptions, 'name' | 'log'>>;
+  readonly #opts: Required<Omit<WorkerOptions, 'name' | 'log' | 'onJobFinished'>>;
+  readonly #onJobFinished: WorkerOptions['onJobFinished'];
   readonly #log: Logger;
   #state: WorkerState = 'idle';
   readonly #stopTaking = new AbortController();
@@ -70,6 +81,7 @@ export class Worker {
   constructor(options: WorkerOptions) {
     this.name = options.name ?? `${os.hostname()}:${process.pid}`;
     this.#log = (options.log ?? silentLogger).child({ worker: this.name });
+    this.#onJobFinished = options.onJobFinished;
     this.#opts = {
       source: options.source,
       handlers: options.handlers,
@@ -129,6 +141,15 @@ export class Worker {
     }
   }
 
+  #notifyFinished(job: RunningJob, outcome: JobFinishedOutcome, durationMs: number): void {
+    if (!this.#onJobFinished) return;
+    try {
+      this.#onJobFinished(job, outcome, durationMs);
+    } catch (err) {
+      this.#log.warn({ err, jobId: job.id }, 'onJobFinished callback failed');
+    }
+  }
+
   /** Runs one job and reports it; returns the next job when the report brought one. */
   async #run(job: RunningJob, handler: JobHandler, filter: JobFilter): Promise<RunningJob | null> {
     const log = this.#log.child({ jobId: job.id, jobType: job.type, composeId: job.composeId ?? undefined, attempt: job.attempts });
@@ -177,9 +198,11 @@ export class Worker {
       if (reason instanceof ShutdownError) {
         const released = await source.release(job);
         log.info({ released, durationMs: Date.now() - started }, 'job handed back at shutdown');
+        this.#notifyFinished(job, { state: 'released' }, Date.now() - started);
         return null;
       }
       if (reason instanceof StaleTokenError || reason instanceof JobNotRunningError || reason instanceof JobNotFoundError) {
+        this.#notifyFinished(job, { state: 'lost' }, Date.now() - started);
         return null; // another worker owns it now, or it is gone; reporting would be rejected
       }
       const outcome =
@@ -187,6 +210,12 @@ export class Worker {
           ? ({ state: 'success', result } as const)
           : ({ state: 'failure', error: describeError(failure), result: (failure as { result?: unknown })?.result } as const);
       const { stored, next } = await source.finish(job, outcome, this.#state === 'running' ? filter : undefined);
+      const durationMs = Date.now() - started;
+      this.#notifyFinished(
+        job,
+        stored === 'canceled' ? { state: 'canceled' } : outcome.state === 'failure' ? { state: 'failure', error: outcome.error } : { state: 'success' },
+        durationMs,
+      );
       log.info(
         { outcome: stored === 'canceled' ? 'canceled' : outcome.state, durationMs: Date.now() - started, ...(failure ? { err: describeError(failure) } : {}) },
         'job finished',
