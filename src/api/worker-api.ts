@@ -15,6 +15,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Pool } from '../db/index.js';
 import type { Logger } from '../log.js';
 import { InvalidInputError, KilnError, NotFoundError } from '../errors.js';
+import { checkStorable } from '../compose/create.js';
 import {
   finishAndTakeJob,
   finishJob,
@@ -72,7 +73,7 @@ const workerParams = {
 const jobParams = {
   type: 'object',
   required: ['worker', 'job'],
-  properties: { worker: { type: 'string', format: 'uuid' }, job: { type: 'string', minLength: 1, maxLength: 64 } },
+  properties: { worker: { type: 'string', format: 'uuid' }, job: { type: 'string', format: 'uuid' } },
 } as const;
 const report = { $ref: 'worker-api-report.schema#' } as const;
 const jobState = { 200: { $ref: 'worker-api-job-state.schema#' } } as const;
@@ -223,6 +224,7 @@ export const workerApiRoutes: FastifyPluginAsync<WorkerApiOptions> = async (app,
     async (request) => {
       await registration(request);
       const { token, progress } = request.body as JobReport;
+      checkStorable(progress, 'progress');
       return { state: await updateJobProgress(pool, (request.params as { job: string }).job, token, progress) };
     },
   );
@@ -234,6 +236,7 @@ export const workerApiRoutes: FastifyPluginAsync<WorkerApiOptions> = async (app,
       await registration(request);
       const { token, checkpoint } = request.body as JobReport;
       if (checkpoint === undefined) throw new InvalidInputError('checkpoint', 'is required');
+      checkStorable(checkpoint, 'checkpoint');
       return { state: await saveJobCheckpoint(pool, (request.params as { job: string }).job, token, checkpoint) };
     },
   );
@@ -245,6 +248,8 @@ export const workerApiRoutes: FastifyPluginAsync<WorkerApiOptions> = async (app,
       const reg = await registration(request);
       const jobId = (request.params as { job: string }).job;
       const body = request.body as JobFinish;
+      checkStorable(body.result, 'result');
+      checkStorable(body.error, 'error');
       let outcome: JobOutcome;
       if (body.state === 'success') {
         if (body.error) throw new InvalidInputError('error', 'must not be given with state success');

@@ -60,7 +60,14 @@ export function parseXml(text: string): XmlElement {
   const fail = (message: string, at = pos): never => {
     throw new XmlSyntaxError(message, text, at);
   };
-  const lineAt = (at: number) => text.slice(0, at).split('\n').length;
+  // an element's line, counted on from the previous element's (element starts only move
+  // forward): counting from the start for each element took quadratic time on a big body
+  let linePos = 0;
+  let lineNo = 1;
+  const lineAt = (at: number) => {
+    for (; linePos < at; linePos++) if (text.charCodeAt(linePos) === 10) lineNo++;
+    return lineNo;
+  };
   const skipSpace = () => {
     while (pos < text.length && /[ \t\r\n]/.test(text[pos])) pos++;
   };
@@ -108,6 +115,8 @@ export function parseXml(text: string): XmlElement {
   if (text.charCodeAt(0) === 0xfeff) pos = 1;
   misc(true);
   if (text[pos] !== '<') fail(pos >= text.length ? 'the document is empty' : 'expected an element');
+  // the loop below starts inside no element: an end tag or CDATA here has no element to belong to
+  if (text.startsWith('</', pos) || text.startsWith('<![CDATA[', pos)) fail('expected an element');
 
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;

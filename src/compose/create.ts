@@ -29,6 +29,8 @@ export function imageRequestsOf(request: ComposeRequest): ImageRequest[] {
 /** Checks every image request against the supported distro × arch × image type matrix. */
 function checkSupported(request: ComposeRequest, images: ImageRequest[]): void {
   images.forEach((ir, i) => {
+    // the schema's "integer" admits 1e300: beyond 2^53 a size is no longer exact
+    if (ir.size !== undefined && !Number.isSafeInteger(ir.size)) throw new InvalidInputError(`image_requests[${i}].size`, `must be at most ${Number.MAX_SAFE_INTEGER}`);
     try {
       resolveImageType(request.distribution, ir.architecture, ir.image_type);
     } catch (err) {
@@ -38,6 +40,41 @@ function checkSupported(request: ComposeRequest, images: ImageRequest[]): void {
       throw new InvalidInputError(field, err.message.replace(/^unsupported /, 'unsupported: '), { details: d });
     }
   });
+}
+
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Deeper JSON values are refused: serialising them (JSON.stringify is recursive) overflows the stack. */
+export const MAX_JSON_DEPTH = 128;
+
+/**
+ * The field (as `a.b[0].c`) of the first string or key that Postgres cannot store in jsonb
+ * (U+0000 or an unpaired surrogate, both valid in JSON), or of a value nested deeper than
+ * MAX_JSON_DEPTH; undefined when there is none.
+ */
+export function unstorableField(value: unknown, path = '', depth = 0): { field: string; problem: string } | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? { field: path, problem: 'must not contain U+0000 or unpaired UTF-16 surrogates' } : undefined;
+  if (!value || typeof value !== 'object') return undefined;
+  if (depth >= MAX_JSON_DEPTH) return { field: path, problem: `is nested deeper than ${MAX_JSON_DEPTH} levels` };
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = unstorableField(value[i], `${path}[${i}]`, depth + 1);
+      if (found !== undefined) return found;
+    }
+  } else {
+    for (const [k, v] of Object.entries(value)) {
+      const p = path ? `${path}.${k}` : k;
+      if (UNSTORABLE.test(k)) return { field: p, problem: 'must not contain U+0000 or unpaired UTF-16 surrogates' };
+      const found = unstorableField(v, p, depth + 1);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Throws InvalidInputError naming the field when `value` holds what Postgres or JSON.stringify cannot take. */
+export function checkStorable(value: unknown, field = ''): void {
+  const found = unstorableField(value, field);
+  if (found !== undefined) throw new InvalidInputError(found.field || '(body)', found.problem);
 }
 
 /** Normalises a hub URL for comparison with the configured ones (no trailing slash). */
@@ -51,6 +88,7 @@ export function normaliseHubUrl(url: string): string {
  */
 export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
   const request = validate<ComposeRequest>('compose-request.schema', body);
+  checkStorable(request);
   const images = imageRequestsOf(request);
   checkSupported(request, images);
   const server = normaliseHubUrl(request.koji.server);
