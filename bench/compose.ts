@@ -25,6 +25,13 @@ const COMPOSES = Number(process.env.BENCH_COMPOSES ?? 200);
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 20);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/** user+system CPU seconds of a live process and of its waited-for children (the spawned stand-ins) */
+function cpuSeconds(pid: number): { own: number; children: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  const tick = 100; // USER_HZ on Linux
+  return { own: (Number(fields[11]) + Number(fields[12])) / tick, children: (Number(fields[13]) + Number(fields[14])) / tick };
+}
+
 function peakRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
@@ -120,10 +127,12 @@ export async function main(): Promise<void> {
 
     // 2. many in flight: throughput
     const t0 = performance.now();
+    const cpu0 = cpuSeconds(serve.pid!);
     const ids: string[] = [];
     for (let i = 0; i < COMPOSES; i += 20) ids.push(...(await Promise.all(Array.from({ length: Math.min(20, COMPOSES - i) }, submit))));
     await untilDone(ids);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = cpuSeconds(serve.pid!);
     const { rows: states } = await db.query(
       `SELECT f.state, count(*)::int AS n FROM kiln_composes c JOIN kiln_jobs f ON f.id = c.finalize_job_id WHERE c.id = ANY ($1::uuid[]) GROUP BY 1`,
       [ids],
@@ -135,6 +144,7 @@ export async function main(): Promise<void> {
     console.log(`  one at a time (${SEQUENTIAL}): mean latency ${mean(totals).toFixed(0)} ms, of which job handlers ${mean(handlers).toFixed(0)} ms`);
     console.log(`  mean orchestration overhead per compose: ${mean(overheads).toFixed(1)} ms   (target < 100 ms)`);
     console.log(`  ${COMPOSES} in flight: ${(COMPOSES / seconds).toFixed(2)} composes/s (${seconds.toFixed(1)} s); finalize states ${states.map((s) => `${s.state}=${s.n}`).join(' ')}; jobs run more than once: ${twice[0].n}`);
+    console.log(`  CPU per compose: kiln serve ${(((cpu1.own - cpu0.own) / COMPOSES) * 1000).toFixed(0)} ms, its osbuild/solver stand-in processes ${(((cpu1.children - cpu0.children) / COMPOSES) * 1000).toFixed(0)} ms`);
     console.log(`  Koji builds COMPLETE in the hub: ${complete} of ${SEQUENTIAL + COMPOSES}`);
     console.log(`  API process (kiln serve with in-process workers) peak RSS: ${peakRssMiB(serve.pid!).toFixed(0)} MiB   (seed capacity note: 512 MiB)`);
   } finally {

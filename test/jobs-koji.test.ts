@@ -67,12 +67,58 @@ test.serial('koji-init checkpoints its reservation, and a retried attempt reuses
   const saved: unknown[] = [];
   const first = (await run('koji-init', nvr('1'), {}, saved)) as { build_id: number; token: string };
   t.true(first.build_id > 0);
-  t.deepEqual(saved, [first], 'the reservation was saved before the job reported anything');
+  t.like(saved[0], { reserving: true }, 'that a reservation may exist was saved before asking for it');
+  t.deepEqual(saved[1], first, 'the reservation was saved before the job reported anything');
+  saved.shift();
   const reservations = Object.keys(hub.tables().reservations).length;
   const retry = await run('koji-init', nvr('1'), { attempts: 2, retries: 1, checkpoint: saved[0] });
   t.deepEqual(retry, first);
   t.is(Object.keys(hub.tables().reservations).length, reservations, 'no second reservation');
   t.is(Object.values(hub.tables().builds).filter((b) => b.release === '1').length, 1);
+});
+
+test.serial('koji-init: an earlier attempt reserved and died before saving the token → the lost reservation is canceled and the NVR reserved again (same build)', async (t) => {
+  const saved: unknown[] = [];
+  const lost = (await run('koji-init', nvr('lost1'), {}, saved)) as { build_id: number; token: string };
+  // the worker died here: only the "reserving" checkpoint reached the database
+  const retry = (await run('koji-init', nvr('lost1'), { attempts: 2, retries: 1, checkpoint: saved[0] })) as { build_id: number; token: string };
+  t.is(retry.build_id, lost.build_id, 'the canceled build is recycled');
+  t.not(retry.token, lost.token);
+  t.is(hub.tables().builds[retry.build_id].state, 0);
+  t.is(hub.tables().reservations[retry.build_id]?.token, retry.token);
+  t.is(Object.values(hub.tables().builds).filter((b) => b.release === 'lost1').length, 1, 'exactly one build');
+  // the new token is the one that counts: the refund with it works
+  await t.throwsAsync(run('koji-finalize', finalizeArgs('lost1'), { dependencies: [dep('koji-init', 'success', retry), dep('osbuild', 'failure', null, 'x')] }));
+  t.is(hub.tables().builds[retry.build_id].state, 3);
+});
+
+test.serial("koji-init: CGInitBuild committed but its reply was lost (RetryError on the retry) → recovered in the same attempt", async (t) => {
+  hub.setFaults({ rate: 1, kinds: ['drop-reply'], methods: ['CGInitBuild'], limit: 1 });
+  try {
+    const r = (await run('koji-init', nvr('drop1'))) as { build_id: number; token: string };
+    t.is(hub.tables().reservations[r.build_id]?.token, r.token);
+    t.is(Object.values(hub.tables().builds).filter((b) => b.release === 'drop1').length, 1);
+    t.true(hub.hub.calls.some((c) => c.method === 'cancelBuild'), 'the lost reservation was canceled');
+  } finally {
+    hub.setFaults(null);
+  }
+});
+
+test.serial("koji-init: an NVR another compose holds is a conflict on the first attempt; nobody's build is canceled", async (t) => {
+  const other = (await run('koji-init', nvr('taken1'))) as { build_id: number; token: string };
+  const err = await t.throwsAsync(run('koji-init', nvr('taken1')));
+  t.regex(err!.message, /Build already exists|already reserved/);
+  t.is(hub.tables().builds[other.build_id].state, 0, 'the other compose keeps its reservation');
+  t.is(hub.tables().reservations[other.build_id]?.token, other.token);
+});
+
+test.serial('koji-finalize: koji-init lost its worker too often → a reservation it left is canceled, so nothing stays BUILDING', async (t) => {
+  const left = (await run('koji-init', nvr('gone1'))) as { build_id: number; token: string };
+  const lostInit: DependencyResult = { ...dep('koji-init', 'failure'), error: { code: 'KILN_JOB_LOST', message: 'worker w stopped sending heartbeats; gave up after 3 attempts' } };
+  const err = await t.throwsAsync(run('koji-finalize', { ...finalizeArgs('gone1'), start_time: Math.floor(Date.now() / 1000) - 5 }, { dependencies: [lostInit, dep('osbuild', 'canceled')] }));
+  t.regex(err!.message, /koji-init failure: no build was reserved/);
+  t.is(hub.tables().builds[left.build_id].state, 4, 'CANCELED');
+  t.is(hub.tables().reservations[left.build_id], undefined);
 });
 
 function dep(type: string, state: DependencyResult['state'], result: unknown = null, message?: string): DependencyResult {

@@ -28,7 +28,7 @@ export interface FaultOptions {
 }
 
 /** mulberry32: small, seedable, good enough to spread faults. */
-function rng(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -49,7 +49,7 @@ export class FaultInjector {
     if (!(options.rate >= 0 && options.rate <= 1)) throw new RangeError(`faults.rate must be within 0..1, got ${options.rate}`);
     this.options = { seed: 1, kinds: ['fault', 'http503', 'reset', 'slow'], slowMs: 200, ...options };
     if (this.options.kinds.length === 0) throw new RangeError('faults.kinds must not be empty');
-    this.#random = rng(this.options.seed);
+    this.#random = seededRandom(this.options.seed);
   }
 
   /** The fault for this request, if any. */

@@ -500,6 +500,24 @@ export const methods: Record<string, MethodSpec> = {
     },
   },
 
+  // RootExports.cancelBuild: the owner (or an admin) cancels a BUILDING build; its reservation
+  // goes with it, so the NVR can be reserved again. False when the build is missing or not BUILDING.
+  cancelBuild: {
+    params: ['buildID'],
+    fn(ctx, a) {
+      const user = assertLogin(ctx);
+      const build = findBuild(ctx.t, a.buildID);
+      if (!build) return false;
+      if (build.owner_id !== user.id && !user.perms.includes('admin')) throw new HubFault(FaultCode.ActionNotAllowed, 'Cannot cancel build, not owner');
+      if (build.state !== BUILD_STATES.BUILDING) return false;
+      build.state = BUILD_STATES.CANCELED;
+      build.completion_time = nowSeconds(ctx);
+      delete ctx.t.reservations[build.id];
+      ctx.changed = true;
+      return true;
+    },
+  },
+
   getBuild: {
     params: ['buildInfo', 'strict'],
     defaults: { strict: false },

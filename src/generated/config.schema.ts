@@ -85,6 +85,14 @@ export interface KilnConfig {
      * The content generator name the hubs grant Kiln's user (grantCGAccess).
      */
     content_generator: string;
+    /**
+     * How long one XML-RPC call or upload chunk may wait for the hub's reply before it is retried.
+     */
+    request_timeout_seconds: number;
+    /**
+     * Tries of one hub call that meets a connection error, a timeout, a 503 or ServerOffline (backoff from 1 s doubling to 30 s).
+     */
+    retry_attempts: number;
     upload_chunk_bytes: number;
     /**
      * Koji hubs Kiln builds for, with the credentials for each. In the environment: KILN_KOJI_HUBS as a JSON array.

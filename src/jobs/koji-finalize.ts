@@ -3,7 +3,7 @@ import { BuildState, buildCGMetadata, cgImport, cgRefundBuild, getBuild, type CG
 import type { KojiFinalizeArgs } from '../compose/index.js';
 import type { DependencyResult } from '../queue/index.js';
 import type { RpmInfo } from '../osbuild/index.js';
-import type { KojiInitResult } from './koji-init.js';
+import { cancelLostReservation, type KojiInitResult } from './koji-init.js';
 import type { OsbuildJobResult } from './osbuild.js';
 import type { JobType } from './types.js';
 
@@ -54,6 +54,11 @@ export const kojiFinalize: JobType = {
     const args = job.args as KojiFinalizeArgs;
     const [init, ...builds] = job.dependencies;
     if (init?.state !== 'success') {
+      if (init?.error?.code === 'KILN_JOB_LOST') {
+        // its last attempt died, maybe after the hub reserved the NVR: clear what it left
+        const nvr = { name: args.name, version: args.version, release: args.release };
+        await services.withKoji(args.server, (client) => cancelLostReservation(client, services.config.koji.content_generator, nvr, args.start_time, log));
+      }
       throw new KilnError(
         init?.state === 'canceled' ? 'KILN_JOB_CANCELED' : 'KILN_JOB_DEPENDENCY_FAILED',
         `koji-init ${init?.state ?? 'missing'}: no build was reserved, so there is nothing to import or refund${init?.error ? ` (${init.error.message})` : ''}`,

@@ -1,4 +1,5 @@
-import { cgInitBuild } from '../koji/index.js';
+import { BuildState, cancelBuild, cgInitBuild, getBuild, KojiFault, KojiRetryError, type KojiClient, type NVR } from '../koji/index.js';
+import type { Logger } from '../log.js';
 import type { KojiInitArgs } from '../compose/index.js';
 import type { JobType } from './types.js';
 
@@ -7,23 +8,63 @@ export interface KojiInitResult {
   token: string;
 }
 
+/** What koji-init saves before it asks for a reservation: a later attempt then knows one may exist. */
+interface ReservingCheckpoint {
+  reserving: true;
+  /** Kiln's clock, seconds since the epoch */
+  since: number;
+}
+
+/** A reservation made more than this before our first CGInitBuild was not made by it (hub and host clocks may differ). */
+const CLOCK_SKEW_SECONDS = 300;
+
+/**
+ * Cancels the BUILDING build of `nvr` when it is a reservation an earlier call of this job made
+ * and lost the token of: reserved by our content generator, owned by our user (the hub checks
+ * that), made after the job first asked. Returns whether it cleared one.
+ */
+export async function cancelLostReservation(client: KojiClient, cg: string, nvr: NVR, since: number, log: Logger): Promise<boolean> {
+  const build = await getBuild(client, nvr);
+  if (!build || build.state !== BuildState.BUILDING || build.cg_name !== cg) return false;
+  if (typeof build.creation_ts === 'number' && build.creation_ts < since - CLOCK_SKEW_SECONDS) return false;
+  const canceled = await cancelBuild(client, build.id);
+  log.warn({ kojiBuildId: build.id, canceled }, 'canceled a reservation whose token an earlier attempt lost');
+  return canceled;
+}
+
 /**
  * CGInitBuild: reserves the compose's NVR. Safe to retry: the reservation is checkpointed the
- * moment the hub returns it, and a later attempt (after a lost worker) reuses it instead of
- * asking for a second one, which the hub would refuse as a duplicate NVR anyway.
+ * moment the hub returns it, and a later attempt reuses it. Before asking, the job checkpoints
+ * that it is about to: if the token is then lost (the worker died before saving it, or the hub
+ * committed the call and the reply was lost), the build is BUILDING under our content generator
+ * with a token nobody has. The next try cancels that build (the owner may, as in Koji's
+ * cancelBuild) and reserves the NVR again, which recycles the same build id.
  */
 export const kojiInit: JobType = {
   defaultConcurrency: 4,
   create: (services) => async ({ job, log, checkpoint }) => {
     const args = job.args as KojiInitArgs;
-    const saved = job.checkpoint as KojiInitResult | null;
+    const saved = job.checkpoint as (KojiInitResult & Partial<ReservingCheckpoint>) | null;
     if (saved?.build_id && saved.token) {
       log.info({ kojiBuildId: saved.build_id }, 'reusing the reservation of an earlier attempt');
-      return saved;
+      return { build_id: saved.build_id, token: saved.token } satisfies KojiInitResult;
     }
-    const reservation = await services.withKoji(args.server, (client) =>
-      cgInitBuild(client, services.config.koji.content_generator, { name: args.name, version: args.version, release: args.release }),
-    );
+    const cg = services.config.koji.content_generator;
+    const nvr = { name: args.name, version: args.version, release: args.release };
+    const earlier = saved?.reserving === true ? saved.since : null;
+    const since = earlier ?? Math.floor(Date.now() / 1000);
+    if (earlier === null) await checkpoint({ reserving: true, since } satisfies ReservingCheckpoint);
+    const reservation = await services.withKoji(args.server, async (client) => {
+      try {
+        return await cgInitBuild(client, cg, nvr);
+      } catch (err) {
+        const replyLost = err instanceof KojiRetryError;
+        const taken = err instanceof KojiFault && /Build already exists|already reserved/.test(err.faultString);
+        if (!(replyLost || (taken && earlier !== null))) throw err;
+        if (!(await cancelLostReservation(client, cg, nvr, since, log))) throw err;
+        return cgInitBuild(client, cg, nvr);
+      }
+    });
     const result: KojiInitResult = { build_id: reservation.build_id, token: reservation.token };
     await checkpoint(result);
     log.info({ kojiBuildId: result.build_id, nvr: `${args.name}-${args.version}-${args.release}` }, 'koji build reserved');

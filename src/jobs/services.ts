@@ -65,6 +65,8 @@ export function createJobServices(config: Readonly<KilnConfig>, log: Logger): Jo
         auth: authFor(hub, `koji.hubs[${index}]`),
         ...(hub.ca ? { tls: { ca: readSecret(hub.ca, `koji.hubs[${index}].ca`) } } : {}),
         log: log.child({ kojiHub: url }),
+        timeoutMs: config.koji.request_timeout_seconds * 1_000,
+        retry: { attempts: config.koji.retry_attempts },
       });
       try {
         return await fn(client);

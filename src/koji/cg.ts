@@ -26,6 +26,8 @@ export interface KojiBuildInfo {
   epoch: number | null;
   state: number;
   owner_name?: string;
+  /** when the build row was made (seconds since the epoch) */
+  creation_ts?: number;
   task_id: number | null;
   cg_id: number | null;
   cg_name: string | null;
@@ -78,8 +80,9 @@ export async function cgInitBuild(client: KojiClient, cg: string, nvr: NVR): Pro
     return { build_id: Number(r.build_id), token: String(r.token) };
   } catch (err) {
     if (err instanceof KojiRetryError) {
-      // The token exists only in the lost reply: the reservation cannot be used or refunded by Kiln.
-      throw new KojiRetryError(`CGInitBuild of ${nvr.name}-${nvr.version}-${nvr.release} committed but its reply was lost; the build stays reserved (BUILDING) until a Koji admin clears it`, {
+      // The token exists only in the lost reply: the reservation cannot be used or refunded,
+      // only canceled by its owner (cancelBuild).
+      throw new KojiRetryError(`CGInitBuild of ${nvr.name}-${nvr.version}-${nvr.release} committed but its reply was lost; the reservation's token is unknown`, {
         method: 'CGInitBuild',
         cause: err,
         details: { committed: true },
@@ -147,6 +150,21 @@ export async function cgRefundBuild(client: KojiClient, cg: string, buildId: num
       const info = await getBuild(client, buildId);
       if (info && info.state === BuildState[state]) return;
     }
+    throw err;
+  }
+}
+
+/**
+ * cancelBuild: the build's owner (the CG user that reserved it) moves a BUILDING build to
+ * CANCELED, which also drops its reservation, so the NVR can be reserved again. It is how a
+ * reservation whose token was lost is cleared without a Koji admin. False when the build is
+ * missing or no longer BUILDING.
+ */
+export async function cancelBuild(client: KojiClient, buildId: number): Promise<boolean> {
+  try {
+    return Boolean(await client.call<boolean>('cancelBuild', [buildId]));
+  } catch (err) {
+    if (err instanceof KojiRetryError) return (await getBuild(client, buildId))?.state === BuildState.CANCELED;
     throw err;
   }
 }

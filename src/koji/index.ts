@@ -4,6 +4,7 @@ export { uploadFile, DEFAULT_CHUNK_SIZE, type UploadOptions, type UploadResult }
 export {
   BuildState,
   cgImport,
+  cancelBuild,
   cgInitBuild,
   cgRefundBuild,
   checkUpload,

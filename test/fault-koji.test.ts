@@ -1,0 +1,54 @@
+/**
+ * Fault: the Koji hub stand-in answers 20% of all requests (XML-RPC calls and upload chunks)
+ * badly: ServerOffline faults, 503s, connection resets, replies slower than Kiln's request
+ * timeout, and calls that commit but whose reply is lost. Composes run through a real
+ * `kiln serve`; every one must end COMPLETE or correctly FAILED with exactly one Koji build, and
+ * no reservation may stay BUILDING.
+ */
+import test from 'ava';
+import { runKiln, type KilnProcess } from './helpers/kiln.js';
+import { freePort } from './helpers/net.js';
+import { startFaultBed, until, type FaultBed } from './helpers/compose-faults.js';
+
+const SEED = Number(process.env.KILN_FAULT_SEED ?? 20261123);
+const COMPOSES = 10;
+
+let bed: FaultBed;
+let api: KilnProcess | undefined;
+
+test.after.always(async () => {
+  bed?.hub.setFaults(null);
+  await api?.stop('SIGKILL');
+  await bed?.close();
+});
+
+test(`${COMPOSES} composes with 20% of hub requests faulted, timed out, reset or their replies lost`, async (t) => {
+  bed = await startFaultBed('koji-faults');
+  const port = await freePort();
+  const apiUrl = `http://127.0.0.1:${port}`;
+  api = runKiln(
+    ['serve'],
+    bed.env('api', {
+      KILN_LISTEN_ADDRESS: '127.0.0.1',
+      KILN_LISTEN_PORT: String(port),
+      KILN_LOG_LEVEL: 'warn',
+      // 'slow' replies take 1.5 s: past this timeout, so the client gives up on them and retries
+      KILN_KOJI_REQUEST_TIMEOUT_SECONDS: '1',
+      KILN_KOJI_RETRY_ATTEMPTS: '8',
+    }),
+  );
+  await until('kiln serve to be ready', async () => ((await fetch(`${apiUrl}/ready`).then((r) => r.ok, () => false)) ? true : undefined));
+  bed.hub.setFaults({ rate: 0.2, seed: SEED, kinds: ['fault', 'http503', 'reset', 'slow', 'drop-reply'], slowMs: 1500 });
+  const ids = await bed.submit(apiUrl, COMPOSES);
+  await bed.waitForEnd(ids, 300_000);
+  const injector = bed.hub.hub.faultStats;
+  bed.hub.setFaults(null);
+  const check = await bed.check(ids);
+  const calls = bed.hub.hub.calls.length;
+  t.log(`seed ${SEED}: ${injector.injected} of ${calls} hub requests faulted ${JSON.stringify(injector.byKind)}`);
+  t.log(`${ids.length} composes: ${check.complete} COMPLETE, ${check.failed} FAILED, ${check.canceled} CANCELED`);
+  t.deepEqual(check.problems, []);
+  t.true(injector.injected >= calls * 0.1, 'faults were injected');
+  // every fault is one a correct client recovers from within its retries
+  t.is(check.complete, ids.length);
+});
