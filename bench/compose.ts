@@ -47,7 +47,9 @@ export async function main(): Promise<void> {
   await hub.grantCGAccess('kiln', 'kiln');
   writeFileSync(path.join(dir, 'password'), 'bench\n');
   const port = await freePort();
-  const serve = spawn(process.execPath, [path.join(root, 'bin/kiln.js'), 'serve'], {
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile of kiln serve, written when it stops
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  const serve = spawn(process.execPath, [...profile, path.join(root, 'bin/kiln.js'), 'serve'], {
     env: {
       ...process.env,
       KILN_CONFIG: '',

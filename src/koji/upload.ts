@@ -14,7 +14,7 @@ import { InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { KojiClient } from './client.js';
 import { KojiUploadError } from './errors.js';
-import { ChunkHasher } from './hasher.js';
+import { createFileHasher, type FileHasher } from './hasher.js';
 
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 
@@ -76,11 +76,11 @@ export async function uploadFile(client: KojiClient, localPath: string, options:
   const fh = await open(localPath, 'r').catch((err: NodeJS.ErrnoException) => {
     throw new KojiUploadError(`cannot open ${localPath}: ${err.message}`, { cause: err });
   });
-  let hasher: ChunkHasher | undefined;
+  let hasher: FileHasher | undefined;
   try {
     const size = (await fh.stat()).size;
     // Two shared buffers in turn: one chunk in flight (and being hashed), the next being read.
-    hasher = new ChunkHasher(Math.min(chunkSize, Math.max(size, 1)), 2);
+    hasher = createFileHasher(size, chunkSize);
     const h = hasher;
     let turn = 0;
     const readAt = async (pos: number, len: number): Promise<{ slot: number; buf: Buffer }> => {
