@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidInputError, KilnError, toKilnError, type ErrorCode } from '../errors.js';
 import { errorField, describeSchemaError } from '../schemas.js';
+import { DatabaseUnavailableError, isConnectionError } from '../db/index.js';
 
 /**
  * The one place where error codes become HTTP statuses and XML-RPC fault codes. Fault codes
@@ -49,6 +50,8 @@ export function fromFastifyError(err: FastifyError): KilnError {
   }
   if (err.statusCode === 400 || err instanceof SyntaxError) return new InvalidInputError('(body)', `is not valid JSON: ${err.message}`, { cause: err });
   if (err.statusCode === 404) return new KilnError('KILN_NOT_FOUND', err.message, { cause: err });
+  // Postgres restarting or unreachable: 503, so clients (and load balancers) retry
+  if (isConnectionError(err)) return new DatabaseUnavailableError('the database is unavailable; try again', err);
   return toKilnError(err);
 }
 
@@ -69,7 +72,8 @@ export function errorBody(err: KilnError, request: FastifyRequest): Record<strin
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const err = fromFastifyError(error);
   const status = httpStatusOf(err);
-  if (status >= 500) request.log.error({ err: error }, 'request failed');
+  if (err.code === 'KILN_DATABASE_UNAVAILABLE') request.log.warn({ code: err.code, reason: err.message, err: error }, 'request refused: database unavailable');
+  else if (status >= 500) request.log.error({ err: error }, 'request failed');
   else request.log.info({ code: err.code, reason: err.message }, 'request refused');
   void reply.status(status).send(errorBody(err, request));
 }

@@ -40,7 +40,9 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
     await listener.start();
     cleanups.push(() => listener.stop());
 
-    const reaper = startReaper(db.pool, Math.max(1_000, (config.queue.heartbeat_timeout_seconds * 1_000) / 4), log);
+    const reaper = startReaper(db.pool, Math.max(1_000, (config.queue.heartbeat_timeout_seconds * 1_000) / 4), log, {
+      graceMs: config.queue.heartbeat_timeout_seconds * 1_000,
+    });
     cleanups.push(() => reaper.stop());
     const retention = setInterval(() => {
       deleteFinishedJobs(db.pool, config.queue.finished_retention_days).then(

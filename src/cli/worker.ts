@@ -128,7 +128,9 @@ export async function workerCommand(flags: Flags): Promise<number> {
   if (status.pending.length) log.warn({ pending: status.pending }, 'the database has pending migrations; run `kiln migrate`');
   const listener = new QueueListener(db.url, log);
   await listener.start();
-  const reaper = startReaper(db.pool, Math.max(1_000, (config.queue.heartbeat_timeout_seconds * 1_000) / 4), log);
+  const reaper = startReaper(db.pool, Math.max(1_000, (config.queue.heartbeat_timeout_seconds * 1_000) / 4), log, {
+    graceMs: config.queue.heartbeat_timeout_seconds * 1_000,
+  });
   const name = typeof flags.name === 'string' ? flags.name : `worker:${process.pid}`;
   const worker = workerFromConfig(config, { name, source: databaseSource(config, db.pool, listener, name, log), handlers, log });
   worker.start();

@@ -38,9 +38,25 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   }
 }
 
-/** SQLSTATE classes Kiln reacts to, by code, never by message text. */
+/**
+ * node-postgres's own errors for a connection that broke or never came up carry no code; these
+ * are its exact messages (pg 8: client.js, pg-pool).
+ */
+const PG_CONNECTION_MESSAGES = new Set([
+  'Connection terminated unexpectedly',
+  'Client has encountered a connection error and is not queryable',
+  'timeout exceeded when trying to connect',
+  'Connection terminated due to connection timeout',
+]);
+
+/**
+ * SQLSTATE classes Kiln reacts to, by code, never by message text; errors without a code only
+ * when node-postgres raised them for a broken connection (PG_CONNECTION_MESSAGES, exact match).
+ */
 export function isConnectionError(err: unknown): boolean {
+  if (err instanceof DatabaseUnavailableError) return true;
   const code = (err as { code?: string })?.code;
+  if (code === undefined && err instanceof Error && PG_CONNECTION_MESSAGES.has(err.message)) return true;
   if (typeof code !== 'string') return false;
   return (
     code.startsWith('08') || // connection exception
