@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'KILN_OSBUILD_CANCELED'
   | 'KILN_BUILDER'
   | 'KILN_UPLOAD'
+  | 'KILN_DISK_FULL'
   | 'KILN_INTERNAL';
 
 export interface KilnErrorOptions {

@@ -2,10 +2,35 @@ import { depsolve, type DepsolveResult } from '../depsolve/index.js';
 import { resolveImageType, depsolveRequestsFor } from '../osbuild/index.js';
 import type { DepsolveArgs } from '../compose/index.js';
 import type { JobType } from './types.js';
+import { KilnError } from '../errors.js';
+import { diskFullError, freeBytes, isDiskFullError, mentionsDiskFull } from '../osbuild/disk.js';
+
+const NEARLY_FULL = 1024 * 1024;
 
 export interface DepsolveJobResult {
   /** Per package set (e.g. build, os): the solver's result, transactions disjoint. */
   package_sets: Record<string, DepsolveResult>;
+}
+
+/**
+ * A solver run that died of a full disk (its metadata cache lives under the state directory) →
+ * KILN_DISK_FULL naming the cache directory; anything else as is.
+ */
+async function asDiskFull(err: unknown, cacheDir: string): Promise<unknown> {
+  if (err instanceof KilnError && err.code === 'KILN_DISK_FULL') return err;
+  const stderr = (err as KilnError)?.details?.stderr;
+  const said = err instanceof Error ? err.message : String(err);
+  const text = `${said}\n${typeof stderr === 'string' ? stderr : ''}`;
+  let free: number | undefined;
+  if (!isDiskFullError(err) && !mentionsDiskFull(text)) {
+    // librepo says only "Curl error (23): Failed writing received data to disk": a full disk
+    // when the cache's file system is (nearly) full, anything else otherwise
+    if (!/Failed writing (received data|body)/i.test(text)) return err;
+    free = await freeBytes(cacheDir);
+    if (free === undefined || free >= NEARLY_FULL) return err;
+  }
+  const mapped = await diskFullError(err, { dir: cacheDir, what: 'depsolve failed', message: said, ...(free === undefined ? {} : { freeBytes: free }) });
+  return new KilnError('KILN_DISK_FULL', mapped.message, { cause: err, details: { ...(err as KilnError)?.details, ...mapped.details } });
 }
 
 /** Resolves the image type's package sets against the request's repositories. */
@@ -18,13 +43,17 @@ export const depsolveJob: JobType = {
     const package_sets: Record<string, DepsolveResult> = {};
     for (const [name, request] of Object.entries(requests)) {
       const started = Date.now();
-      package_sets[name] = await depsolve(request, {
-        cacheDir: services.depsolveCacheDir,
-        ...(services.config.depsolve.solver ? { solver: services.config.depsolve.solver.split(/\s+/) } : {}),
-        timeoutMs: services.config.depsolve.timeout_seconds * 1000,
-        signal,
-        logger: log,
-      });
+      try {
+        package_sets[name] = await depsolve(request, {
+          cacheDir: services.depsolveCacheDir,
+          ...(services.config.depsolve.solver ? { solver: services.config.depsolve.solver.split(/\s+/) } : {}),
+          timeoutMs: services.config.depsolve.timeout_seconds * 1000,
+          signal,
+          logger: log,
+        });
+      } catch (err) {
+        throw await asDiskFull(err, services.depsolveCacheDir);
+      }
       const count = package_sets[name].transactions.reduce((n, t) => n + t.packages.length, 0);
       log.info({ packageSet: name, packages: count, durationMs: Date.now() - started }, 'package set resolved');
     }

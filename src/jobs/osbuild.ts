@@ -1,6 +1,7 @@
-import { stat, open } from 'node:fs/promises';
+import { stat, open, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { uploadFile, type UploadResult } from '../koji/index.js';
 import {
   resolveImageType,
@@ -11,6 +12,7 @@ import {
   type ProgressEvent,
   type RpmInfo,
 } from '../osbuild/index.js';
+import { diskFullError, isDiskFullError } from '../osbuild/disk.js';
 import type { OsbuildArgs } from '../compose/index.js';
 import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
@@ -90,6 +92,38 @@ function withReport(err: unknown, report: Record<string, unknown>): unknown {
   return err;
 }
 
+/** Abort reasons that mean another worker owns the job now: its output directory is not ours to remove. */
+const LOST = new Set(['KILN_JOB_STALE_TOKEN', 'KILN_JOB_NOT_RUNNING', 'KILN_JOB_NOT_FOUND']);
+
+/**
+ * A build leaves nothing behind: once uploaded, or when it failed, its output directory (the
+ * image, the log, the manifest) is removed so the space is back, and the compose's directory
+ * too once empty.
+ */
+async function removeOutputs(outputDir: string, signal: AbortSignal, log: Logger, why: 'uploaded' | 'failed'): Promise<void> {
+  if (signal.aborted && LOST.has(String((signal.reason as { code?: unknown } | undefined)?.code))) return;
+  try {
+    await rm(outputDir, { recursive: true, force: true, maxRetries: 2 });
+    await rmdir(path.dirname(outputDir)).catch(() => undefined); // other images of the compose may still be there
+    log.info({ outputDir, build: why }, 'output directory removed');
+  } catch (err) {
+    log.warn({ err, outputDir, build: why }, 'could not remove the output directory');
+  }
+}
+
+/** ENOSPC/EDQUOT from anywhere in the job → KILN_DISK_FULL naming the state directory; keeps the report. */
+async function asDiskFull(err: unknown, stateDir: string): Promise<unknown> {
+  if (!isDiskFullError(err) || (err instanceof KilnError && err.code === 'KILN_DISK_FULL')) return err;
+  const file = (err as NodeJS.ErrnoException).path;
+  const mapped = await diskFullError(err instanceof KilnError ? undefined : err, {
+    dir: stateDir,
+    ...(file ? { path: file } : {}),
+    ...(err instanceof KilnError ? { message: err.message } : {}),
+  });
+  const report = (err as { result?: unknown }).result;
+  return report === undefined ? mapped : withReport(mapped, report as Record<string, unknown>);
+}
+
 /**
  * Builds one image: manifest from the image type and the depsolve result, osbuild run in
  * <state>/outputs/<compose>/<image-build>/, then image, manifest and log uploaded (resumably)
@@ -110,97 +144,113 @@ export const osbuildJob: JobType = {
       customizations: args.customizations,
     });
     const outputDir = path.join(services.outputsDir, args.compose_id, args.image_build_id);
-    const imageName = kojiFilename(args.koji, image);
-    const cfg = services.config.osbuild;
-
-    let lastReport = 0;
-    const report = (p: Record<string, unknown>, force = false) => {
-      const now = Date.now();
-      if (!force && now - lastReport < 1_000) return;
-      lastReport = now;
-      progress(p).catch(() => undefined);
-    };
-    // the builder does not report its osbuild's version (yet): recorded as unknown
-    const version = cfg.builder_url ? 'unknown' : await cachedOsbuildVersion(cfg.binary);
-    log.info({ imageName, osbuildVersion: version }, 'osbuild starting');
-    const runOptions = {
-      manifest,
-      exportPipeline: image.exportPipeline,
-      exportFilename: image.filename,
-      outputDir,
-      imageName,
-      signal,
-      timeoutMs: cfg.timeout_seconds * 1000,
-      onProgress: (e: ProgressEvent) =>
-        report({
-          phase: 'building',
-          done: e.done,
-          total: e.total,
-          ...(e.subprogress ? { subprogress: { done: e.subprogress.done, total: e.subprogress.total } } : {}),
-          ...(e.pipeline || e.stage ? { message: [e.pipeline, e.stage].filter(Boolean).join(': ') } : {}),
-        }),
-    };
-    // with a builder configured, osbuild runs there (the jobsite); otherwise on this host
-    const run = await (cfg.builder_url
-      ? runOnBuilder({ ...runOptions, url: cfg.builder_url, log })
-      : runOsbuild({ ...runOptions, storeDir: services.osbuildStoreDir, osbuildPath: cfg.binary, logger: log })
-    ).catch(async (err) => {
-      throw withReport(err, { manifest: JSON.parse(manifest), log: await tailOf(path.join(outputDir, `${imageName}.osbuild.log`), LOG_TAIL) });
-    });
-    if (!run.success || !run.imagePath) {
-      throw withReport(osbuildFailure(run), { manifest: JSON.parse(manifest), log: await tailOf(run.logPath, LOG_TAIL) });
+    const stateDir = services.config.state_dir;
+    let result: OsbuildJobResult;
+    try {
+      result = await build();
+    } catch (err) {
+      const failure = await asDiskFull(err, stateDir);
+      await removeOutputs(outputDir, signal, log, 'failed');
+      throw failure;
     }
-
-    const files = [run.imagePath, run.manifestPath, run.logPath];
-    const results = await services.withKoji(args.koji.server, async (client) => {
-      const out: UploadResult[] = [];
-      for (const [i, file] of files.entries()) {
-        if (signal.aborted) throw signal.reason;
-        out.push(
-          await uploadFile(client, file, {
-            directory: args.koji.directory,
-            chunkSize: services.config.koji.upload_chunk_bytes,
-            log,
-            onProgress: ({ offset, size }) =>
-              report({ phase: 'uploading', done: i, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(file)}` }),
-          }),
-        );
-      }
-      return out;
-    });
-    let uploads: OsbuildJobResult['uploads'];
-    if (args.upload_options) {
-      const options = s3UploadOptions(args.upload_options, services.config.s3);
-      const s3 = await uploadToS3(run.imagePath, {
-        ...options,
-        // the Koji file name: unique per build, so a retry overwrites its own object only
-        key: `${args.upload_options.key_prefix ?? ''}${imageName}`,
-        signal,
-        log,
-        onProgress: ({ sent, size }) =>
-          report({ phase: 'uploading', done: files.length, total: files.length + 1, subprogress: { done: sent, total: size }, message: `uploading to s3://${options.bucket}` }),
-      });
-      uploads = [{ type: 'aws.s3', bucket: s3.bucket, key: s3.key, url: s3.url, etag: s3.etag, size: s3.size }];
-      log.info({ bucket: s3.bucket, key: s3.key, size: s3.size }, 'image uploaded to S3');
-    }
-    report({ phase: 'uploading', done: files.length, total: files.length }, true);
-    const result: OsbuildJobResult = {
-      arch: args.arch,
-      image_type: image.name,
-      host_os: hostOs(),
-      osbuild_version: version,
-      export_name: image.exportPipeline,
-      export_filename: image.filename,
-      image: uploaded(results[0]),
-      manifest_file: uploaded(results[1]),
-      log_file: uploaded(results[2]),
-      rpms: run.rpms,
-      buildroot_rpms: pipelineRpms(run.osbuildResult, 'build'),
-      manifest: JSON.parse(manifest),
-      log: await tailOf(run.logPath, LOG_TAIL),
-      ...(uploads ? { uploads } : {}),
-    };
-    log.info({ imageName, size: result.image.size, rpms: result.rpms.length }, 'image built and uploaded');
+    // the files are in Koji's upload directory now (and in S3); the log tail and the manifest
+    // travel in the result: nothing here is needed again, and images are big
+    await removeOutputs(outputDir, signal, log, 'uploaded');
     return result;
+
+    async function build(): Promise<OsbuildJobResult> {
+      const imageName = kojiFilename(args.koji, image);
+      const cfg = services.config.osbuild;
+
+      let lastReport = 0;
+      const report = (p: Record<string, unknown>, force = false) => {
+        const now = Date.now();
+        if (!force && now - lastReport < 1_000) return;
+        lastReport = now;
+        progress(p).catch(() => undefined);
+      };
+      // the builder does not report its osbuild's version (yet): recorded as unknown
+      const version = cfg.builder_url ? 'unknown' : await cachedOsbuildVersion(cfg.binary);
+      log.info({ imageName, osbuildVersion: version }, 'osbuild starting');
+      const runOptions = {
+        manifest,
+        exportPipeline: image.exportPipeline,
+        exportFilename: image.filename,
+        outputDir,
+        imageName,
+        signal,
+        timeoutMs: cfg.timeout_seconds * 1000,
+        onProgress: (e: ProgressEvent) =>
+          report({
+            phase: 'building',
+            done: e.done,
+            total: e.total,
+            ...(e.subprogress ? { subprogress: { done: e.subprogress.done, total: e.subprogress.total } } : {}),
+            ...(e.pipeline || e.stage ? { message: [e.pipeline, e.stage].filter(Boolean).join(': ') } : {}),
+          }),
+      };
+      // with a builder configured, osbuild runs there (the jobsite); otherwise on this host
+      const run = await (cfg.builder_url
+        ? runOnBuilder({ ...runOptions, url: cfg.builder_url, log })
+        : runOsbuild({ ...runOptions, storeDir: services.osbuildStoreDir, osbuildPath: cfg.binary, logger: log, stateDir })
+      ).catch(async (err) => {
+        throw withReport(err, { manifest: JSON.parse(manifest), log: await tailOf(path.join(outputDir, `${imageName}.osbuild.log`), LOG_TAIL) });
+      });
+      if (!run.success || !run.imagePath) {
+        throw withReport(osbuildFailure(run), { manifest: JSON.parse(manifest), log: await tailOf(run.logPath, LOG_TAIL) });
+      }
+
+      const files = [run.imagePath, run.manifestPath, run.logPath];
+      const results = await services.withKoji(args.koji.server, async (client) => {
+        const out: UploadResult[] = [];
+        for (const [i, file] of files.entries()) {
+          if (signal.aborted) throw signal.reason;
+          out.push(
+            await uploadFile(client, file, {
+              directory: args.koji.directory,
+              chunkSize: services.config.koji.upload_chunk_bytes,
+              log,
+              onProgress: ({ offset, size }) =>
+                report({ phase: 'uploading', done: i, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(file)}` }),
+            }),
+          );
+        }
+        return out;
+      });
+      let uploads: OsbuildJobResult['uploads'];
+      if (args.upload_options) {
+        const options = s3UploadOptions(args.upload_options, services.config.s3);
+        const s3 = await uploadToS3(run.imagePath, {
+          ...options,
+          // the Koji file name: unique per build, so a retry overwrites its own object only
+          key: `${args.upload_options.key_prefix ?? ''}${imageName}`,
+          signal,
+          log,
+          onProgress: ({ sent, size }) =>
+            report({ phase: 'uploading', done: files.length, total: files.length + 1, subprogress: { done: sent, total: size }, message: `uploading to s3://${options.bucket}` }),
+        });
+        uploads = [{ type: 'aws.s3', bucket: s3.bucket, key: s3.key, url: s3.url, etag: s3.etag, size: s3.size }];
+        log.info({ bucket: s3.bucket, key: s3.key, size: s3.size }, 'image uploaded to S3');
+      }
+      report({ phase: 'uploading', done: files.length, total: files.length }, true);
+      const result: OsbuildJobResult = {
+        arch: args.arch,
+        image_type: image.name,
+        host_os: hostOs(),
+        osbuild_version: version,
+        export_name: image.exportPipeline,
+        export_filename: image.filename,
+        image: uploaded(results[0]),
+        manifest_file: uploaded(results[1]),
+        log_file: uploaded(results[2]),
+        rpms: run.rpms,
+        buildroot_rpms: pipelineRpms(run.osbuildResult, 'build'),
+        manifest: JSON.parse(manifest),
+        log: await tailOf(run.logPath, LOG_TAIL),
+        ...(uploads ? { uploads } : {}),
+      };
+      log.info({ imageName, size: result.image.size, rpms: result.rpms.length }, 'image built and uploaded');
+      return result;
+    }
   },
 };

@@ -4,6 +4,7 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
+import { diskStep, freeBytes, isDiskFullError, makeDiskFullError, mentionsDiskFull } from './disk.js';
 import { silentLogger, type Logger } from '../log.js';
 import { serializeManifest, type Manifest } from './manifest.js';
 import { JsonSeqParser, MonitorState, type ProgressEvent } from './monitor.js';
@@ -34,6 +35,8 @@ export interface RunOsbuildOptions {
   /** Called once the process is running; its pid is also its process group id. */
   onSpawn?: (pid: number) => void;
   logger?: Logger;
+  /** The directory a disk-full error names (Kiln's state directory); default the output directory. */
+  stateDir?: string;
 }
 
 export interface RpmInfo {
@@ -65,6 +68,8 @@ export interface OsbuildRunResult {
   osbuildResult: Record<string, any>;
   errors: OsbuildStageError[];
   exitCode: number | null;
+  /** Set when the build failed for lack of disk space (osbuild said so, or its log could not be written). */
+  diskFull?: { dir: string; freeBytes?: number; path?: string };
 }
 
 const STDERR_TAIL = 64 * 1024;
@@ -109,7 +114,9 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 function writeLog(stream: WriteStream, text: string): void {
-  if (text) stream.write(text);
+  // after a write error (a full disk) the stream is destroyed; what osbuild says still reaches
+  // the error through its stderr tail
+  if (text && !stream.destroyed && !stream.errored) stream.write(text);
 }
 
 /**
@@ -134,10 +141,11 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     throw new KilnError('KILN_INTERNAL', `image name ${JSON.stringify(imageName)} must be a plain file name`);
   }
   if (opts.signal?.aborted) throw new KilnError('KILN_OSBUILD_CANCELED', 'osbuild build canceled before it started');
-  await mkdir(outputDir, { recursive: true });
-  await mkdir(opts.storeDir, { recursive: true });
+  const stateDir = opts.stateDir ?? outputDir;
+  await diskStep(stateDir, 'create the output directory', outputDir, () => mkdir(outputDir, { recursive: true }));
+  await diskStep(stateDir, 'create the osbuild store', opts.storeDir, () => mkdir(opts.storeDir, { recursive: true }));
   await rm(exportRoot, { recursive: true, force: true });
-  await writeFile(manifestPath, `${JSON.stringify(JSON.parse(manifestText), null, 2)}\n`);
+  await diskStep(stateDir, 'write the manifest', manifestPath, () => writeFile(manifestPath, `${JSON.stringify(JSON.parse(manifestText), null, 2)}\n`));
 
   const args = [
     '--export', opts.exportPipeline,
@@ -151,6 +159,12 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   ];
   const logStream = createWriteStream(logPath);
   const logClosed = new Promise<void>((resolve) => logStream.on('close', () => resolve()));
+  // a write error (ENOSPC) must not become an uncaught 'error' event: it fails the build below
+  let logError: NodeJS.ErrnoException | undefined;
+  logStream.on('error', (err: NodeJS.ErrnoException) => {
+    logError ??= err;
+    log.warn({ err, logPath }, 'writing the osbuild log failed');
+  });
   writeLog(logStream, `$ ${binary} ${args.join(' ')}\n`);
 
   const child = spawn(binary, args, {
@@ -286,6 +300,16 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   if (!result) {
     logStream.end();
     await logClosed;
+    if (mentionsDiskFull(stderrTail) || isDiskFullError(logError)) {
+      const osbuildSaid = lastLines(stderrTail, 5);
+      throw makeDiskFullError(logError, {
+        dir: stateDir,
+        what: `osbuild exited with ${ending.code ?? ending.signal} and no JSON result`,
+        freeBytes: await freeBytes(outputDir),
+        ...(osbuildSaid ? { message: osbuildSaid } : logError ? { message: `cannot write ${logPath}` } : {}),
+      });
+    }
+    if (logError) throw logWriteError(logError, logPath);
     throw new KilnError('KILN_OSBUILD', `osbuild exited with ${ending.code ?? ending.signal} and no JSON result: ${tail(stderrTail, 2000).trim()}`, {
       details: { exitCode: ending.code, signal: ending.signal, logPath, stderr: tail(stderrTail, 8192) },
     });
@@ -298,10 +322,20 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     writeLog(logStream, errors.map((e) => `error${e.stage ? ` in ${e.stage}` : ''}${e.pipeline ? ` (pipeline ${e.pipeline})` : ''}: ${e.message}\n`).join(''));
     logStream.end();
     await logClosed;
+    if (isDiskFullError(logError) || mentionsDiskFull(stderrTail) || errors.some((e) => mentionsDiskFull(e.message))) {
+      // measured before the caller cleans up: what osbuild found
+      base.diskFull = { dir: stateDir, freeBytes: await freeBytes(outputDir), ...(logError ? { path: logPath } : {}) };
+    }
     return base;
   }
   logStream.end();
   await logClosed;
+  if (logError) {
+    // the image may be fine, but its build log (uploaded to Koji with it) is cut short
+    throw isDiskFullError(logError)
+      ? makeDiskFullError(logError, { dir: stateDir, what: 'cannot write the osbuild log', path: logPath, freeBytes: await freeBytes(outputDir) })
+      : logWriteError(logError, logPath);
+  }
 
   const produced = path.join(exportRoot, opts.exportPipeline, opts.exportFilename);
   const imagePath = path.join(outputDir, imageName);
@@ -316,6 +350,14 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   await rm(exportRoot, { recursive: true, force: true });
   const { size } = await stat(imagePath);
   return { ...base, success: true, imagePath, size };
+}
+
+function lastLines(text: string, n: number): string {
+  return text.trim().split('\n').slice(-n).join('\n').trim();
+}
+
+function logWriteError(err: NodeJS.ErrnoException, logPath: string): KilnError {
+  return new KilnError('KILN_OSBUILD', `cannot write the osbuild log ${logPath}: ${err.message}`, { cause: err, details: { logPath } });
 }
 
 function resultErrors(result: Record<string, any>, fromMonitor: OsbuildStageError | undefined): OsbuildStageError[] {
@@ -356,13 +398,26 @@ function rpmList(result: Record<string, any>, pipeline: string): RpmInfo[] {
   return Array.isArray(packages) ? (packages as RpmInfo[]) : [];
 }
 
-/** A KilnError (KILN_OSBUILD) describing a failed run, naming the failing stage. */
+/**
+ * A KilnError describing a failed run, naming the failing stage: KILN_OSBUILD, or KILN_DISK_FULL
+ * ("no space left on device in <state dir>: osbuild build failed in stage …") when the build
+ * ran out of disk space.
+ */
 export function osbuildFailure(result: OsbuildRunResult): KilnError {
   const first = result.errors[0];
   const where = first?.stage ? ` in stage ${first.stage}${first.pipeline ? ` of pipeline ${first.pipeline}` : ''}` : '';
-  return new KilnError('KILN_OSBUILD', `osbuild build failed${where}: ${(first?.message ?? '').trim().split('\n').slice(-5).join('\n')}`, {
-    details: { errors: result.errors, logPath: result.logPath, manifestPath: result.manifestPath, exitCode: result.exitCode },
-  });
+  const said = lastLines(first?.message ?? '', 5);
+  const details = { errors: result.errors, logPath: result.logPath, manifestPath: result.manifestPath, exitCode: result.exitCode };
+  if (result.diskFull) {
+    const err = makeDiskFullError(undefined, {
+      dir: result.diskFull.dir,
+      what: `osbuild build failed${where}`,
+      freeBytes: result.diskFull.freeBytes,
+      message: said || (result.diskFull.path ? `cannot write ${result.diskFull.path}` : 'osbuild ran out of space'),
+    });
+    return new KilnError('KILN_DISK_FULL', err.message, { details: { ...err.details, ...details } });
+  }
+  return new KilnError('KILN_OSBUILD', `osbuild build failed${where}: ${said}`, { details });
 }
 
 /** `osbuild --version` → "191"; KILN_OSBUILD_MISSING when the binary is not there. */
