@@ -28,6 +28,7 @@ function imageFacts(result: OsbuildJobResult): CGImageBuildFacts {
     image: result.image,
     manifest: result.manifest_file,
     log: result.log_file,
+    ...(result.koji_relpath ? { relpath: result.koji_relpath } : {}),
     imageType: result.image_type,
     osbuildArtifact: { export_filename: result.export_filename, export_name: result.export_name },
     ...(result.uploads?.length ? { uploads: result.uploads.map(({ type, bucket, key, url }) => ({ type, bucket, key, url })) } : {}),

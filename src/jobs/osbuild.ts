@@ -40,6 +40,12 @@ export interface OsbuildJobResult {
   image: UploadedFile;
   manifest_file: UploadedFile;
   log_file: UploadedFile;
+  /**
+   * Where in the compose's Koji upload directory the files are: a directory per image, because
+   * the hub records an upload directory's owner on the first upload into it without a lock, so
+   * two first uploads into one directory at once can fail ("not owner").
+   */
+  koji_relpath: string;
   rpms: RpmInfo[];
   buildroot_rpms: RpmInfo[];
   manifest: unknown;
@@ -144,6 +150,7 @@ export const osbuildJob: JobType = {
       customizations: args.customizations,
     });
     const outputDir = path.join(services.outputsDir, args.compose_id, args.image_build_id);
+    const uploadSubdir = args.image_build_id;
     const stateDir = services.config.state_dir;
     let result: OsbuildJobResult;
     try {
@@ -207,7 +214,7 @@ export const osbuildJob: JobType = {
           if (signal.aborted) throw signal.reason;
           out.push(
             await uploadFile(client, file, {
-              directory: args.koji.directory,
+              directory: path.posix.join(args.koji.directory, uploadSubdir),
               chunkSize: services.config.koji.upload_chunk_bytes,
               log,
               onProgress: ({ offset, size }) =>
@@ -240,6 +247,7 @@ export const osbuildJob: JobType = {
         osbuild_version: version,
         export_name: image.exportPipeline,
         export_filename: image.filename,
+        koji_relpath: uploadSubdir,
         image: uploaded(results[0]),
         manifest_file: uploaded(results[1]),
         log_file: uploaded(results[2]),

@@ -47,6 +47,11 @@ export interface CGImageBuildFacts {
   image: CGFileFacts;
   manifest?: CGFileFacts;
   log: CGFileFacts;
+  /**
+   * The subdirectory of the import's upload directory that holds this image's files (each
+   * output's `relpath`); default: the upload directory itself.
+   */
+  relpath?: string;
   /** output type string for the image; default "image" */
   imageOutputType?: string;
   imageType?: string;
@@ -147,8 +152,9 @@ export function buildCGMetadata(facts: CGComposeFacts): CgMetadata {
       tools: img.tools ?? [],
       components: rpmComponents(img.buildrootRpms, `${field}.buildrootRpms`),
     });
+    const where = img.relpath ? { relpath: img.relpath } : {};
     outputs.push({
-      buildroot_id: i, filename: img.image.name, filesize: img.image.size, arch: img.arch,
+      buildroot_id: i, ...where, filename: img.image.name, filesize: img.image.size, arch: img.arch,
       checksum: sum(img.image), checksum_type: checksumType, type: img.imageOutputType ?? 'image',
       components: rpmComponents(img.imageRpms, `${field}.imageRpms`),
       extra: { typeinfo: { image: info } },
@@ -156,13 +162,13 @@ export function buildCGMetadata(facts: CGComposeFacts): CgMetadata {
     if (img.manifest) {
       manifests[img.manifest.name] = { arch: img.arch, ...(facts.manifestInfo ?? {}) };
       outputs.push({
-        buildroot_id: i, filename: img.manifest.name, filesize: img.manifest.size, arch: img.arch,
+        buildroot_id: i, ...where, filename: img.manifest.name, filesize: img.manifest.size, arch: img.arch,
         checksum: sum(img.manifest), checksum_type: checksumType, type: 'osbuild-manifest',
         extra: { typeinfo: { image: { arch: img.arch } } },
       });
     }
     outputs.push({
-      buildroot_id: i, filename: img.log.name, filesize: img.log.size, arch: 'noarch',
+      buildroot_id: i, ...where, filename: img.log.name, filesize: img.log.size, arch: 'noarch',
       checksum: sum(img.log), checksum_type: checksumType, type: 'log',
     });
   });

@@ -23,7 +23,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { packageSetRequests, type ResolvedImageType } from '../../src/osbuild/index.js';
 import type { Customizations } from '../../src/generated/customizations.schema.js';
-import { cachedRepo, type BuiltPackage, type BuiltRepo, type RpmPackage } from './rpm-repos.js';
+import { cachedRepo, withFixtureLock, type BuiltPackage, type BuiltRepo, type RpmPackage } from './rpm-repos.js';
 
 const run = promisify(execFile);
 
@@ -209,10 +209,14 @@ async function addComps(dir: string, groups: CompsGroup[]): Promise<void> {
   const comps = path.join(dir, 'comps.xml');
   const xml = compsXml(groups);
   const repomd = path.join(dir, 'repodata', 'repomd.xml');
-  // Cached repos are shared within a run: add the group metadata once.
-  if (existsSync(comps) && readFileSync(comps, 'utf8') === xml && readFileSync(repomd, 'utf8').includes('type="group"')) return;
-  writeFileSync(comps, xml);
-  await run('createrepo_c', ['--quiet', '-g', comps, dir]);
+  // Cached repos are shared by the run's ava processes: add the group metadata once, under a lock.
+  const present = () => existsSync(comps) && readFileSync(comps, 'utf8') === xml && readFileSync(repomd, 'utf8').includes('type="group"');
+  if (present()) return;
+  await withFixtureLock(`${path.basename(dir)}-comps`, async () => {
+    if (present()) return;
+    writeFileSync(comps, xml);
+    await run('createrepo_c', ['--quiet', '-g', comps, dir]);
+  });
 }
 
 const memo = new Map<string, Promise<DistroRepo>>();

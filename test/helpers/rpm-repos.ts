@@ -259,33 +259,45 @@ export function cachedRepo(name: string, packages: RpmPackage[]): Promise<BuiltR
 
 async function buildCached(key: string, packages: RpmPackage[]): Promise<BuiltRepo> {
   const root = fixtureCacheRoot();
-  await mkdir(root, { recursive: true });
   const dir = path.join(root, key);
   const done = path.join(root, `${key}.json`);
+  if (existsSync(done)) return JSON.parse(await readFile(done, 'utf8')) as BuiltRepo;
+  return withFixtureLock(key, async () => {
+    if (existsSync(done)) return JSON.parse(await readFile(done, 'utf8')) as BuiltRepo;
+    await rm(dir, { recursive: true, force: true });
+    const repo = await buildRepo(dir, packages);
+    await writeFile(`${done}.tmp`, JSON.stringify(repo));
+    await rename(`${done}.tmp`, done);
+    return repo;
+  });
+}
+
+/**
+ * Runs `fn` while holding the run's lock named `key` (a directory under the fixture cache,
+ * shared by every ava worker process of the run; a dead holder's lock is taken over).
+ */
+export async function withFixtureLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const root = fixtureCacheRoot();
+  await mkdir(root, { recursive: true });
   const lock = path.join(root, `${key}.lock`);
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (existsSync(done)) return JSON.parse(await readFile(done, 'utf8')) as BuiltRepo;
     try {
       await mkdir(lock);
+      break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(await readFile(path.join(lock, 'pid'), 'utf8').catch(() => '0'));
       if (owner && !alive(owner)) await rm(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`rpm fixture ${key}: timed out waiting for ${lock}`);
       await new Promise((r) => setTimeout(r, 100));
-      continue;
     }
-    try {
-      await writeFile(path.join(lock, 'pid'), String(process.pid));
-      await rm(dir, { recursive: true, force: true });
-      const repo = await buildRepo(dir, packages);
-      await writeFile(`${done}.tmp`, JSON.stringify(repo));
-      await rename(`${done}.tmp`, done);
-      return repo;
-    } finally {
-      await rm(lock, { recursive: true, force: true });
-    }
+  }
+  try {
+    await writeFile(path.join(lock, 'pid'), String(process.pid));
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
   }
 }
 
