@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import path from 'node:path';
 import { hubFixture, CG, USER, PASSWORD } from './helpers/koji-hub.js';
 import { startDevHub } from '../src/devhub/index.js';
-import { KojiClient, cgInitBuild, getBuild } from '../src/koji/index.js';
+import { KojiClient, cancelBuild, cgInitBuild, getBuild } from '../src/koji/index.js';
 
 function post(url: string, body: string, method = 'POST'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
@@ -92,4 +92,22 @@ test('`kiln dev-hub` refuses bad arguments with a message naming them', async (t
   const code = await new Promise((resolve) => child.once('exit', resolve));
   t.is(code, 2);
   t.is(err, 'kiln dev-hub: --user: must be NAME:PASSWORD, got nopassword\n');
+});
+
+test('cancelBuild: only the owner (or an admin) cancels, only a BUILDING build, and the NVR can be reserved again', async (t) => {
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const owner = f.client();
+  const { build_id } = await cgInitBuild(owner, CG, { name: 'cancel-me', version: '1', release: '1' });
+  await f.hub.createUser({ name: 'someone', password: 'else' });
+  const other = new KojiClient({ url: f.hub.url, auth: { type: 'password', user: 'someone', password: 'else' }, retry: { attempts: 1 } });
+  t.teardown(() => other.close());
+  const err = await t.throwsAsync(other.call('cancelBuild', [build_id]));
+  t.regex(err!.message, /Cannot cancel build, not owner/);
+  t.true(await cancelBuild(owner, build_id));
+  t.is((await getBuild(owner, build_id))!.state, 4);
+  t.false(build_id in f.hub.tables().reservations, 'the reservation went with it');
+  t.false(await cancelBuild(owner, build_id), 'no longer BUILDING');
+  const again = await cgInitBuild(owner, CG, { name: 'cancel-me', version: '1', release: '1' });
+  t.is(again.build_id, build_id, 'recycled');
 });
