@@ -1,11 +1,11 @@
 /**
  * Upload benchmark: a generated file uploaded to the dev hub (in its own process) by Kiln's
- * client (1 MiB chunks, adler32 per chunk, sha256+md5 of the file) next to a plain streamed
+ * client (4 MiB chunks by default, adler32 per chunk, sha256+md5 of the file) next to a plain streamed
  * HTTP POST of the same file in one request to the same hub endpoint (no chunking, no hashing
  * on the client). Best of two alternating runs each. Prints MB/s for both, the ratio (target >= 0.8)
  * and Kiln's peak RSS.
  *
- *   npx tsx bench/koji-upload.ts [--size-mib 1024] [--chunk-mib 1]
+ *   npx tsx bench/koji-upload.ts [--size-mib 1024] [--chunk-mib 4]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -86,7 +86,7 @@ async function plainPost(url: string, file: string, directory: string): Promise<
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<{ kilnMBps: number; plainMBps: number; ratio: number; kilnPeakRssMiB: number }> {
-  const { values } = parseArgs({ args: argv, options: { 'size-mib': { type: 'string', default: '1024' }, 'chunk-mib': { type: 'string', default: '1' } } });
+  const { values } = parseArgs({ args: argv, options: { 'size-mib': { type: 'string', default: '1024' }, 'chunk-mib': { type: 'string', default: '4' } } });
   const sizeMiB = Number(values['size-mib']);
   const chunk = Number(values['chunk-mib']) * 2 ** 20;
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'kiln-bench-upload-'));

@@ -35,7 +35,7 @@ test('full CG round trip: init, upload 3 files, import, getBuild COMPLETE with a
   t.is((await getBuild(client, build_id))!.state, BuildState.BUILDING);
 
   const dir = 'kiln/compose-1';
-  const image = await uploadFile(client, await f.file('rhel-guest-9.4-1.x86_64.qcow2', randomContent(3 * 1024 * 1024 + 17)), { directory: dir });
+  const image = await uploadFile(client, await f.file('rhel-guest-9.4-1.x86_64.qcow2', randomContent(3 * 1024 * 1024 + 17)), { directory: dir, chunkSize: 1024 * 1024 });
   const manifest = await uploadFile(client, await f.file('rhel-guest-9.4-1.x86_64.manifest.json', '{"version":"2"}'), { directory: dir });
   const log = await uploadFile(client, await f.file('rhel-guest-9.4-1.x86_64.osbuild.log', 'Pipeline: os\n'), { directory: dir });
   t.is(image.size, 3 * 1024 * 1024 + 17);

@@ -93,6 +93,9 @@ export interface KilnConfig {
      * Tries of one hub call that meets a connection error, a timeout, a 503 or ServerOffline (backoff from 1 s doubling to 30 s).
      */
     retry_attempts: number;
+    /**
+     * Bytes per raw upload request. Koji's own client sends 1 MiB; each chunk waits for the hub's reply (the hub locks the file per request), so bigger chunks mean fewer round trips: 1 GiB went at 0.41 of a plain POST with 1 MiB chunks and 0.76 with 4 MiB (bench/koji-upload.ts).
+     */
     upload_chunk_bytes: number;
     /**
      * Koji hubs Kiln builds for, with the credentials for each. In the environment: KILN_KOJI_HUBS as a JSON array.

@@ -16,14 +16,14 @@ import type { KojiClient } from './client.js';
 import { KojiUploadError } from './errors.js';
 import { createFileHasher, type FileHasher } from './hasher.js';
 
-export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 
 export interface UploadOptions {
   /** upload directory relative to the hub's work/ (Koji's `filepath`) */
   directory: string;
   /** file name on the hub; default the local basename */
   name?: string;
-  /** default 1 MiB, Koji's upload_blocksize */
+  /** default 4 MiB (Koji's own client: 1 MiB); fewer round trips, each waits for the hub's reply */
   chunkSize?: number;
   /** send `overwrite=1` (truncate at each chunk's offset); default true, as Koji's uploadWrapper does */
   overwrite?: boolean;
