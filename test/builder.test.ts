@@ -12,6 +12,7 @@ import { startBuilder, type Builder, type BuilderLimits } from '../src/builder/a
 import { runOnBuilder } from '../src/builder/manager.js';
 import { spawnTs } from './helpers/process.js';
 import { syntheticDepsolve } from './osbuild-standin/synthetic.js';
+import { until } from './helpers/until.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
 const AGENT = fileURLToPath(new URL('../src/builder/agent.ts', import.meta.url));
@@ -87,16 +88,6 @@ function limited(title: string, fn: (t: ExecutionContext) => Promise<void>): voi
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** The stand-in's "<own pid> <child pid>" once it hangs. */
 async function hangingPids(pidfile: string): Promise<[number, number]> {

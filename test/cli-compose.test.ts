@@ -10,6 +10,7 @@ import { dequeueJob, finishJob, updateJobProgress } from '../src/queue/index.js'
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { KILN_BIN } from './helpers/kiln.js';
 import { makePki } from './helpers/koji-hub.js';
+import { until } from './helpers/until.js';
 
 const HUB = 'https://koji.example.test/kojihub';
 const TOKEN = 'cli-test-token-0123456789abcdef';
@@ -97,14 +98,6 @@ function kiln(args: string[]): Run {
 }
 
 const auth = () => ['--server', service.url, '--token-file', path.join(tmp, 'my-token')];
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Plays a worker for one job of `type`: takes it and finishes it. */
 async function runJob(type: string, outcome: Parameters<typeof finishJob>[3], progress?: unknown): Promise<void> {

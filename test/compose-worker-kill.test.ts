@@ -19,6 +19,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { distroRepo } from './helpers/distro-repo.js';
 import { serveDirectory, type ServedDirectory } from './helpers/rpm-repos.js';
 import { runKiln, type KilnProcess } from './helpers/kiln.js';
+import { until } from './helpers/until.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
 
@@ -77,16 +78,6 @@ function startWorker(name: string, hangPidfile?: string): KilnProcess {
   });
   workers.push(w);
   return w;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test('kill -9 of the worker during osbuild: the job is retried on another worker and the compose completes with one Koji build', async (t) => {

@@ -19,6 +19,7 @@ import { startDevHub, type DevHubHandle } from '../src/devhub/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { runKiln, type KilnProcess } from './helpers/kiln.js';
 import { freePort } from './helpers/net.js';
+import { until } from './helpers/until.js';
 
 const TOKEN = 'worker-api-token-0123456789abcdef';
 const OTHER_TOKEN = 'other-worker-token-0123456789abc';
@@ -111,16 +112,6 @@ function remoteWorker(name: string, channel: string, extra: string[] = [], env: 
   });
   processes.push(p);
   return p;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const finished = (ids: string[]) => async () => {

@@ -13,6 +13,7 @@ import type pg from 'pg';
 import type { DevHubHandle } from '../../src/devhub/index.js';
 import { API_BASE } from '../../src/compose/index.js';
 export { seededRandom } from '../../src/devhub/faults.js';
+export { until } from './until.js';
 import { startKilnHub, type KilnHub } from './kiln-hub.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
@@ -176,15 +177,4 @@ export async function startFaultBed(label: string, options: FaultBedOptions = {}
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Polls `fn` every 100 ms until it returns a value other than undefined. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
