@@ -109,6 +109,14 @@ interface JobRow {
   log: string | null;
 }
 
+/** Submits one compose, waits for its end, and returns it with its jobs. */
+async function runCompose(): Promise<{ ids: string[]; c: { reason?: string; status: string; jobs: JobRow[] } }> {
+  const ids = await bed!.submit(apiUrl, 1);
+  allIds.push(...ids);
+  const [c] = await composeEnd(ids);
+  return { ids, c };
+}
+
 async function composeEnd(ids: string[]): Promise<{ reason?: string; status: string; jobs: JobRow[] }[]> {
   // a crash of kiln serve fails at once instead of waiting out the timeout
   await Promise.race([
@@ -157,9 +165,7 @@ function assertServeHealthy(t: import('ava').ExecutionContext): void {
 serial('(a) osbuild fills the disk: compose FAILED with "no space left on device", Koji build refunded, output removed', async (t) => {
   const before = freeBytes(stateDir);
   writeFileSync(control, 'fill');
-  const ids = await bed!.submit(apiUrl, 1);
-  allIds.push(...ids);
-  const [c] = await composeEnd(ids);
+  const { ids, c } = await runCompose();
   rmSync(control, { force: true });
   t.log(`compose reason: ${c.reason}`);
   t.is(c.status, 'failure');
@@ -184,9 +190,7 @@ serial('(a) osbuild fills the disk: compose FAILED with "no space left on device
 
 serial('(a2) osbuild fills the disk and its output cannot be logged either: still a clear KILN_DISK_FULL, no crash', async (t) => {
   writeFileSync(control, 'fill noisy');
-  const ids = await bed!.submit(apiUrl, 1);
-  allIds.push(...ids);
-  const [c] = await composeEnd(ids);
+  const { ids, c } = await runCompose();
   rmSync(control, { force: true });
   t.is(c.status, 'failure');
   t.true((c.reason ?? '').includes(`no space left on device in ${stateDir}`), c.reason);
@@ -204,9 +208,7 @@ serial('(a2) osbuild fills the disk and its output cannot be logged either: stil
 serial('(b) the disk is already full: Kiln\'s own writes fail with a clear KILN_DISK_FULL, compose FAILED, build refunded, no crash', async (t) => {
   const filler = fillDisk(t);
 
-  const ids = await bed!.submit(apiUrl, 1);
-  allIds.push(...ids);
-  const [c] = await composeEnd(ids);
+  const { ids, c } = await runCompose();
   t.log(`compose reason: ${c.reason}`);
   t.is(c.status, 'failure');
   t.regex(c.reason ?? '', /no space left on device in /);
@@ -232,9 +234,7 @@ serial('(b) the disk is already full: Kiln\'s own writes fail with a clear KILN_
 serial('(b2) the disk is full when the solver writes its metadata cache: depsolve fails with KILN_DISK_FULL naming the cache directory', async (t) => {
   const filler = fillDisk(t);
   writeFileSync(control, 'solver-cache');
-  const ids = await bed!.submit(apiUrl, 1);
-  allIds.push(...ids);
-  const [c] = await composeEnd(ids);
+  const { ids, c } = await runCompose();
   rmSync(control, { force: true });
   rmSync(filler);
   t.log(`compose reason: ${c.reason}`);
@@ -259,9 +259,7 @@ serial('(b2) the disk is full when the solver writes its metadata cache: depsolv
 
 serial('(c) with space again, the same kiln serve builds a compose; no job is left running', async (t) => {
   t.true(freeBytes(stateDir) > TMPFS_BYTES / 2);
-  const ids = await bed!.submit(apiUrl, 1);
-  allIds.push(...ids);
-  const [c] = await composeEnd(ids);
+  const { ids, c } = await runCompose();
   t.is(c.status, 'success', JSON.stringify(c));
   const check = await bed!.check(allIds);
   t.deepEqual(check.problems, []);

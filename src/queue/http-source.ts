@@ -9,6 +9,7 @@ import type { JobFilter, JobOutcome, RunningJob } from './types.js';
 import type { WorkerJob } from '../generated/worker-api-job.schema.js';
 import type { RegisteredWorker } from '../generated/worker-api-worker.schema.js';
 import type { JobFinished } from '../generated/worker-api-finished.schema.js';
+import { sleep } from './sleep.js';
 
 /** Same as src/api/worker-api.ts WORKER_API_BASE (not imported: a worker host needs no API code). */
 const WORKER_API_BASE = '/api/kiln-worker/v1';
@@ -45,19 +46,6 @@ class TransportError extends KilnError {
   constructor(message: string, cause: unknown) {
     super('KILN_INTERNAL', message, { cause });
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**

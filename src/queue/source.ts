@@ -5,6 +5,7 @@ import { silentLogger } from '../log.js';
 import { dequeueJob, finishAndTakeJob, finishJob, heartbeatJob, reapLostJobs, releaseJob, saveJobCheckpoint, updateJobProgress } from './jobs.js';
 import type { QueueListener } from './listener.js';
 import type { JobFilter, JobOutcome, RunningJob } from './types.js';
+import { sleep } from './sleep.js';
 
 /**
  * Where a worker gets jobs and reports on them. Local workers use the database directly
@@ -26,19 +27,6 @@ export interface JobSource {
   release(job: RunningJob): Promise<boolean>;
   /** Immediate cancel notices, where the source has them (heartbeats catch the rest). */
   onCancel?(fn: (jobId: string) => void): () => void;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 export interface PgJobSourceOptions {
