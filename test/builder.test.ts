@@ -107,7 +107,7 @@ async function builder(t: ExecutionContext, opts: { limits?: Partial<BuilderLimi
   const b = await startBuilder({
     workDir,
     osbuildPath: STANDIN,
-    limits: { killGraceMs: 2_000, ...opts.limits },
+    limits: { stopGraceMs: 2_000, ...opts.limits },
     env: { ...process.env, ...opts.standin },
   });
   t.teardown(() => b.close());
