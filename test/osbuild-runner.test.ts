@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../src/errors.js';
+import { loadConfig } from '../src/config/index.js';
 import {
   generateManifest,
   JsonSeqParser,
@@ -14,6 +15,9 @@ import {
   osbuildFailure,
   osbuildVersion,
   packageSetRequests,
+  parseCacheSize,
+  storeArgs,
+  storeOptions,
   resolveImageType,
   runOsbuild,
   type Manifest,
@@ -25,6 +29,8 @@ import { syntheticDepsolve } from './osbuild-standin/synthetic.js';
 import { canMountAndLoop, groupMembers, loopsUnder, mountsUnder, scrubHost } from './helpers/host.js';
 import { listStore, removeLeftovers } from '../src/osbuild/leftovers.js';
 import { silentLogger } from '../src/log.js';
+import { coalescing } from '../src/jobs/throttle.js';
+import { buildingProgress } from '../src/jobs/osbuild.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'kiln-osbuild-test-'));
@@ -167,6 +173,31 @@ test('monitor: a real osbuild stream; a new pipeline is shown without the previo
   t.regex(logText, /\[image\] device\/device \(org\.osbuild\.loopback\): loop0 acquired/);
   t.regex(logText, /\[image\] Finished module org\.osbuild\.copy \(ok in 14\.07s\)/);
   t.like(streamPatterns(records), { carriedOver: true, firstPipelineWithoutStage: true, sameMillisecond: true, downloadLogs: true, recordsWithoutMessage: true });
+});
+
+test('progress reports of a real stream, at most one per interval: the latest state always arrives', async (t) => {
+  const sent: Record<string, unknown>[] = [];
+  const reporter = coalescing((p: Record<string, unknown>) => sent.push(p), 100);
+  const { interpreted } = parseChunks([readFileSync(REAL_STREAM)]);
+  // replayed by record time, 10 times faster (so 100 ms is Kiln's 1 s): "Finished module A" and "Starting module B" come
+  // in the same millisecond, and so do "Finished pipeline tree" and "Starting pipeline image"
+  const records = interpreted.filter((i) => i.progress);
+  const t0 = records[0].record.timestamp!;
+  const started = Date.now();
+  for (const r of records) {
+    const due = started + ((r.record.timestamp! - t0) * 1000) / 10;
+    if (due > Date.now()) await new Promise((res) => setTimeout(res, due - Date.now()));
+    reporter.report(buildingProgress(r.progress!));
+  }
+  const last = buildingProgress(records.at(-1)!.progress!);
+  await until('the last state to be sent', () => (JSON.stringify(sent.at(-1)) === JSON.stringify(last) ? true : undefined), 5_000);
+  reporter.stop();
+  t.like(last, { done: 3, total: 3, message: 'image: org.osbuild.copy' });
+  t.true(sent.length < records.length, `${sent.length} reports for ${records.length} events`);
+  // every stage that ran for longer than the interval was reported while it ran
+  for (const stage of ['source org.osbuild.curl', 'tree: org.osbuild.mkdir', 'tree: org.osbuild.copy', 'image: org.osbuild.copy']) t.true(sent.some((p) => p.message === stage), stage);
+  t.false(sent.some((p) => p.message === 'image: org.osbuild.copy' && p.done === 2 && (p.subprogress as any)?.done === 0), 'never the previous pipeline\'s stage');
+  t.log(`${sent.length} reports for ${records.length} progress events`);
 });
 
 test("the stand-in's monitor stream has the real one's patterns", async (t) => {
@@ -539,4 +570,45 @@ hostTest('runOsbuild: an osbuild that ignores SIGINT is killed, and what it left
   t.deepEqual(readdirSync(path.join(dir, 'store', 'tmp')), []);
   t.deepEqual(readdirSync(path.join(dir, 'store', 'stage')), []);
   t.false(existsSync(path.join('/run/osbuild', ownRun[0])));
+});
+
+// ---------- the store: build root checkpoint, bounded cache ----------
+
+test('store options: the build pipeline as checkpoint, the cache bounded; osbuild takes the arguments', async (t) => {
+  t.is(parseCacheSize('20GiB'), 20 * 1024 ** 3);
+  t.is(parseCacheSize('500 MB'), 500e6);
+  t.is(parseCacheSize(1234), 1234);
+  t.is(parseCacheSize('0'), 0);
+  t.is(parseCacheSize('unlimited'), 'unlimited');
+  const bad = t.throws(() => parseCacheSize('20 gigs'));
+  t.regex(bad!.message, /osbuild\.cache_max_size/);
+  const { manifest } = manifestFor('fedora-43', 'x86_64', 'guest-image');
+  const store = storeOptions(manifest, '20GiB');
+  t.deepEqual(store, { cache_max_size: 21474836480, checkpoints: ['build'] });
+  t.deepEqual(storeArgs(store), ['--cache-max-size=21474836480', '--checkpoint', 'build']);
+  t.deepEqual(storeOptions(manifest, 0), { cache_max_size: 0 }, 'nothing is kept: no checkpoint');
+  const noBuild = { ...manifest, pipelines: manifest.pipelines.filter((p) => p.name !== 'build') };
+  t.deepEqual(storeOptions(noBuild, 'unlimited'), { cache_max_size: 'unlimited' }, 'a checkpoint matching nothing would make osbuild refuse the manifest');
+  const res = await runStandin(manifest, { extraArgs: storeArgs(store) });
+  t.true(res.success);
+  t.regex(readFileSync(res.logPath, 'utf8').split('\n')[0], / --cache-max-size=21474836480 --checkpoint build -$/);
+  const err = await t.throwsAsync(runStandin(manifest, { extraArgs: ['--checkpoint', 'nothing-matches'] }));
+  t.regex(err!.message, /No checkpoints matched provided patterns!/);
+});
+
+test('config: osbuild.cache_max_size and osbuild.stop_grace_seconds, with defaults; a bad value names its key', (t) => {
+  const defaults = loadConfig({ env: {}, overrides: { state_dir: tmp() } });
+  t.is(defaults.osbuild.cache_max_size, '20GiB');
+  t.is(defaults.osbuild.stop_grace_seconds, 30);
+  const set = loadConfig({ env: { KILN_OSBUILD_CACHE_MAX_SIZE: '512MiB', KILN_OSBUILD_STOP_GRACE_SECONDS: '5' }, overrides: { state_dir: tmp() } });
+  t.is(parseCacheSize(set.osbuild.cache_max_size), 512 * 1024 ** 2);
+  t.is(set.osbuild.stop_grace_seconds, 5);
+  t.is(loadConfig({ env: {}, overrides: { state_dir: tmp(), osbuild: { cache_max_size: 0 } } }).osbuild.cache_max_size, 0);
+  for (const [env, key] of [
+    [{ KILN_OSBUILD_CACHE_MAX_SIZE: '2 bananas' }, 'osbuild.cache_max_size'],
+    [{ KILN_OSBUILD_STOP_GRACE_SECONDS: '0' }, 'osbuild.stop_grace_seconds'],
+  ] as const) {
+    const err = t.throws(() => loadConfig({ env, overrides: { state_dir: tmp() } }));
+    t.regex(err!.message, new RegExp(key.replace('.', '\\.')), err!.message);
+  }
 });

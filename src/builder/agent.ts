@@ -34,6 +34,7 @@ import { InvalidInputError, KilnError, toKilnError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
 import { processGroupAlive, runOsbuild, type OsbuildRunResult } from '../osbuild/runner.js';
 import { removeLeftovers } from '../osbuild/leftovers.js';
+import { storeArgs } from '../osbuild/store.js';
 import type { ProgressEvent } from '../osbuild/monitor.js';
 import { ajv, schemaDir } from '../schemas.js';
 import type { BuilderBuildArgs } from '../generated/builder-build.schema.js';
@@ -414,9 +415,7 @@ class BuilderAgent {
   async build(id: string, args: BuilderBuildArgs): Promise<BuilderStatus> {
     const js = await this.take(id, 'build');
     js.imageName = args.image_name ?? args.export_filename;
-    const extraArgs: string[] = [];
-    if (args.store?.cache_max_size !== undefined) extraArgs.push(`--cache-max-size=${args.store.cache_max_size}`);
-    for (const c of args.store?.checkpoints ?? []) extraArgs.push('--checkpoint', c);
+    const extraArgs = storeArgs(args.store);
     // setTimeout takes at most 2^31-1 ms (24.8 days); beyond that it would fire at once
     const timeoutMs = Math.min(this.limits.buildTimeoutMs, args.timeout_seconds ? args.timeout_seconds * 1000 : Infinity, 2 ** 31 - 1);
     js.run = runOsbuild({
