@@ -7,7 +7,8 @@
  *   - <store>/stage/uuid-*: the trees being built, each with an object.lock held while osbuild
  *     lives (so a crashed build's entries are stale: unlocked);
  *   - <rundir>/{osbuild-dev-*,api-*}: a stage's /dev (a tmpfs with device nodes bound into it)
- *     and the API sockets; /run/osbuild/locks/udev/device-7:N while it holds loop device N;
+ *     and the API sockets; /run/osbuild/locks/udev/device-7:N while it holds loop device N
+ *     (one of this build's when osbuild's monitor stream said it acquired it);
  *   - loop devices backed by image files in those trees.
  * On SIGINT osbuild undoes all of it; killed, it leaves it behind (its device and mount
  * services ignore SIGTERM and SIGINT by design, and clean up only what they set up themselves
@@ -54,12 +55,17 @@ export interface RunFootprint {
   sharedRunDir?: string;
   /** The store as it was before osbuild started. */
   before: StoreListing;
+  /** Loop devices osbuild said it acquired ("loop0"), and when it ended (ms since the epoch). */
+  loopsAcquired?: Set<string>;
+  endedAt?: number;
 }
 
 export interface CleanupReport {
   mounts: string[];
   loops: string[];
   dirs: string[];
+  /** udev inhibitor locks (/run/osbuild/locks/udev/device-M:N) of loop devices this build held. */
+  locks: string[];
   /** What looked like this build's but was kept, and why. */
   left: string[];
 }
@@ -180,7 +186,7 @@ async function otherOsbuilds(): Promise<number[]> {
  * is gone. Logs one line when it removed or kept anything.
  */
 export async function removeLeftovers(fp: RunFootprint, log: Logger): Promise<CleanupReport> {
-  const report: CleanupReport = { mounts: [], loops: [], dirs: [], left: [] };
+  const report: CleanupReport = { mounts: [], loops: [], dirs: [], locks: [], left: [] };
   const storeDir = path.resolve(fp.storeDir);
   const ours: string[] = [];
 
@@ -238,10 +244,22 @@ export async function removeLeftovers(fp: RunFootprint, log: Logger): Promise<Cl
       report.left.push(`/dev/${l.name} backed by ${l.file} (losetup: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message})`);
     }
   }
-  for (const l of freed) {
-    report.loops.push(`/dev/${l.name} (${l.file})`);
-    // the udev inhibitor osbuild's loop service keeps while it holds the device
-    await rm(path.join(UDEV_LOCKS, `device-${l.dev}`), { force: true }).catch(() => undefined);
+  for (const l of freed) report.loops.push(`/dev/${l.name} (${l.file})`);
+  // osbuild's loop service inhibits udev rules for a device while it holds it (a lock file per
+  // device); a killed service leaves it. This build's: a device it held (freed above, or named
+  // in its monitor stream), unattached now, the file no newer than the build's end (a later
+  // build may have taken the device since).
+  const attached = new Set((await loopDevices()).map((l) => l.name));
+  const held = new Set([...freed.map((l) => l.name), ...(fp.loopsAcquired ?? [])]);
+  for (const name of held) {
+    if (attached.has(name)) continue;
+    const dev = await readFile(`/sys/block/${name}/dev`, 'utf8').then((d) => d.trim(), () => undefined);
+    if (!dev) continue;
+    const lock = path.join(UDEV_LOCKS, `device-${dev}`);
+    const st = await stat(lock).catch(() => undefined);
+    if (!st || st.mtimeMs > (fp.endedAt ?? Date.now())) continue;
+    await rm(lock, { force: true });
+    report.locks.push(lock);
   }
 
   const stillMounted = await mountPoints();
@@ -258,8 +276,39 @@ export async function removeLeftovers(fp: RunFootprint, log: Logger): Promise<Cl
     else report.dirs.push(dir);
   }
 
-  if (report.mounts.length || report.loops.length || report.dirs.length || report.left.length) {
-    log.warn({ mounts: report.mounts, loopDevices: report.loops, dirs: report.dirs, left: report.left }, 'removed what osbuild left on the host');
+  if (report.mounts.length || report.loops.length || report.dirs.length || report.locks.length || report.left.length) {
+    log.warn({ mounts: report.mounts, loopDevices: report.loops, dirs: report.dirs, udevLocks: report.locks, left: report.left }, 'removed what osbuild left on the host');
   }
   return report;
+}
+
+/**
+ * Run directories of Kiln processes that died before they could remove them
+ * (<rundir>/kiln-<pid>-<random>, see runner.ts): removed when that process is gone and the
+ * directory holds nothing but the empty mount point of its locks (a killed Kiln's osbuild may
+ * still run and use it otherwise).
+ */
+export async function removeStaleRunDirs(runDir: string, log: Logger): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await names(runDir)) {
+    const m = /^kiln-(\d+)-[0-9a-f]+$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || processAlive(Number(m[1]))) continue;
+    const dir = path.join(runDir, name);
+    const inside = await names(dir);
+    if ([...inside].some((n) => n !== 'locks') || (await names(path.join(dir, 'locks'))).size > 0) continue;
+    if ((await mountPoints()).some((mp) => within(mp, dir))) continue;
+    await rm(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  if (removed.length) log.info({ dirs: removed }, 'removed run directories of Kiln processes that are gone');
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

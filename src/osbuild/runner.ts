@@ -9,7 +9,7 @@ import { diskStep, freeBytes, isDiskFullError, makeDiskFullError, mentionsDiskFu
 import { silentLogger, type Logger } from '../log.js';
 import { serializeManifest, type Manifest } from './manifest.js';
 import { JsonSeqParser, MonitorState, type ProgressEvent } from './monitor.js';
-import { listStore, removeLeftovers } from './leftovers.js';
+import { listStore, removeLeftovers, removeStaleRunDirs } from './leftovers.js';
 
 export interface RunOsbuildOptions {
   manifest: Manifest | string;
@@ -150,6 +150,7 @@ function mountNamespaceWorks(log: Logger): Promise<boolean> {
       await new Promise<void>((resolve, reject) =>
         execFile('unshare', [...NAMESPACE_ARGS, OSBUILD_RUNDIR, own, 'true'], { timeout: 10_000 }, (err) => (err ? reject(err) : resolve())),
       );
+      await removeStaleRunDirs(OSBUILD_RUNDIR, log).catch(() => undefined);
       return true;
     } catch (err) {
       log.warn({ err }, 'cannot run osbuild in a mount namespace of its own; a killed osbuild may leave mounts that Kiln must find');
@@ -253,10 +254,14 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   const parser = new JsonSeqParser();
   const state = new MonitorState();
   let lastStageFailure: OsbuildStageError | undefined;
+  const loopsAcquired = new Set<string>();
   const onRecords = (records: ReturnType<JsonSeqParser['push']>) => {
     for (const rec of records) {
       const r = state.interpret(rec);
       writeLog(logStream, r.logText);
+      // osbuild's loopback service says which loop devices this build holds (see leftovers.ts)
+      const acquired = /\(org\.osbuild\.loopback\): (loop\d+) acquired/.exec(rec.message ?? '');
+      if (acquired) loopsAcquired.add(acquired[1]);
       if (rec.result && rec.result.success === false) {
         lastStageFailure = {
           ...(r.pipeline ? { pipeline: r.pipeline } : {}),
@@ -280,6 +285,7 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   let killTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
   let stopDeadline = 0;
+  let killed = false;
   // SIGINT, to the group as a terminal's Ctrl-C: osbuild's KeyboardInterrupt undoes its mounts,
   // loop devices and directories (its services ignore SIGINT so that it stops them in order;
   // bwrap and the stage die at once). SIGTERM would kill osbuild on the spot and leave them.
@@ -290,6 +296,7 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     log.info({ pid: child.pid, reason, graceMs }, 'stopping osbuild (SIGINT)');
     killGroup(child.pid, 'SIGINT');
     killTimer = setTimeout(() => {
+      killed = true;
       log.warn({ pid: child.pid, graceMs }, 'osbuild did not stop within the grace period after SIGINT; killing its process group');
       killGroup(child.pid!, 'SIGKILL');
     }, graceMs);
@@ -346,7 +353,8 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     // the grace period, then kill what is left
     await groupGone(pgid, stopDeadline);
     if (processGroupAlive(pgid)) {
-      log.warn({ pid: pgid, graceMs }, 'osbuild exited but its process group did not within the grace period; killing it');
+      if (!killed) log.warn({ pid: pgid, graceMs }, 'osbuild exited but its process group did not within the grace period; killing it');
+      killed = true;
       killGroup(pgid, 'SIGKILL');
     }
   }
@@ -365,7 +373,7 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     for (const s of [child.stdout, child.stderr, monitorStream]) s?.destroy();
   }
   // a crashed osbuild's services end once they see it gone; what outlives the grace period is killed
-  await groupGone(pgid, Date.now() + graceMs);
+  await groupGone(pgid, Date.now() + (killed ? 5_000 : graceMs));
   if (processGroupAlive(pgid)) {
     log.warn({ pid: pgid, graceMs }, 'processes of osbuild outlived it by the grace period; killing its process group');
     killGroup(pgid, 'SIGKILL');
@@ -373,11 +381,11 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   }
   writeLog(logStream, `osbuild exited with ${ending.code ?? ending.signal}\n`);
   try {
-    const cleaned = await removeLeftovers({ storeDir: opts.storeDir, outputDir, ownRunDir, sharedRunDir, before }, log);
-    if (cleaned.mounts.length || cleaned.loops.length || cleaned.dirs.length) {
+    const cleaned = await removeLeftovers({ storeDir: opts.storeDir, outputDir, ownRunDir, sharedRunDir, before, loopsAcquired, endedAt: Date.now() }, log);
+    if (cleaned.mounts.length || cleaned.loops.length || cleaned.dirs.length || cleaned.locks.length) {
       writeLog(
         logStream,
-        `kiln removed what osbuild left: ${[...cleaned.mounts.map((m) => `mount ${m}`), ...cleaned.loops.map((l) => `loop device ${l}`), ...cleaned.dirs].join(', ')}\n`,
+        `kiln removed what osbuild left: ${[...cleaned.mounts.map((m) => `mount ${m}`), ...cleaned.loops.map((l) => `loop device ${l}`), ...cleaned.dirs, ...cleaned.locks].join(', ')}\n`,
       );
     }
     if (cleaned.left.length) writeLog(logStream, `kiln left: ${cleaned.left.join(', ')}\n`);
