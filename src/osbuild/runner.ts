@@ -185,7 +185,9 @@ function writeLog(stream: WriteStream, text: string): void {
 /**
  * Runs `osbuild --export <pipeline> --output-directory <dir> --store <store> --json
  * --monitor=JSONSeqMonitor --monitor-fd=3 -` with the manifest on stdin, in its own process
- * group. Resolves with `success: false` when osbuild ran and reported a failed build (exit
+ * group (as root, in a mount namespace and with a run directory of its own). Cancel and the
+ * timeout stop it with SIGINT (SIGKILL after stopGraceMs); whatever ended it, what it left on
+ * the host is then removed (leftovers.ts). Resolves with `success: false` when osbuild ran and reported a failed build (exit
  * 1/2 with a JSON result); throws KilnError for everything else: KILN_OSBUILD_MISSING,
  * KILN_OSBUILD_TIMEOUT, KILN_OSBUILD_CANCELED, KILN_OSBUILD (no parsable result, no image).
  */
@@ -423,7 +425,8 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     if (logError) throw logWriteError(logError, logPath);
     // osbuild prints its own refusals (an unknown export, a checkpoint that matches nothing) on
     // stdout, and an exception's traceback on stderr: its last lines name the cause
-    const said = [tail(stdout, 2000).trim(), lastLines(stderrTail, 5)].filter(Boolean).join('\n');
+    // stderr: a traceback's last line is the exception; otherwise the last few lines
+    const said = [tail(stdout, 2000).trim(), lastLines(stderrTail, /^Traceback \(most recent call last\):/m.test(stderrTail) ? 1 : 5)].filter(Boolean).join('\n');
     throw new KilnError('KILN_OSBUILD', `osbuild exited with ${ending.code ?? ending.signal} and no JSON result: ${said || '(it printed nothing)'}`, {
       details: { exitCode: ending.code, signal: ending.signal, logPath, stdout: tail(stdout, 8192), stderr: tail(stderrTail, 8192) },
     });
