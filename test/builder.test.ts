@@ -13,6 +13,7 @@ import { runOnBuilder } from '../src/builder/manager.js';
 import { spawnTs } from './helpers/process.js';
 import { syntheticDepsolve } from './osbuild-standin/synthetic.js';
 import { until } from './helpers/until.js';
+import { canMountAndLoop, groupMembers, loopsUnder, mountsUnder, scrubHost } from './helpers/host.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
 const AGENT = fileURLToPath(new URL('../src/builder/agent.ts', import.meta.url));
@@ -36,22 +37,6 @@ function standinImageSha256(size: number): string {
   const h = createHash('sha256');
   for (let off = 0; off < size; off += block.length) h.update(block.subarray(0, Math.min(block.length, size - off)));
   return h.digest('hex');
-}
-
-/** Live (non-zombie) processes whose process group is pgid. */
-function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }
 
 /** Test cleanup: whatever of a group a failed test left behind. */
@@ -107,7 +92,7 @@ async function builder(t: ExecutionContext, opts: { limits?: Partial<BuilderLimi
   const b = await startBuilder({
     workDir,
     osbuildPath: STANDIN,
-    limits: { killGraceMs: 2_000, ...opts.limits },
+    limits: { stopGraceMs: 2_000, ...opts.limits },
     env: { ...process.env, ...opts.standin },
   });
   t.teardown(() => b.close());
@@ -223,7 +208,8 @@ limited('the phases by hand: populate lands in the source store, progress is NDJ
   const pop = await send(b, 'PUT', '/jobsite/js-1/sources', tarball, { 'content-type': 'application/x-tar' });
   t.is(pop.status, 200, JSON.stringify(pop.body));
   t.is(pop.body.phase, 'populate');
-  t.is(readFileSync(path.join(b.workDir, 'jobsite-js-1', 'store', 'sources', 'org.osbuild.files', 'sha256:abcd'), 'utf8'), 'source bytes');
+  // unpacked in the jobsite, then moved into osbuild's store, which outlives jobsites
+  t.is(readFileSync(path.join(b.workDir, 'store', 'sources', 'org.osbuild.files', 'sha256:abcd'), 'utf8'), 'source bytes');
   const built = await send(b, 'POST', '/jobsite/js-1/build', buildArgs);
   t.is(built.status, 202, JSON.stringify(built.body));
 
@@ -266,6 +252,7 @@ limited('the phases by hand: populate lands in the source store, progress is NDJ
   t.is(header.files[0].sha256, standinImageSha256(4096));
   await until('the jobsite to end after export', async () => (await status(b)).state === 'free');
   await assertFreeAndClean(t, b);
+  t.is(readFileSync(path.join(b.workDir, 'store', 'sources', 'org.osbuild.files', 'sha256:abcd'), 'utf8'), 'source bytes', 'the store is kept');
   // the ended jobsite's id is refused, not mistaken for a new one
   const again = await send(b, 'PUT', '/jobsite/js-1/manifest', manifest);
   t.is(again.status, 409);
@@ -720,6 +707,53 @@ limited('the builder process on SIGTERM ends its jobsite: osbuild killed, work a
   t.regex(err!.message, /ended the jobsite during progress: .*the builder is shutting down|lost the builder/);
   t.deepEqual(groupMembers(pgid), []);
   t.deepEqual(readdirSync(workDir).filter((n) => n.startsWith('jobsite-')), []);
+});
+
+// ---------- what osbuild leaves on the build VM (root: real mounts and loop devices) ----------
+
+const HOST_EFFECTS = { KILN_STANDIN_HOST_EFFECTS: '1', KILN_STANDIN_HANG: 'image:org.osbuild.copy' };
+const hostLimited = canMountAndLoop() ? limited : (title: string) => test.skip(title, () => undefined);
+
+/** Nothing of osbuild is left on the host: processes, mounts, loop devices, store temp dirs. */
+function assertHostClean(t: ExecutionContext, workDir: string, pgid: number): void {
+  t.deepEqual(groupMembers(pgid), [], 'no process');
+  t.deepEqual(mountsUnder(workDir), [], 'no mount');
+  t.deepEqual(loopsUnder(workDir), [], 'no loop device');
+  const store = path.join(workDir, 'store');
+  t.deepEqual([...readdirSync(path.join(store, 'tmp')), ...readdirSync(path.join(store, 'stage'))], [], 'nothing in the store but its cache');
+}
+
+hostLimited('cancel from the manager (root): osbuild undoes its mounts and loop devices on the builder', async (t) => {
+  const pidfile = path.join(tmp(), 'pids');
+  const b = await builder(t, { standin: { ...HOST_EFFECTS, KILN_STANDIN_PIDFILE: pidfile } });
+  const ac = new AbortController();
+  const run = runOnBuilder({ url: b.url, manifest, exportPipeline: 'qcow2', exportFilename: 'disk.qcow2', outputDir: tmp(), signal: ac.signal });
+  run.catch(() => undefined);
+  const [standin] = await hangingPids(pidfile);
+  const pgid = pgidOf(standin);
+  t.teardown(() => scrubHost([b.workDir], [pgid]));
+  t.true(loopsUnder(b.workDir).length > 0, 'mid-build: loop devices attached');
+  ac.abort();
+  t.is(((await t.throwsAsync(run)) as KilnError).code, 'KILN_OSBUILD_CANCELED');
+  await assertFreeAndClean(t, b);
+  assertHostClean(t, b.workDir, pgid);
+});
+
+hostLimited('killing the builder mid-build (root): its guard stops osbuild with SIGINT; nothing is left on the host', async (t) => {
+  const workDir = tmp();
+  const pidfile = path.join(tmp(), 'pids');
+  const child = spawnBuilder(t, workDir, { ...HOST_EFFECTS, KILN_STANDIN_PIDFILE: pidfile });
+  const [, url] = await child.waitFor(/"url":"(http:\/\/[^"]+)"/);
+  const run = runOnBuilder({ url, manifest, exportPipeline: 'qcow2', exportFilename: 'disk.qcow2', outputDir: tmp(), timeoutMs: 60_000 });
+  run.catch(() => undefined);
+  const [standin] = await hangingPids(pidfile);
+  const pgid = pgidOf(standin);
+  t.teardown(() => scrubHost([workDir], [pgid]));
+  t.true(loopsUnder(workDir).length > 0);
+  child.kill('SIGKILL');
+  t.is(((await t.throwsAsync(run)) as KilnError).code, 'KILN_BUILDER');
+  await until('the orphaned osbuild to end', () => groupMembers(pgid).length === 0, 30_000);
+  assertHostClean(t, workDir, pgid);
 });
 
 limited('kiln builder refuses a missing osbuild and a missing --work-dir', async (t) => {

@@ -4,7 +4,7 @@
  * and the osbuild stand-in as osbuild.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { distroRepo } from './helpers/distro-repo.js';
 import { serveDirectory, type ServedDirectory } from './helpers/rpm-repos.js';
 import { startS3rver, S3RVER_CREDENTIALS, type S3Stub } from './helpers/s3.js';
+import { canMountAndLoop, groupMembers, loopsUnder, mountsUnder, scrubHost } from './helpers/host.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
 const BUILD_STATE = { BUILDING: 0, COMPLETE: 1, FAILED: 3, CANCELED: 4 };
@@ -206,6 +207,44 @@ test.serial('cancel while osbuild runs: its process group is gone within seconds
   t.is(status.status, 'failure');
   t.regex(status.reason, /^canceled: release engineer canceled the task/);
   t.is(hub.tables().builds[status.koji_status.build_id].state, BUILD_STATE.CANCELED);
+});
+
+(canMountAndLoop() ? test.serial : test.serial.skip)('cancel mid-build (root): osbuild undoes its mounts and loop devices; no mount, loop device or process remains', async (t) => {
+  const pidfile = path.join(dir, 'standin-host.pid');
+  const env = { KILN_STANDIN_HOST_EFFECTS: '1', KILN_STANDIN_HANG: 'image:org.osbuild.copy', KILN_STANDIN_PIDFILE: pidfile };
+  Object.assign(process.env, env);
+  let pid = 0;
+  const ownRuns = () => (existsSync('/run/osbuild') ? readdirSync('/run/osbuild').filter((n) => n.startsWith(`kiln-${process.pid}-`)).map((n) => `/run/osbuild/${n}`) : []);
+  t.teardown(() => {
+    for (const k of Object.keys(env)) delete process.env[k];
+    scrubHost([dir, ...ownRuns()], pid ? [pid] : []);
+  });
+  const body = composeBody('7');
+  body.image_requests = [body.image_requests[0]];
+  const created = await api('POST', '/compose', body);
+  t.is(created.status, 201, JSON.stringify(created.json));
+  pid = await waitFor('osbuild to hang in the image copy stage', async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8').split(' ')[0]) : undefined));
+  // mid-build: the image's partitions on loop devices, a file system mounted for the copy
+  t.true(loopsUnder(dir).length > 0, 'loop devices attached');
+  t.true(groupMembers(pid).length >= 4, 'osbuild, its services and the stage run');
+  t.is(ownRuns().length, 1, 'osbuild runs with a run directory of its own');
+  const res = await api('POST', `/composes/${created.json.id}/cancel`, { reason: 'release engineer canceled the task' });
+  t.is(res.status, 200);
+  const status = await finalStatus(created.json.id);
+  t.regex(status.reason, /^canceled: release engineer canceled the task/);
+  // the compose is canceled at once; the worker sees it at its next heartbeat and stops osbuild
+  await waitFor('osbuild to end', async () => (groupMembers(pid).length === 0 ? true : undefined), 60_000);
+  await waitFor('the osbuild job to end', async () => {
+    const logs = (await api('GET', `/composes/${created.json.id}/logs`)).json;
+    return /osbuild exited with/.test(logs.image_builds[0]?.osbuild?.log ?? '') ? true : undefined;
+  });
+  t.deepEqual(mountsUnder(dir, '/run/osbuild'), [], 'no mount remains');
+  t.deepEqual(loopsUnder(dir), [], 'no loop device remains');
+  t.deepEqual(ownRuns(), [], 'its run directory is gone');
+  const store = path.join(dir, 'state', 'osbuild-store');
+  t.deepEqual([...readdirSync(path.join(store, 'tmp')), ...readdirSync(path.join(store, 'stage'))], []);
+  const logs = (await api('GET', `/composes/${created.json.id}/logs`)).json;
+  t.regex(logs.image_builds[0].osbuild.log, /osbuild exited with 130\n/, 'osbuild stopped itself on SIGINT');
 });
 
 test.serial('upload_options: the image also goes to S3; the image status and the Koji metadata say where', async (t) => {

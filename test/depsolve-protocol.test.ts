@@ -121,6 +121,22 @@ test('osbuild’s error objects (no details): the missing package or failing rep
   t.is(dnf4.message, 'depsolve: no package matches foo, bar-baz');
   t.is(dnf4.details?.stderr, 'some stderr');
 
+  // osbuild 191's osbuild-depsolve-dnf, word for word, for `@ghost-group` (and `ghostpkg`) in an empty repository
+  const group = solverFailure(
+    { kind: 'MarkingErrors', reason: 'Error occurred when marking packages for installation: Problems in request:\nmissing groups or modules: @ghost-group' },
+    ctx,
+  );
+  t.deepEqual(group.details?.packages, ['@ghost-group']);
+  t.is(group.message, 'depsolve: no package matches @ghost-group');
+  const both = solverFailure(
+    {
+      kind: 'MarkingErrors',
+      reason: 'Error occurred when marking packages for installation: Problems in request:\nmissing packages: ghostpkg\nmissing groups or modules: @ghost-group',
+    },
+    ctx,
+  );
+  t.deepEqual(both.details?.packages, ['ghostpkg', '@ghost-group']);
+
   const dnf5 = solverFailure({ kind: 'MarkingErrors', reason: 'Failed to resolve: No match for argument: ghost\nNo match for argument: spook' }, ctx);
   t.deepEqual(dnf5.details?.packages, ['ghost', 'spook']);
 

@@ -15,12 +15,14 @@
  * Each phase takes only its own data, only after the phase before, and only for the claimed
  * id. Anything else — a phase out of order, a malformed or oversized body, a second claim, a
  * wrong claim id, a manager that stays silent longer than a phase allows, a progress or export
- * stream closed early — ends the jobsite: osbuild's process group is killed, the work area is
- * removed and the builder is free again. The error answer names the phase.
+ * stream closed early — ends the jobsite: osbuild is stopped (SIGINT to its process group,
+ * SIGKILL after the stop grace period), what it left on the host is removed (runOsbuild), the
+ * work area is removed and the builder is free again. The error answer names the phase.
+ * osbuild's store lives beside the jobsites (<work dir>/store) and outlasts them.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { access, constants as fsConstants, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants as fsConstants, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -31,6 +33,8 @@ import * as tar from 'tar';
 import { InvalidInputError, KilnError, toKilnError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
 import { processGroupAlive, runOsbuild, type OsbuildRunResult } from '../osbuild/runner.js';
+import { removeLeftovers } from '../osbuild/leftovers.js';
+import { storeArgs } from '../osbuild/store.js';
 import type { ProgressEvent } from '../osbuild/monitor.js';
 import { ajv, schemaDir } from '../schemas.js';
 import type { BuilderBuildArgs } from '../generated/builder-build.schema.js';
@@ -74,8 +78,8 @@ export interface BuilderLimits {
   buildTimeoutMs: number;
   /** Longest export download. */
   exportTimeoutMs: number;
-  /** SIGTERM → SIGKILL grace for osbuild's process group. */
-  killGraceMs: number;
+  /** How long osbuild may take to stop after SIGINT before its process group is killed. */
+  stopGraceMs: number;
   /** A heartbeat line on the progress stream after this much silence. */
   heartbeatMs: number;
 }
@@ -87,7 +91,7 @@ export const DEFAULT_LIMITS: Readonly<BuilderLimits> = Object.freeze({
   populateTimeoutMs: 3_600_000,
   buildTimeoutMs: 6 * 3_600_000,
   exportTimeoutMs: 3_600_000,
-  killGraceMs: 10_000,
+  stopGraceMs: 30_000,
   heartbeatMs: 10_000,
 });
 
@@ -126,11 +130,30 @@ async function sha256File(file: string): Promise<string> {
 }
 
 
+/**
+ * Moves populated sources (<type>/<checksum>) into the store's sources; one the store has
+ * already stays behind (osbuild's sources are content-addressed) and goes with the jobsite.
+ */
+async function adoptSources(from: string, store: string): Promise<void> {
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const type = entry.name;
+    const target = path.join(store, type);
+    await mkdir(target, { recursive: true });
+    for (const name of await readdir(path.join(from, type))) {
+      if (!existsSync(path.join(target, name))) await rename(path.join(from, type, name), path.join(target, name));
+    }
+  }
+}
+
 /** One jobsite: its work area, the phase it completed, the osbuild run, the streams open on it. */
 class Jobsite {
   readonly id: string;
   readonly dir: string;
+  /** osbuild's store, kept between jobsites (one at a time) so checkpoints are reused. */
   readonly storeDir: string;
+  /** Where populate unpacks; moved into the store once complete. */
+  readonly sourcesDir: string;
   readonly outDir: string;
   readonly log: Logger;
   completed: Phase = 'claim';
@@ -150,7 +173,8 @@ class Jobsite {
   constructor(id: string, workDir: string, log: Logger) {
     this.id = id;
     this.dir = path.join(workDir, `jobsite-${id}`);
-    this.storeDir = path.join(this.dir, 'store');
+    this.storeDir = path.join(workDir, 'store');
+    this.sourcesDir = path.join(this.dir, 'sources');
     this.outDir = path.join(this.dir, 'out');
     this.log = log.child({ jobsite: id });
   }
@@ -224,7 +248,7 @@ class BuilderAgent {
       if (js.run) await js.run;
       if (js.pid !== undefined) {
         // runOsbuild waited for the group already; this covers a run that never got that far
-        const deadline = Date.now() + this.limits.killGraceMs;
+        const deadline = Date.now() + this.limits.stopGraceMs;
         while (processGroupAlive(js.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         if (processGroupAlive(js.pid)) {
           try {
@@ -265,6 +289,7 @@ class BuilderAgent {
     try {
       await rm(js.dir, { recursive: true, force: true });
       await mkdir(js.storeDir, { recursive: true });
+      await mkdir(js.sourcesDir, { recursive: true });
       await mkdir(js.outDir, { recursive: true });
     } catch (err) {
       await this.end(js, `claim: could not create the work area: ${(err as Error).message}`);
@@ -333,9 +358,9 @@ class BuilderAgent {
     const ms = this.limits.populateTimeoutMs;
     js.arm(ms, () => void this.end(js, `populate: the upload did not finish within ${ms} ms`));
 
-    // the osbuild store keeps sources under <store>/sources/<source type>/<checksum>
-    const sourcesDir = path.join(js.storeDir, 'sources');
-    await mkdir(sourcesDir, { recursive: true });
+    // the osbuild store keeps sources under <store>/sources/<source type>/<checksum>; they are
+    // unpacked in the jobsite and moved into the shared store only once the upload is complete
+    const sourcesDir = js.sourcesDir;
     let bad: string | undefined;
     const unpack = new tar.Unpack({
       cwd: sourcesDir,
@@ -382,6 +407,7 @@ class BuilderAgent {
     }
     if (js.ending) throw refusal(409, 'populate', `populate: jobsite ${js.id} ended: ${js.ending}`, true, js.id);
     if (bad) await fail(400, bad);
+    await adoptSources(sourcesDir, path.join(js.storeDir, 'sources'));
     this.#complete(js, 'populate');
     return { ...this.status(), bytes };
   }
@@ -389,9 +415,7 @@ class BuilderAgent {
   async build(id: string, args: BuilderBuildArgs): Promise<BuilderStatus> {
     const js = await this.take(id, 'build');
     js.imageName = args.image_name ?? args.export_filename;
-    const extraArgs: string[] = [];
-    if (args.store?.cache_max_size !== undefined) extraArgs.push(`--cache-max-size=${args.store.cache_max_size}`);
-    for (const c of args.store?.checkpoints ?? []) extraArgs.push('--checkpoint', c);
+    const extraArgs = storeArgs(args.store);
     // setTimeout takes at most 2^31-1 ms (24.8 days); beyond that it would fire at once
     const timeoutMs = Math.min(this.limits.buildTimeoutMs, args.timeout_seconds ? args.timeout_seconds * 1000 : Infinity, 2 ** 31 - 1);
     js.run = runOsbuild({
@@ -403,11 +427,11 @@ class BuilderAgent {
       imageName: js.imageName,
       ...(args.rpm_pipeline ? { rpmPipeline: args.rpm_pipeline } : {}),
       osbuildPath: this.guardPath,
-      env: guardEnv(this.env, this.osbuildPath),
+      env: guardEnv(this.env, this.osbuildPath, this.limits.stopGraceMs),
       extraArgs,
       signal: js.controller.signal,
       timeoutMs,
-      killGraceMs: this.limits.killGraceMs,
+      stopGraceMs: this.limits.stopGraceMs,
       logger: js.log,
       onSpawn: (pid) => (js.pid = pid),
       onProgress: (e: ProgressEvent) => js.emit({ type: 'progress', ...e }),
@@ -687,6 +711,8 @@ export async function startBuilder(opts: BuilderOptions): Promise<Builder> {
   for (const name of readdirSync(agent.workDir)) {
     if (name.startsWith('jobsite-')) await rm(path.join(agent.workDir, name), { recursive: true, force: true });
   }
+  // and what a killed osbuild of a builder that died left in the store and on the host
+  await removeLeftovers({ storeDir: path.join(agent.workDir, 'store'), before: { tmp: new Set(), stage: new Set() } }, agent.log);
   agent.guardPath = await writeGuard(agent.workDir);
   const app = await buildBuilderApp(agent);
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
@@ -707,13 +733,15 @@ export async function startBuilder(opts: BuilderOptions): Promise<Builder> {
 }
 
 export const BUILDER_USAGE = `usage: kiln builder [--listen ADDR] [--port N] --work-dir DIR [--osbuild PATH]
-                    [--phase-timeout SECONDS] [--build-timeout SECONDS]
+                    [--phase-timeout SECONDS] [--build-timeout SECONDS] [--stop-grace SECONDS]
                     [--max-manifest-bytes N] [--max-sources-bytes N] [--log-level LEVEL]
 
 The remote builder: an HTTP agent (meant for a build VM) that runs osbuild for one jobsite at
 a time, driven by a Kiln worker through claim, provision, populate, build, progress and
-export. Prints one JSON line with its URL once listening; stops on SIGINT/SIGTERM, ending any
-jobsite (osbuild killed, work area removed).
+export. osbuild's store (<work dir>/store) is kept between jobsites, so checkpoints are
+reused. Ending a jobsite stops osbuild with SIGINT (SIGKILL after --stop-grace, default 30 s),
+removes what it left on the host and the jobsite's work area. Prints one JSON line with its
+URL once listening; stops on SIGINT/SIGTERM, ending any jobsite.
 `;
 
 function positiveNumber(flag: string, value: string | undefined): number | undefined {
@@ -738,6 +766,7 @@ export async function builderCommand(argv: string[]): Promise<number> {
       osbuild: { type: 'string', default: 'osbuild' },
       'phase-timeout': { type: 'string' },
       'build-timeout': { type: 'string' },
+      'stop-grace': { type: 'string' },
       'max-manifest-bytes': { type: 'string' },
       'max-sources-bytes': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
@@ -752,6 +781,8 @@ export async function builderCommand(argv: string[]): Promise<number> {
   if (phase) limits.phaseTimeoutMs = phase * 1000;
   const build = positiveNumber('--build-timeout', values['build-timeout']);
   if (build) limits.buildTimeoutMs = build * 1000;
+  const grace = positiveNumber('--stop-grace', values['stop-grace']);
+  if (grace) limits.stopGraceMs = grace * 1000;
   const manifestBytes = positiveNumber('--max-manifest-bytes', values['max-manifest-bytes']);
   if (manifestBytes) limits.manifestBytes = manifestBytes;
   const sourcesBytes = positiveNumber('--max-sources-bytes', values['max-sources-bytes']);

@@ -216,10 +216,14 @@ export function parseResponse(doc: unknown, transactionCount: number): ParsedRes
   return parsed;
 }
 
-/** Names of unmatched package specs in dnf's and dnf5's wording, for solvers without `details`. */
+/**
+ * Names of unmatched package and group specs in dnf's and dnf5's wording, for solvers without
+ * `details` (osbuild's dnf solver: "Problems in request:\nmissing packages: a, b\nmissing
+ * groups or modules: @g").
+ */
 function missingFromReason(reason: string): string[] {
-  const dnf4 = /missing packages: (.+)$/m.exec(reason);
-  if (dnf4) return dnf4[1].split(',').map((s) => s.trim()).filter(Boolean);
+  const dnf4 = [...reason.matchAll(/^missing (?:packages|groups or modules): (.+)$/gm)];
+  if (dnf4.length) return dnf4.flatMap((m) => m[1].split(',').map((s) => s.trim()).filter(Boolean));
   return [...reason.matchAll(/No match for argument: (\S+)/g)].map((m) => m[1]);
 }
 

@@ -147,9 +147,17 @@ export interface KilnConfig {
      */
     timeout_seconds: number;
     /**
+     * How long osbuild may take to stop (clean up its mounts and loop devices) after SIGINT on cancel, timeout or shutdown before it is killed.
+     */
+    stop_grace_seconds: number;
+    /**
      * osbuild's object store; default <state_dir>/osbuild-store.
      */
     store_dir?: string;
+    /**
+     * Bound of osbuild's object cache in its store (--cache-max-size): bytes, a size with a unit (kB, KiB, MB, MiB, GB, GiB, TB, TiB) or "unlimited"; 0 caches nothing. Builds keep their build root there (--checkpoint build) for the next build of the same distribution and architecture.
+     */
+    cache_max_size: string | number;
     /**
      * Run osbuild through this builder agent (`kiln builder`, the jobsite) instead of on this worker host.
      */

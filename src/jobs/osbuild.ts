@@ -9,6 +9,8 @@ import {
   osbuildFailure,
   osbuildVersion,
   kojiFilename,
+  storeArgs,
+  storeOptions,
   type ProgressEvent,
   type RpmInfo,
 } from '../osbuild/index.js';
@@ -20,6 +22,7 @@ import { hostOs } from './host.js';
 import { generateManifestOffThread } from './cpu-pool.js';
 import { uploadToS3, s3UploadOptions } from '../upload/index.js';
 import { runOnBuilder } from '../builder/manager.js';
+import { coalescing } from './throttle.js';
 
 const LOG_TAIL = 256 * 1024;
 
@@ -90,6 +93,17 @@ function cachedOsbuildVersion(binary: string): Promise<string> {
     versions.set(binary, v);
   }
   return v;
+}
+
+/** The job's progress report for an osbuild progress event: "<pipeline>: <stage>" as message. */
+export function buildingProgress(e: ProgressEvent): Record<string, unknown> {
+  return {
+    phase: 'building',
+    done: e.done,
+    total: e.total,
+    ...(e.subprogress ? { subprogress: { done: e.subprogress.done, total: e.subprogress.total } } : {}),
+    ...(e.pipeline || e.stage ? { message: [e.pipeline, e.stage].filter(Boolean).join(': ') } : {}),
+  };
 }
 
 /** An error that carries what the compose's logs must still show (log tail, manifest). */
@@ -166,16 +180,18 @@ export const osbuildJob: JobType = {
     return result;
 
     async function build(): Promise<OsbuildJobResult> {
+      const reporter = coalescing((p: Record<string, unknown>) => void progress(p).catch(() => undefined), 1_000);
+      const report = (p: Record<string, unknown>, force = false) => reporter.report(p, force);
+      try {
+        return await buildAndUpload(report);
+      } finally {
+        reporter.stop();
+      }
+    }
+
+    async function buildAndUpload(report: (p: Record<string, unknown>, force?: boolean) => void): Promise<OsbuildJobResult> {
       const imageName = kojiFilename(args.koji, image);
       const cfg = services.config.osbuild;
-
-      let lastReport = 0;
-      const report = (p: Record<string, unknown>, force = false) => {
-        const now = Date.now();
-        if (!force && now - lastReport < 1_000) return;
-        lastReport = now;
-        progress(p).catch(() => undefined);
-      };
       // the builder does not report its osbuild's version (yet): recorded as unknown
       const version = cfg.builder_url ? 'unknown' : await cachedOsbuildVersion(cfg.binary);
       log.info({ imageName, osbuildVersion: version }, 'osbuild starting');
@@ -187,19 +203,21 @@ export const osbuildJob: JobType = {
         imageName,
         signal,
         timeoutMs: cfg.timeout_seconds * 1000,
-        onProgress: (e: ProgressEvent) =>
-          report({
-            phase: 'building',
-            done: e.done,
-            total: e.total,
-            ...(e.subprogress ? { subprogress: { done: e.subprogress.done, total: e.subprogress.total } } : {}),
-            ...(e.pipeline || e.stage ? { message: [e.pipeline, e.stage].filter(Boolean).join(': ') } : {}),
-          }),
+        onProgress: (e: ProgressEvent) => report(buildingProgress(e)),
       };
       // with a builder configured, osbuild runs there (the jobsite); otherwise on this host
+      const store = storeOptions(manifest, cfg.cache_max_size);
       const run = await (cfg.builder_url
-        ? runOnBuilder({ ...runOptions, url: cfg.builder_url, log })
-        : runOsbuild({ ...runOptions, storeDir: services.osbuildStoreDir, osbuildPath: cfg.binary, logger: log, stateDir })
+        ? runOnBuilder({ ...runOptions, url: cfg.builder_url, log, store })
+        : runOsbuild({
+            ...runOptions,
+            storeDir: services.osbuildStoreDir,
+            extraArgs: storeArgs(store),
+            stopGraceMs: cfg.stop_grace_seconds * 1000,
+            osbuildPath: cfg.binary,
+            logger: log,
+            stateDir,
+          })
       ).catch(async (err) => {
         throw withReport(err, { manifest: JSON.parse(manifest), log: await tailOf(path.join(outputDir, `${imageName}.osbuild.log`), LOG_TAIL) });
       });

@@ -24,3 +24,4 @@ export {
 export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
 export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';
 export { depsolveRequestsFor, packageSetsFromDepsolve, repoId, type ManifestPackages, type RepoInput } from './from-depsolve.js';
+export { parseCacheSize, storeArgs, storeOptions, type StoreOptions } from './store.js';

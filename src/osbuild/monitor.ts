@@ -101,10 +101,16 @@ export interface InterpretedRecord {
 /**
  * Interprets records: caches contexts by id (osbuild sends a context in full only once),
  * tracks progress and renders log text.
+ *
+ * osbuild's context names the pipeline and the stage last set on it, so at "Starting pipeline
+ * B" (and in any service log before B's first "Starting module") it still names the previous
+ * pipeline's last stage. A stage is reported only once its own "Starting module" was seen.
  */
 export class MonitorState {
   #contexts = new Map<string, MonitorContext>();
   #last = '';
+  /** The pipeline osbuild announced last and the stage it started in it (undefined before its first). */
+  #current: { pipelineId?: string; stageId?: string } | undefined;
 
   interpret(record: MonitorRecord): InterpretedRecord {
     let ctx = record.context;
@@ -114,7 +120,13 @@ export class MonitorState {
     }
     const origin = ctx?.origin;
     const pipeline = ctx?.pipeline?.name || undefined;
-    const stage = ctx?.pipeline?.stage?.name || undefined;
+    const ctxStage = ctx?.pipeline?.stage;
+    if (origin === 'osbuild.monitor' && typeof record.message === 'string') {
+      if (record.message.startsWith('Starting pipeline ')) this.#current = { pipelineId: ctx?.pipeline?.id };
+      else if (record.message.startsWith('Starting module ')) this.#current = { pipelineId: ctx?.pipeline?.id, stageId: ctxStage?.id };
+    }
+    const started = !this.#current || (this.#current.stageId !== undefined && this.#current.stageId === ctxStage?.id);
+    const stage = (started && ctxStage?.name) || undefined;
     const out: InterpretedRecord = { record, logText: renderLog(record, origin, pipeline) };
     if (origin) out.origin = origin;
     if (pipeline) out.pipeline = pipeline;

@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
@@ -8,6 +9,7 @@ import { diskStep, freeBytes, isDiskFullError, makeDiskFullError, mentionsDiskFu
 import { silentLogger, type Logger } from '../log.js';
 import { serializeManifest, type Manifest } from './manifest.js';
 import { JsonSeqParser, MonitorState, type ProgressEvent } from './monitor.js';
+import { listStore, removeLeftovers, removeStaleRunDirs } from './leftovers.js';
 
 export interface RunOsbuildOptions {
   manifest: Manifest | string;
@@ -29,8 +31,8 @@ export interface RunOsbuildOptions {
   signal?: AbortSignal;
   /** Wall-clock limit for the whole build. */
   timeoutMs?: number;
-  /** Time between SIGTERM and SIGKILL to the process group (default 10 s). */
-  killGraceMs?: number;
+  /** How long osbuild may take to stop after SIGINT before its process group is killed (default 30 s). */
+  stopGraceMs?: number;
   onProgress?: (event: ProgressEvent) => void;
   /** Called once the process is running; its pid is also its process group id. */
   onSpawn?: (pid: number) => void;
@@ -113,6 +115,67 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
+async function groupGone(pgid: number, deadline: number): Promise<void> {
+  while (processGroupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** osbuild's run directory as root (main_cli.py _default_rundir). */
+const OSBUILD_RUNDIR = '/run/osbuild';
+
+/**
+ * `unshare … sh -c SCRIPT kiln-osbuild <rundir> <own rundir> osbuild …`: osbuild in a mount
+ * namespace of its own, so that every mount it makes goes when its last process does, however
+ * it ends; and a run directory of its own bound over /run/osbuild, with the host's
+ * /run/osbuild/locks bound back into it (the host's udev rules read osbuild's inhibitor locks
+ * there). osbuild's pid is unshare's: both exec.
+ */
+const NAMESPACE_ARGS = [
+  '--mount',
+  '--propagation',
+  'private',
+  '--',
+  '/bin/sh',
+  '-c',
+  'set -e; run=$1; own=$2; shift 2; mkdir -p "$run/locks" "$own/locks"; mount --bind "$run/locks" "$own/locks"; mount --rbind "$own" "$run"; exec "$@"',
+  'kiln-osbuild',
+];
+
+let namespaceProbe: Promise<boolean> | undefined;
+/** Whether osbuild can run in a mount namespace here: root, and allowed to make one (tried once). */
+function mountNamespaceWorks(log: Logger): Promise<boolean> {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return Promise.resolve(false);
+  namespaceProbe ??= (async () => {
+    const own = path.join(OSBUILD_RUNDIR, `kiln-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await new Promise<void>((resolve, reject) =>
+        execFile('unshare', [...NAMESPACE_ARGS, OSBUILD_RUNDIR, own, 'true'], { timeout: 10_000 }, (err) => (err ? reject(err) : resolve())),
+      );
+      await removeStaleRunDirs(OSBUILD_RUNDIR, log).catch(() => undefined);
+      return true;
+    } catch (err) {
+      log.warn({ err }, 'cannot run osbuild in a mount namespace of its own; a killed osbuild may leave mounts that Kiln must find');
+      return false;
+    } finally {
+      await rm(own, { recursive: true, force: true }).catch(() => undefined);
+    }
+  })();
+  return namespaceProbe;
+}
+
+/** Whether binary names an executable file (a bare name is looked up in PATH). */
+async function executable(binary: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  const candidates = binary.includes('/') ? [binary] : (env.PATH ?? '').split(':').filter(Boolean).map((d) => path.join(d, binary));
+  for (const c of candidates) {
+    try {
+      await access(c, fsConstants.X_OK);
+      if ((await stat(c)).isFile()) return true;
+    } catch {
+      // next
+    }
+  }
+  return false;
+}
+
 function writeLog(stream: WriteStream, text: string): void {
   // after a write error (a full disk) the stream is destroyed; what osbuild says still reaches
   // the error through its stderr tail
@@ -122,7 +185,9 @@ function writeLog(stream: WriteStream, text: string): void {
 /**
  * Runs `osbuild --export <pipeline> --output-directory <dir> --store <store> --json
  * --monitor=JSONSeqMonitor --monitor-fd=3 -` with the manifest on stdin, in its own process
- * group. Resolves with `success: false` when osbuild ran and reported a failed build (exit
+ * group (as root, in a mount namespace and with a run directory of its own). Cancel and the
+ * timeout stop it with SIGINT (SIGKILL after stopGraceMs); whatever ended it, what it left on
+ * the host is then removed (leftovers.ts). Resolves with `success: false` when osbuild ran and reported a failed build (exit
  * 1/2 with a JSON result); throws KilnError for everything else: KILN_OSBUILD_MISSING,
  * KILN_OSBUILD_TIMEOUT, KILN_OSBUILD_CANCELED, KILN_OSBUILD (no parsable result, no image).
  */
@@ -135,7 +200,7 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   const logPath = path.join(outputDir, `${imageName}.osbuild.log`);
   const manifestPath = path.join(outputDir, `${imageName}.manifest.json`);
   const manifestText = typeof opts.manifest === 'string' ? opts.manifest : serializeManifest(opts.manifest);
-  const graceMs = opts.killGraceMs ?? 10_000;
+  const graceMs = opts.stopGraceMs ?? 30_000;
 
   if (path.basename(imageName) !== imageName || imageName === '..' || imageName === '.') {
     throw new KilnError('KILN_INTERNAL', `image name ${JSON.stringify(imageName)} must be a plain file name`);
@@ -167,9 +232,21 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   });
   writeLog(logStream, `$ ${binary} ${args.join(' ')}\n`);
 
-  const child = spawn(binary, args, {
+  const env = opts.env ?? process.env;
+  const isolated = (opts.extraArgs ?? []).some((a) => a === '--rundir' || a.startsWith('--rundir=')) ? false : await mountNamespaceWorks(log);
+  // in a namespace of its own, osbuild gets a run directory of its own too (see leftovers.ts)
+  const ownRunDir = isolated ? path.join(OSBUILD_RUNDIR, `kiln-${process.pid}-${randomBytes(4).toString('hex')}`) : undefined;
+  const sharedRunDir = !isolated && process.getuid?.() === 0 ? OSBUILD_RUNDIR : undefined;
+  if (isolated && !(await executable(binary, env))) {
+    logStream.end();
+    await logClosed;
+    throw new KilnError('KILN_OSBUILD_MISSING', `osbuild not found or not executable at ${binary} (ENOENT)`, { details: { path: binary } });
+  }
+  const before = await listStore(opts.storeDir, sharedRunDir);
+  const [command, commandArgs] = isolated ? ['unshare', [...NAMESPACE_ARGS, OSBUILD_RUNDIR, ownRunDir!, binary, ...args]] : [binary, args];
+  const child = spawn(command, commandArgs, {
     cwd: outputDir,
-    env: opts.env ?? process.env,
+    env,
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
   });
@@ -179,10 +256,14 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   const parser = new JsonSeqParser();
   const state = new MonitorState();
   let lastStageFailure: OsbuildStageError | undefined;
+  const loopsAcquired = new Set<string>();
   const onRecords = (records: ReturnType<JsonSeqParser['push']>) => {
     for (const rec of records) {
       const r = state.interpret(rec);
       writeLog(logStream, r.logText);
+      // osbuild's loopback service says which loop devices this build holds (see leftovers.ts)
+      const acquired = /\(org\.osbuild\.loopback\): (loop\d+) acquired/.exec(rec.message ?? '');
+      if (acquired) loopsAcquired.add(acquired[1]);
       if (rec.result && rec.result.success === false) {
         lastStageFailure = {
           ...(r.pipeline ? { pipeline: r.pipeline } : {}),
@@ -205,12 +286,22 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
   let abortReason: 'canceled' | 'timeout' | undefined;
   let killTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
+  let stopDeadline = 0;
+  let killed = false;
+  // SIGINT, to the group as a terminal's Ctrl-C: osbuild's KeyboardInterrupt undoes its mounts,
+  // loop devices and directories (its services ignore SIGINT so that it stops them in order;
+  // bwrap and the stage die at once). SIGTERM would kill osbuild on the spot and leave them.
   const stop = (reason: 'canceled' | 'timeout') => {
     if (abortReason || child.pid === undefined) return;
     abortReason = reason;
-    log.info({ pid: child.pid, reason }, 'stopping osbuild');
-    killGroup(child.pid, 'SIGTERM');
-    killTimer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), graceMs);
+    stopDeadline = Date.now() + graceMs;
+    log.info({ pid: child.pid, reason, graceMs }, 'stopping osbuild (SIGINT)');
+    killGroup(child.pid, 'SIGINT');
+    killTimer = setTimeout(() => {
+      killed = true;
+      log.warn({ pid: child.pid, graceMs }, 'osbuild did not stop within the grace period after SIGINT; killing its process group');
+      killGroup(child.pid!, 'SIGKILL');
+    }, graceMs);
   };
   const onAbort = () => stop('canceled');
 
@@ -258,13 +349,16 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     throw new KilnError('KILN_OSBUILD', `could not start osbuild at ${binary}: ${ending.err.message}`, { cause: ending.err, details: { path: binary } });
   }
 
-  if (abortReason && child.pid !== undefined) {
-    // osbuild may be gone while its children (bwrap, stage scripts) still run: wait out the
-    // grace period for the whole group, then kill what is left.
-    const pgid = child.pid;
-    const deadline = Date.now() + graceMs;
-    while (processGroupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (processGroupAlive(pgid)) killGroup(pgid, 'SIGKILL');
+  const pgid = child.pid!;
+  if (abortReason) {
+    // osbuild may be gone while its services still tear down: wait for the whole group within
+    // the grace period, then kill what is left
+    await groupGone(pgid, stopDeadline);
+    if (processGroupAlive(pgid)) {
+      if (!killed) log.warn({ pid: pgid, graceMs }, 'osbuild exited but its process group did not within the grace period; killing it');
+      killed = true;
+      killGroup(pgid, 'SIGKILL');
+    }
   }
   if (killTimer) clearTimeout(killTimer);
   // A leftover process of the group can hold stdout or fd 3 open after osbuild itself exited;
@@ -275,12 +369,31 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
     new Promise<boolean>((resolve) => (drainTimer = setTimeout(() => resolve(false), STREAM_DRAIN_MS))),
   ]);
   clearTimeout(drainTimer);
-  if (!drained && child.pid !== undefined) {
-    log.warn({ pid: child.pid }, 'osbuild exited but its output pipes stayed open; killing its process group');
-    killGroup(child.pid, 'SIGKILL');
+  if (!drained) {
+    log.warn({ pid: pgid }, 'osbuild exited but its output pipes stayed open; killing its process group');
+    killGroup(pgid, 'SIGKILL');
     for (const s of [child.stdout, child.stderr, monitorStream]) s?.destroy();
   }
+  // a crashed osbuild's services end once they see it gone; what outlives the grace period is killed
+  await groupGone(pgid, Date.now() + (killed ? 5_000 : graceMs));
+  if (processGroupAlive(pgid)) {
+    log.warn({ pid: pgid, graceMs }, 'processes of osbuild outlived it by the grace period; killing its process group');
+    killGroup(pgid, 'SIGKILL');
+    await groupGone(pgid, Date.now() + 5_000);
+  }
   writeLog(logStream, `osbuild exited with ${ending.code ?? ending.signal}\n`);
+  try {
+    const cleaned = await removeLeftovers({ storeDir: opts.storeDir, outputDir, ownRunDir, sharedRunDir, before, loopsAcquired, endedAt: Date.now() }, log);
+    if (cleaned.mounts.length || cleaned.loops.length || cleaned.dirs.length || cleaned.locks.length) {
+      writeLog(
+        logStream,
+        `kiln removed what osbuild left: ${[...cleaned.mounts.map((m) => `mount ${m}`), ...cleaned.loops.map((l) => `loop device ${l}`), ...cleaned.dirs, ...cleaned.locks].join(', ')}\n`,
+      );
+    }
+    if (cleaned.left.length) writeLog(logStream, `kiln left: ${cleaned.left.join(', ')}\n`);
+  } catch (err) {
+    log.error({ err, storeDir: opts.storeDir }, 'could not check for what osbuild left on the host');
+  }
 
   if (abortReason) {
     logStream.end();
@@ -310,8 +423,12 @@ export async function runOsbuild(opts: RunOsbuildOptions): Promise<OsbuildRunRes
       });
     }
     if (logError) throw logWriteError(logError, logPath);
-    throw new KilnError('KILN_OSBUILD', `osbuild exited with ${ending.code ?? ending.signal} and no JSON result: ${tail(stderrTail, 2000).trim()}`, {
-      details: { exitCode: ending.code, signal: ending.signal, logPath, stderr: tail(stderrTail, 8192) },
+    // osbuild prints its own refusals (an unknown export, a checkpoint that matches nothing) on
+    // stdout, and an exception's traceback on stderr: its last lines name the cause
+    // stderr: a traceback's last line is the exception; otherwise the last few lines
+    const said = [tail(stdout, 2000).trim(), lastLines(stderrTail, /^Traceback \(most recent call last\):/m.test(stderrTail) ? 1 : 5)].filter(Boolean).join('\n');
+    throw new KilnError('KILN_OSBUILD', `osbuild exited with ${ending.code ?? ending.signal} and no JSON result: ${said || '(it printed nothing)'}`, {
+      details: { exitCode: ending.code, signal: ending.signal, logPath, stdout: tail(stdout, 8192), stderr: tail(stderrTail, 8192) },
     });
   }
 

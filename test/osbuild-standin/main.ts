@@ -1,23 +1,33 @@
 /**
  * The osbuild stand-in (run through osbuild.mjs). Behaves like `osbuild` for the flags Kiln
- * passes: validates the manifest against osbuild's schemas (exit 2 + validation JSON), emits
- * JSONSeqMonitor records for every source, pipeline and stage on --monitor-fd, writes the
- * exported file, prints the --json result (rpm metadata from the manifest's rpm stages).
+ * passes: validates the manifest against osbuild's schemas (exit 2 + validation JSON), refuses
+ * what osbuild's loader refuses (exit 1, a traceback, no JSON), emits JSONSeqMonitor records as
+ * osbuild does (contexts carried over, download log lines, "Finished module A" and "Starting
+ * module B" in the same millisecond), writes the exported file, prints the --json result (rpm
+ * metadata from the manifest's rpm stages). SIGINT is osbuild's KeyboardInterrupt: it undoes
+ * what it set up, prints "Aborted" and exits 130; SIGTERM kills it on the spot.
  *
  * Environment knobs:
  *   KILN_STANDIN_FAIL_STAGE   stage type (or pipeline:type) that fails
  *   KILN_STANDIN_DELAY_MS     sleep per stage
- *   KILN_STANDIN_HANG=1       hang in the first stage, with a child process in the group
+ *   KILN_STANDIN_HANG=1       hang in the first stage, with a child process in the group;
+ *                             =TYPE or =PIPELINE:TYPE hangs in that stage instead
  *   KILN_STANDIN_PIDFILE      when hanging, write "<own pid> <child pid>" here
- *   KILN_STANDIN_IGNORE_TERM=1  ignore SIGTERM (forces the caller to SIGKILL)
+ *   KILN_STANDIN_IGNORE_TERM=1  ignore SIGTERM
+ *   KILN_STANDIN_IGNORE_INT=1   ignore SIGINT (an osbuild that does not stop: forces SIGKILL)
+ *   KILN_STANDIN_HOST_EFFECTS=1 (root) set up on the host what osbuild does: mounts under
+ *                             <store>/tmp and the rundir, a locked staging entry, loop devices
+ *                             and mounts held by services that ignore SIGTERM (host.ts)
  *   KILN_STANDIN_IMAGE_SIZE   bytes of the exported file (default 1 MiB)
  *   KILN_STANDIN_CRASH=1      die with a traceback and no JSON (exit 1)
  *   KILN_STANDIN_LEAK_CHILD=1 succeed but leave a child holding the monitor fd open
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { Host } from './host.js';
+import { loadManifest, LoadError } from './load.js';
 import { validateManifest } from './validate.js';
 
 type Json = Record<string, any>;
@@ -25,7 +35,22 @@ type Json = Record<string, any>;
 const env = process.env;
 
 function parseArgs(argv: string[]) {
-  const o = { exports: [] as string[], outputDir: '', store: '.osbuild', json: false, monitor: '', monitorFd: 1, manifest: '', version: false };
+  const o = {
+    exports: [] as string[],
+    outputDir: '',
+    store: '.osbuild',
+    json: false,
+    monitor: '',
+    monitorFd: 1,
+    manifest: '',
+    version: false,
+    rundir: undefined as string | undefined,
+    checkpoints: [] as string[],
+  };
+  const usage = (message: string): never => {
+    process.stderr.write(`usage: osbuild [-h] [--cache DIRECTORY] ... MANIFEST\nosbuild: error: ${message}\n`);
+    process.exit(2);
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -37,20 +62,28 @@ function parseArgs(argv: string[]) {
       case '--json': o.json = true; break;
       case '--monitor': o.monitor = value(); break;
       case '--monitor-fd': o.monitorFd = Number(value()); break;
-      case '--libdir': case '-l': case '--cache-max-size': case '--checkpoint': case '--stage-timeout': case '--rundir': value(); break;
+      case '--rundir': o.rundir = value(); break;
+      case '--checkpoint': o.checkpoints.push(value()); break;
+      case '--cache-max-size': {
+        // osbuild/util/parsing.py parse_size
+        const v = value();
+        if (!/^(\s*\d+\s*(kB|KiB|MB|MiB|GB|GiB|TB|TiB)?|unlimited)$/.test(v ?? '')) usage(`argument --cache-max-size: invalid parse_size value: '${v}'`);
+        break;
+      }
+      case '--libdir': case '-l': case '--stage-timeout': value(); break;
       case '--version': o.version = true; break;
       default:
         if (a === '-' || !a.startsWith('-')) o.manifest = a;
         else {
-          process.stderr.write(`osbuild: error: unrecognized arguments: ${a}\n`);
-          process.exit(2);
+          usage(`unrecognized arguments: ${a}`);
         }
     }
   }
   return o;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Python's repr of a list of strings. */
+const pyList = (items: string[]) => `[${items.map((s) => `'${s}'`).join(', ')}]`;
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function writeAll(fd: number, buf: Buffer): void {
@@ -70,9 +103,18 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * osbuild's JSONSeqMonitor (osbuild/monitor.py): one context (origin, pipeline, stage) that
+ * begin() and stage() update in place, so "Starting pipeline B" still carries the previous
+ * pipeline's last stage; a context is sent in full once, then by id; every record carries the
+ * progress (pipelines/sources, with the current pipeline's stages as sub-progress).
+ */
 class Monitor {
   #fd: number | undefined;
   #sent = new Set<string>();
+  #origin = 'org.osbuild';
+  #pipeline: { name?: string; id?: string } = {};
+  #stage: { name?: string; id?: string } = {};
   total = 0;
   done = 0;
   sub: { name: string; total: number; done: number } | undefined;
@@ -84,14 +126,40 @@ class Monitor {
     if (this.sub) p.progress = { ...this.sub };
     return p;
   }
-  log(message: string, origin: string, pipeline?: { name: string; id: string }, stage?: { name: string; id: string }, extra: Json = {}): void {
-    if (this.#fd === undefined) return;
-    const full: Json = { origin, pipeline: { ...(pipeline ?? {}), stage: { ...(stage ?? {}) } } };
+  #context(origin = this.#origin): Json {
+    // omitempty: None values go, an empty stage stays as {}
+    const clean = (o: Json) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''));
+    const full: Json = { origin, pipeline: { ...clean(this.#pipeline), stage: clean(this.#stage) } };
     const id = sha256(JSON.stringify(full));
-    const context = this.#sent.has(id) ? { id } : { ...full, id };
+    if (this.#sent.has(id)) return { id };
     this.#sent.add(id);
-    const entry = { message, context, progress: this.#progress(), ...extra, timestamp: Date.now() / 1000 };
-    writeAll(this.#fd, Buffer.from(`\x1e${JSON.stringify(entry)}\n`, 'utf8'));
+    return { ...full, id };
+  }
+  #write(entry: Json): void {
+    if (this.#fd === undefined) return;
+    if (entry.message === '') delete entry.message;
+    writeAll(this.#fd, Buffer.from(`\x1e${JSON.stringify({ ...entry, timestamp: Date.now() / 1000 })}\n`, 'utf8'));
+  }
+  log(message: string, origin?: string): void {
+    this.#write({ message, context: this.#context(origin), progress: this.#progress() });
+  }
+  begin(pipeline: { name: string; id: string }, stages: number): void {
+    this.#pipeline = { ...pipeline };
+    if (stages) this.sub = { name: `pipeline: ${pipeline.name}`, total: stages, done: 0 };
+    this.log(`Starting pipeline ${pipeline.name}`, 'osbuild.monitor');
+  }
+  finish(name: string): void {
+    this.done++;
+    this.sub = undefined;
+    this.log(`Finished pipeline ${name}`, 'osbuild.monitor');
+  }
+  stage(stage: { name: string; id: string }): void {
+    this.#stage = { ...stage };
+    this.log(`Starting module ${stage.name}`, 'osbuild.monitor');
+  }
+  result(result: Json, extra: Json = {}): void {
+    if (this.sub) this.sub.done++;
+    this.#write({ message: `Finished module ${result.name}`, result, context: this.#context('osbuild.monitor'), progress: this.#progress(), ...extra });
   }
 }
 
@@ -152,6 +220,50 @@ async function writeImage(file: string, size: number): Promise<void> {
   }
 }
 
+/** Set by SIGINT: osbuild's KeyboardInterrupt, raised wherever it is waiting. */
+const interrupt = new AbortController();
+class Interrupted extends Error {}
+const checkInterrupt = () => {
+  if (interrupt.signal.aborted) throw new Interrupted();
+};
+const interruptible = (ms: number) =>
+  new Promise<void>((resolve, reject) => {
+    if (interrupt.signal.aborted) return reject(new Interrupted());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Interrupted());
+    };
+    const timer = setTimeout(() => {
+      interrupt.signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    interrupt.signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+function hangsIn(pipeline: string, type: string, first: boolean): boolean {
+  const spec = env.KILN_STANDIN_HANG ?? '';
+  if (spec === '1') return first;
+  if (!spec) return false;
+  const [p, t] = spec.includes(':') ? spec.split(':', 2) : ['', spec];
+  return t === type && (!p || p === pipeline);
+}
+
+/** Manifest.mark_checkpoints: patterns against pipeline names, stage ids and stage types. */
+function markCheckpoints(pipelines: Json[], patterns: string[], stageId: (p: Json, i: number) => string): number {
+  const re = patterns.map((g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
+  const matching = (s: string) => re.some((r) => r.test(s));
+  let marked = 0;
+  for (const p of pipelines) {
+    const stages: Json[] = p.stages ?? [];
+    if (!stages.length) continue;
+    if (matching(p.name)) marked++;
+    stages.forEach((st, i) => {
+      if (matching(stageId(p, i)) || matching(st.type)) marked++;
+    });
+  }
+  return marked;
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   if (args.version) {
@@ -159,6 +271,9 @@ async function main(): Promise<number> {
     return 0;
   }
   if (env.KILN_STANDIN_IGNORE_TERM === '1') process.on('SIGTERM', () => undefined);
+  process.on('SIGINT', () => {
+    if (env.KILN_STANDIN_IGNORE_INT !== '1') interrupt.abort();
+  });
   if (!args.manifest) {
     process.stderr.write('osbuild: error: the following arguments are required: MANIFEST\n');
     return 2;
@@ -185,13 +300,31 @@ async function main(): Promise<number> {
     else for (const e of validation.errors) process.stdout.write(`${e.path.join('.')}: ${e.message}\n`);
     return 2;
   }
+  try {
+    loadManifest(manifest);
+  } catch (err) {
+    if (!(err instanceof LoadError)) throw err;
+    process.stderr.write(err.traceback());
+    return 1;
+  }
   const pipelines: Json[] = manifest.pipelines ?? [];
   const byName = new Map(pipelines.map((p) => [p.name as string, p]));
   for (const e of args.exports) {
     if (!byName.has(e)) {
-      process.stdout.write(`Export ${e} not found in ${JSON.stringify([...byName.keys()])}\nFailed\n`);
+      process.stdout.write(`Export ${e} not found in ${pyList([...byName.keys()])}\nFailed\n`);
       return 1;
     }
+  }
+  // stage ids chain through the pipeline: each depends on the one before
+  const ids = new Map<Json, string[]>();
+  for (const p of pipelines) {
+    let prev = '';
+    ids.set(p, (p.stages ?? []).map((st: Json) => (prev = sha256(JSON.stringify([st.type, st.options ?? {}, prev])))));
+  }
+  const stageId = (p: Json, i: number) => ids.get(p)![i];
+  if (args.checkpoints.length && markCheckpoints(pipelines, args.checkpoints, stageId) === 0) {
+    process.stdout.write('No checkpoints matched provided patterns!\nFailed\n');
+    return 1;
   }
   if (args.exports.length && !args.outputDir) {
     process.stdout.write('Need --output-directory for --export\n');
@@ -214,73 +347,130 @@ async function main(): Promise<number> {
   const toBuild = pipelines.filter((p) => needed.has(p.name));
 
   const monitor = new Monitor(args.monitor === 'JSONSeqMonitor' ? args.monitorFd : undefined);
+  const host =
+    env.KILN_STANDIN_HOST_EFFECTS === '1' ? new Host(args.store, args.rundir ?? '/run/osbuild', (message) => monitor.log(message)) : undefined;
   const sources: Json = manifest.sources ?? {};
   monitor.total = Object.keys(sources).length + toBuild.length;
   monitor.log('starting -', 'osbuild.main_cli');
 
   const items: Json = sources['org.osbuild.curl']?.items ?? {};
   const sourceResults: Json = { success: true };
-  for (const [type, src] of Object.entries(sources)) {
-    const p = { name: `source ${type}`, id: sha256(JSON.stringify(type)) };
-    monitor.log(`Starting pipeline source ${type}`, 'osbuild.monitor', p);
-    const keys = Object.keys((src as Json).items ?? {}).sort();
-    sourceResults[type] = keys.map((checksum) => ({ cached: false, checksum }));
-    monitor.log(`Finished module source ${type}`, 'osbuild.monitor', p, undefined, {
-      result: { name: `source ${type}`, source_type: type, success: true, output: `downloaded ${keys.length} files`, results: [] },
-    });
-    monitor.done++;
-    monitor.log(`Finished pipeline source ${type}`, 'osbuild.monitor', p);
-  }
-
   const failSpec = env.KILN_STANDIN_FAIL_STAGE ?? '';
   const [failPipeline, failType] = failSpec.includes(':') ? failSpec.split(':', 2) : ['', failSpec];
   const delay = Number(env.KILN_STANDIN_DELAY_MS ?? 0);
   const log: Json = {};
   const metadata: Json = {};
-  let prevId = '';
   let failure: Json | undefined;
-  outer: for (const p of toBuild) {
-    const stages: Json[] = p.stages ?? [];
-    const pid = { name: p.name, id: sha256(`${p.name}:${JSON.stringify(stages)}`) };
-    monitor.sub = stages.length ? { name: `pipeline: ${p.name}`, total: stages.length, done: 0 } : undefined;
-    monitor.log(`Starting pipeline ${p.name}`, 'osbuild.monitor', pid);
-    log[p.name] = [];
-    for (const st of stages) {
-      const sid = { name: st.type, id: sha256(JSON.stringify([st.type, st.options ?? {}, prevId])) };
-      prevId = sid.id;
-      monitor.log(`Starting module ${st.type}`, 'osbuild.monitor', pid, sid);
-      if (env.KILN_STANDIN_HANG === '1') {
-        monitor.log('waiting forever\n', `stages/${st.type}`, pid, sid);
-        const sleeper = spawn('sleep', ['3600'], { stdio: 'ignore' });
-        if (env.KILN_STANDIN_PIDFILE) writeFileSync(env.KILN_STANDIN_PIDFILE, `${process.pid} ${sleeper.pid}\n`);
-        await new Promise(() => setInterval(() => undefined, 1 << 30));
+  let sleeper: ReturnType<typeof spawn> | undefined;
+  try {
+    for (const [type, src] of Object.entries(sources)) {
+      monitor.begin({ name: `source ${type}`, id: sha256(JSON.stringify(type)) }, 0);
+      const keys = Object.keys((src as Json).items ?? {}).sort();
+      // the source service's output reaches the monitor as host-service log lines
+      for (const checksum of keys) {
+        const item = (src as Json).items[checksum];
+        const url = typeof item === 'string' ? item : item?.url ?? checksum;
+        monitor.log(`source/${type} (${type}): Downloaded ${url}\n`);
       }
-      if (delay > 0) await sleep(delay);
-      const lines = stageOutput(st, items);
-      const fails = failType === st.type && (!failPipeline || failPipeline === p.name);
-      if (fails) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
-      for (const line of lines) monitor.log(line, `stages/${st.type}`, pid, sid);
-      const output = lines.join('');
-      const md = st.type === 'org.osbuild.rpm' ? rpmMetadata(st, items) : undefined;
-      if (monitor.sub) monitor.sub.done++;
-      const result = { name: st.type, id: sid.id, success: !fails, output, ...(fails ? { error: { type: 'org.osbuild.error', details: 'exit status 1' } } : {}) };
-      monitor.log(`Finished module ${st.type}`, 'osbuild.monitor', pid, sid, {
-        result,
-        options: st.options ?? {},
-        duration: delay / 1000,
-        ...(md && !fails ? { metadata: md } : {}),
+      checkInterrupt();
+      sourceResults[type] = keys.map((checksum) => ({ cached: false, checksum }));
+      monitor.result({
+        name: `source ${type}`,
+        source_type: type,
+        success: true,
+        output: `source ${type} finished successfully`,
+        results: keys.map((checksum) => ({ success: true, metadata: { checksum, cached: false }, error: '' })),
       });
-      log[p.name].push({ id: sid.id, type: st.type, output, ...(fails ? { success: false, error: result.error } : {}) });
-      if (fails) {
-        failure = { id: sid.id, type: st.type, output, error: result.error };
-        break outer;
-      }
-      if (md) metadata[p.name] = { ...(metadata[p.name] ?? {}), [st.type]: md };
+      monitor.finish(type);
     }
-    monitor.done++;
-    monitor.sub = undefined;
-    monitor.log(`Finished pipeline ${p.name}`, 'osbuild.monitor', pid);
+
+    let first = true;
+    outer: for (const p of toBuild) {
+      const stages: Json[] = p.stages ?? [];
+      monitor.begin({ name: p.name, id: stages.length ? stageId(p, stages.length - 1) : '' }, stages.length);
+      log[p.name] = [];
+      const tree = host && stages.length ? await host.newObject() : undefined;
+      for (const [i, st] of stages.entries()) {
+        const sid = { name: st.type as string, id: stageId(p, i) };
+        monitor.stage(sid);
+        const root = host?.stageRoot();
+        if (host && !p.build) host.hostTree();
+        if (host && root && tree) {
+          if (st.type === 'org.osbuild.truncate' && st.options?.filename) {
+            execFileSync('truncate', ['-s', String(st.options.size), path.join(tree, st.options.filename)]);
+          }
+          for (const [name, dev] of Object.entries((st.devices ?? {}) as Json)) {
+            const file = dev?.options?.filename ? path.join(tree, dev.options.filename) : '';
+            if (dev?.type === 'org.osbuild.loopback' && file && existsSync(file)) await host.service(root, `device/${name}`, 'loop', file);
+          }
+          for (const m of (st.mounts ?? []) as Json[]) {
+            await host.service(root, `mount/${m.name}`, 'mount', path.join(root.mounts, String(m.target ?? '/').replace(/^\/+/, '')));
+          }
+        }
+        if (hangsIn(p.name, st.type, first)) {
+          monitor.log('waiting forever\n', `stages/${st.type}`);
+          sleeper = spawn('sleep', ['3600'], { stdio: 'ignore' });
+          if (env.KILN_STANDIN_PIDFILE) writeFileSync(env.KILN_STANDIN_PIDFILE, `${process.pid} ${sleeper.pid}\n`);
+          const keepAlive = setInterval(() => undefined, 1 << 30);
+          await new Promise<never>((_, reject) =>
+            interrupt.signal.addEventListener(
+              'abort',
+              () => {
+                clearInterval(keepAlive);
+                reject(new Interrupted());
+              },
+              { once: true },
+            ),
+          );
+        }
+        first = false;
+        if (delay > 0) await interruptible(delay);
+        checkInterrupt();
+        const lines = stageOutput(st, items);
+        const fails = failType === st.type && (!failPipeline || failPipeline === p.name);
+        if (fails) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
+        for (const line of lines) monitor.log(line, `stages/${st.type}`);
+        // what osbuild reads after the stage process closed its output: usually nothing
+        monitor.log('', `stages/${st.type}`);
+        await root?.close();
+        const output = lines.join('');
+        const md = st.type === 'org.osbuild.rpm' ? rpmMetadata(st, items) : undefined;
+        const result = { name: st.type, id: sid.id, success: !fails, output, ...(fails ? { error: { type: 'org.osbuild.error', details: 'exit status 1' } } : {}) };
+        monitor.result(result, { options: st.options ?? {}, duration: delay / 1000, ...(md && !fails ? { metadata: md } : {}) });
+        log[p.name].push({ id: sid.id, type: st.type, output, ...(fails ? { success: false, error: result.error } : {}) });
+        if (fails) {
+          failure = { id: sid.id, type: st.type, output, error: result.error };
+          monitor.finish(p.name);
+          break outer;
+        }
+        if (md) metadata[p.name] = { ...(metadata[p.name] ?? {}), [st.type]: md };
+      }
+      monitor.finish(p.name);
+    }
+    monitor.log(failure ? 'manifest - failed\n' : 'manifest - finished successfully\n', 'osbuild.main_cli');
+
+    if (!failure) {
+      const size = Number(env.KILN_STANDIN_IMAGE_SIZE ?? 1024 * 1024);
+      for (const e of args.exports) {
+        // osbuild exports the pipeline's whole tree; the file it makes is named by the last stage
+        // that writes one (a later stage such as org.osbuild.copy may write none)
+        const writer = [...(byName.get(e)!.stages ?? [])].reverse().find((st) => typeof st.options?.filename === 'string');
+        const filename = writer?.options?.filename;
+        if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
+        else mkdirSync(path.join(args.outputDir, e), { recursive: true });
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    // KeyboardInterrupt: the context managers undo everything on the way out (main_cli.py)
+    sleeper?.kill('SIGKILL');
+    await host?.teardown();
+    process.stdout.write('\nAborted\n');
+    return 130;
+  } finally {
+    sleeper?.kill('SIGKILL');
   }
+  await host?.teardown();
 
   if (failure) {
     if (args.json) {
@@ -289,16 +479,6 @@ async function main(): Promise<number> {
       );
     }
     return 1;
-  }
-
-  const size = Number(env.KILN_STANDIN_IMAGE_SIZE ?? 1024 * 1024);
-  for (const e of args.exports) {
-    // osbuild exports the pipeline's whole tree; the file it makes is named by the last stage
-    // that writes one (a later stage such as org.osbuild.copy may write none)
-    const writer = [...(byName.get(e)!.stages ?? [])].reverse().find((st) => typeof st.options?.filename === 'string');
-    const filename = writer?.options?.filename;
-    if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
-    else mkdirSync(path.join(args.outputDir, e), { recursive: true });
   }
   if (args.json) process.stdout.write(`${JSON.stringify({ type: 'result', success: true, metadata, sources: sourceResults, log })}\n`);
   if (env.KILN_STANDIN_LEAK_CHILD === '1' && args.monitor === 'JSONSeqMonitor') {
