@@ -232,7 +232,7 @@ async function hubFront(hubUrl: string, workDir: string, sessionKey: (id: number
       const body = Buffer.concat(chunks);
       try {
         const id = Number(req.headers['koji-session-id']);
-        if (!id || sessionKey(id) !== req.headers['koji-session-key']) throw new HubFault(FaultCode.ActionNotAllowed, 'you must be logged-in to upload');
+        if (!id || sessionKey(id) !== req.headers['koji-session-key']) throw new HubFault(FaultCode.ActionNotAllowed, 'you must be logged-in to upload a file');
         const name = url.searchParams.get('filename') ?? '';
         const rel = path.posix.normalize(filepath);
         if (!/^tasks\/\d+\/\d+(\/[A-Za-z0-9_.-]+)*$/.test(rel) || !/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) {
