@@ -10,8 +10,8 @@
  *   `f43-candidate` (package `fedora-guest`) and target `f43-candidate`;
  * - the few hub calls a kojid builder makes that the dev hub lacks, added to its method table
  *   here: getBuildConfig, getTag, getRepo, host.subtask (tagBuild runs at once, like the dev
- *   hub's own tagBuild), host.taskSetWait/taskWait/taskWaitResults, and test admin calls
- *   devAdmin.createTask / devAdmin.setTaskState;
+ *   hub's own tagBuild), host.taskSetWait/taskWait/taskWaitResults, and the test admin call
+ *   devAdmin.setTaskState (tasks come from the dev hub's makeTask, as an admin makes them);
  * - a small front for the hub that accepts the builder host's uploads into `tasks/…` (the dev hub
  *   refuses that directory, which only builder hosts may use) and passes everything else on;
  * - `kiln serve` (bin/kiln.js) with bearer-token auth, the osbuild stand-in, a zero-time solver and
@@ -179,21 +179,6 @@ function registerBuilderMethods(): void {
         if (task.state === TASK_STATES.FAILED && !(a.canfail ?? []).includes(id)) throw new HubFault(task.result?.faultCode ?? FaultCode.GenericError, task.result?.faultString ?? 'subtask failed');
         return [id, task.result];
       });
-    },
-  };
-  methods['devAdmin.createTask'] = {
-    params: ['method', 'request', 'owner'],
-    fn(ctx, a) {
-      const t = ctx.t as Args;
-      const owner = Object.values(t.users as Record<string, Args>).find((u) => u.name === a.owner);
-      if (!owner) throw new HubFault(FaultCode.GenericError, `No such user: ${String(a.owner)}`);
-      const id = Math.max(0, ...Object.keys(t.tasks).map(Number)) + 1;
-      t.tasks[id] = {
-        id, method: a.method, state: TASK_STATES.OPEN, owner: owner.id, arch: 'noarch', channel_id: 1, host_id: 1, parent: null, label: null,
-        priority: 20, weight: 0.2, request: a.request, result: null, create_time: Date.now() / 1000, start_time: Date.now() / 1000, completion_time: null,
-      };
-      ctx.changed = true;
-      return id;
     },
   };
   methods['devAdmin.setTaskState'] = {
