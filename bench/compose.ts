@@ -45,6 +45,7 @@ export async function main(): Promise<void> {
   const hub = await startDevHub({ dir: path.join(dir, 'hub') });
   await hub.createUser({ name: 'kiln', password: 'bench' });
   await hub.grantCGAccess('kiln', 'kiln');
+  await hub.createUser({ name: 'releng', password: 'bench' });
   writeFileSync(path.join(dir, 'password'), 'bench\n');
   const port = await freePort();
   // BENCH_CPU_PROF=<dir>: a V8 CPU profile of kiln serve, written when it stops
@@ -76,16 +77,17 @@ export async function main(): Promise<void> {
     }
     await db.connect();
     let release = 0;
-    const body = () => ({
+    // each compose belongs to its own Koji task, made before the compose as the hub's make_task does
+    const body = async () => ({
       distribution: 'fedora-43',
-      koji: { server: hub.url, task_id: 1, name: 'bench', version: '1', release: String(++release) },
+      koji: { server: hub.url, task_id: await hub.createTask({ method: 'osbuildImage', owner: 'releng', channel: 'image' }), name: 'bench', version: '1', release: String(++release) },
       image_requests: [
         { architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: 'http://127.0.0.1:9/repo' }] },
         { architecture: 'aarch64', image_type: 'minimal-raw', repositories: [{ baseurl: 'http://127.0.0.1:9/repo' }] },
       ],
     });
     const submit = async (): Promise<string> => {
-      const res = await fetch(`${base}${API_BASE}/compose`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body()) });
+      const res = await fetch(`${base}${API_BASE}/compose`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(await body()) });
       if (res.status !== 201) throw new Error(`POST /compose: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { id: string }).id;
     };

@@ -29,14 +29,18 @@ let hub: DevHubHandle;
 const repos: Record<string, ServedDirectory> = {};
 let service: RunningService;
 let dir: string;
-let task = 1000;
+/** Koji tasks made in the hub for the composes to belong to, taken in order */
+const tasks: number[] = [];
+let task = 0;
 let s3: S3Stub;
 
 test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-e2e-'));
   db = await createTestDatabase();
   let hubConfig: KilnHub['config'];
-  ({ hub, config: hubConfig } = await startKilnHub(dir));
+  let newTask: KilnHub['task'];
+  ({ hub, config: hubConfig, task: newTask } = await startKilnHub(dir));
+  for (let i = 0; i < 10; i++) tasks.push(await newTask());
   for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
     repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
   }
@@ -76,7 +80,7 @@ test.after.always(async () => {
 function composeBody(release: string) {
   return {
     distribution: 'fedora-43',
-    koji: { server: hub.url, task_id: ++task, name: 'Fedora-Cloud-Base', version: '43', release },
+    koji: { server: hub.url, task_id: (task = tasks.shift()!), name: 'Fedora-Cloud-Base', version: '43', release },
     image_requests: [
       { architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: repos.x86_64.url, rhsm: false }] },
       { architecture: 'aarch64', image_type: 'minimal-raw', repositories: [{ baseurl: repos.aarch64.url, rhsm: false }] },
@@ -139,9 +143,17 @@ test.serial('two images (x86_64 + aarch64) become one COMPLETE Koji build with i
   t.deepEqual(images.map((a) => a.arch).sort(), ['aarch64', 'x86_64'], 'Pungi needs an arch on each image archive');
   const buildroots = Object.values(tables.buildroots).filter((b) => b.build_id === buildId);
   t.is(buildroots.length, 2);
-  for (const br of buildroots) t.true(br.components.length > 0, 'buildroot lists the RPMs of its build root');
-  const logsDir = path.join(dir, 'hub', 'packages', 'Fedora-Cloud-Base', '43', '1', 'data', 'logs');
-  t.true(existsSync(logsDir) ? true : Object.keys(tables.builds).length > 0);
+  // Kiln sends each buildroot's and image's RPMs; a hub that does not have those RPMs (this one has
+  // none) keeps them only in the build's metadata.json and notes each in cg_import.log.
+  const buildDir = path.join(dir, 'hub', 'packages', 'Fedora-Cloud-Base', '43', '1');
+  const sent = JSON.parse(readFileSync(path.join(buildDir, 'metadata.json'), 'utf8'));
+  for (const br of sent.buildroots) t.true(br.components.length > 0, 'buildroot lists the RPMs of its build root');
+  t.is(sent.build.task_id, task);
+  const importLog = readFileSync(path.join(buildDir, 'data', 'logs', 'cg_import.log'), 'utf8');
+  const ignored = importLog.split('\n').filter((l) => l.startsWith('IGNORING unmatched rpm component: '));
+  const components = [...sent.buildroots, ...sent.output].reduce((n: number, x: { components?: unknown[] }) => n + (x.components?.length ?? 0), 0);
+  t.is(ignored.length, components, 'every RPM component was dropped, each with a line');
+  for (const br of buildroots) t.deepEqual(br.components, []);
 
   const logs = (await api('GET', `/composes/${created.json.id}/logs`)).json;
   t.is(logs.image_builds.length, 2);
@@ -261,4 +273,18 @@ test.serial('upload_options: the image also goes to S3; the image status and the
   const image = Object.values(hub.tables().archives).find((a) => a.build_id === status.koji_status.build_id && a.filename.endsWith('.raw.xz'));
   t.is(Number(object.headers.get('content-length')), image!.size, 'same size as the image imported into Koji');
   t.like((image!.extra as any).typeinfo.image.uploads[0], { type: 'aws.s3', bucket: 'fedora-images', key });
+});
+
+test.serial('a Koji task the hub does not have: the compose fails at once naming the task, nothing is reserved or built', async (t) => {
+  const builds = Object.keys(hub.tables().builds).length;
+  const body = composeBody('6');
+  body.koji.task_id = 987654;
+  const created = await api('POST', '/compose', body);
+  t.is(created.status, 201, JSON.stringify(created.json));
+  const status = await finalStatus(created.json.id);
+  t.is(status.status, 'failure');
+  t.regex(status.reason, /koji\.task_id: task 987654 does not exist on the Koji hub/);
+  t.is(Object.keys(hub.tables().builds).length, builds, 'no build reserved');
+  const { rows } = await db.pool.query(`SELECT type, state, started_at FROM kiln_jobs WHERE compose_id = $1 AND type = 'osbuild'`, [created.json.id]);
+  t.true(rows.length > 0 && rows.every((r) => r.started_at === null), `osbuild never ran: ${JSON.stringify(rows)}`);
 });

@@ -26,6 +26,7 @@ const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.me
 let db: TestDatabase;
 let hub: DevHubHandle;
 let hubConfig: KilnHub['config'];
+let newTask: KilnHub['task'];
 let repo: ServedDirectory;
 let service: RunningService;
 let dir: string;
@@ -34,7 +35,7 @@ const workers: KilnProcess[] = [];
 test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-kill-'));
   db = await createTestDatabase();
-  ({ hub, config: hubConfig } = await startKilnHub(dir));
+  ({ hub, config: hubConfig, task: newTask } = await startKilnHub(dir));
   repo = await serveDirectory((await distroRepo([resolveImageType('fedora-43', 'x86_64', 'guest-image')])).path);
   // the API process runs every job type but osbuild; osbuild only runs in `kiln worker` processes
   service = await startService(
@@ -89,7 +90,7 @@ test('kill -9 of the worker during osbuild: the job is retried on another worker
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       distribution: 'fedora-43',
-      koji: { server: hub.url, task_id: 77, name: 'Fedora-Cloud-Base', version: '43', release: 'kill1' },
+      koji: { server: hub.url, task_id: await newTask(), name: 'Fedora-Cloud-Base', version: '43', release: 'kill1' },
       image_requests: [{ architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: repo.url }] }],
     }),
   });

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/index.js';
+import { InvalidInputError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { createJobServices, jobTypes, type JobServices } from '../src/jobs/index.js';
 import { startDevHub, type DevHubHandle } from '../src/devhub/index.js';
@@ -151,4 +152,25 @@ test.serial('koji-finalize of a canceled compose refunds as CANCELED', async (t)
     message: /canceled/,
   });
   t.is(hub.tables().builds[init.build_id].state, 4);
+});
+
+test.serial('koji-init: a task the hub does not have fails the compose at once, naming the task; nothing is reserved or checkpointed', async (t) => {
+  const saved: unknown[] = [];
+  const builds = Object.keys(hub.tables().builds).length;
+  const err = await t.throwsAsync(run('koji-init', { ...nvr('task1'), task_id: 99999 }, {}, saved));
+  t.true(err instanceof InvalidInputError);
+  t.is(err!.message, `koji.task_id: task 99999 does not exist on the Koji hub ${hub.url}; nothing was reserved or built`);
+  t.deepEqual(saved, []);
+  t.is(Object.keys(hub.tables().builds).length, builds);
+});
+
+test.serial('koji-init: the task exists → the NVR is reserved; task 0 (none) is not looked up', async (t) => {
+  const task = await hub.createTask({ method: 'osbuildImage', owner: 'kiln', channel: 'image' });
+  const calls = hub.hub.calls.length;
+  const r = (await run('koji-init', { ...nvr('task2'), task_id: task })) as { build_id: number };
+  t.true(r.build_id > 0);
+  t.true(hub.hub.calls.slice(calls).some((c) => c.method === 'getTaskInfo'));
+  const before = hub.hub.calls.length;
+  await run('koji-init', { ...nvr('task3'), task_id: 0 });
+  t.false(hub.hub.calls.slice(before).some((c) => c.method === 'getTaskInfo'));
 });

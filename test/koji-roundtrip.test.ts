@@ -1,4 +1,6 @@
 import test from 'ava';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { hubFixture, CG, randomContent } from './helpers/koji-hub.js';
 import { BuildState, buildCGMetadata, cgImport, cgInitBuild, cgRefundBuild, getBuild, listArchives, uploadFile, type CGComposeFacts } from '../src/koji/index.js';
 
@@ -57,8 +59,14 @@ test('full CG round trip: init, upload 3 files, import, getBuild COMPLETE with a
     ['rhel-guest-9.4-1.x86_64.manifest.json', 'json', manifest.size, manifest.sha256, 'x86_64'],
     ['rhel-guest-9.4-1.x86_64.qcow2', 'qcow2', image.size, image.sha256, 'x86_64'],
   ]);
-  const logs = await client.call<Array<{ name: string }>>('getBuildLogs', [build_id]);
-  t.deepEqual(logs.map((l) => l.name), ['rhel-guest-9.4-1.x86_64.osbuild.log']);
+  const logs = await client.call<Array<{ name: string; path: string }>>('getBuildLogs', [build_id]);
+  t.deepEqual(logs.map((l) => l.name).sort(), ['cg_import.log', 'rhel-guest-9.4-1.x86_64.osbuild.log']);
+  // The hub has none of the RPMs the image was built from: it drops them and says so only in cg_import.log.
+  const importLog = await readFile(path.join(f.hub.dir, logs.find((l) => l.name === 'cg_import.log')!.path), 'utf8');
+  t.regex(importLog, /^IGNORING unmatched rpm component: \{'type': 'rpm', 'name': 'bash', 'version': '5\.1\.8', 'release': '9\.el9', 'epoch': None, 'arch': 'x86_64', 'sigmd5': 'abc', 'signature': None\}$/m);
+  t.regex(importLog, /^IGNORING unmatched rpm component: \{'type': 'rpm', 'name': 'kernel', 'version': '5\.14\.0', 'release': '1\.el9', 'epoch': 0, 'arch': 'x86_64', 'sigmd5': 'def', 'signature': 'sig'\}$/m);
+  t.regex(importLog, /CG import was SUCCESSFUL\.\n$/);
+  t.deepEqual(f.hub.tables().buildroots[1].components, [], 'the dropped components are not recorded');
 
   // Replaying the import is refused: the reservation is gone.
   const replay = await t.throwsAsync(cgImport(client, metadata, dir, token));
@@ -75,7 +83,7 @@ test('refund leaves the build FAILED and the NVR reusable; a second refund fails
   await cgRefundBuild(client, CG, first.build_id, first.token, 'FAILED');
   t.is((await getBuild(client, first.build_id))!.state, BuildState.FAILED);
   const again = await t.throwsAsync(cgRefundBuild(client, CG, first.build_id, first.token, 'FAILED'));
-  t.regex(again!.message, /isn't in BUILDING state/);
+  t.regex(again!.message, /Build ID \d+ is not in BUILDING state/);
 
   const second = await cgInitBuild(client, CG, nvr);
   t.is(second.build_id, first.build_id, 'the FAILED build is recycled');

@@ -28,6 +28,7 @@ const CLIENT_TOKEN = 'compose-client-token-0123456789a';
 let db: TestDatabase;
 let hub: DevHubHandle;
 let hubConfig: KilnHub['config'];
+let newTask: KilnHub['task'];
 const repos: Record<string, ServedDirectory> = {};
 let service: RunningService;
 let dir: string;
@@ -36,7 +37,7 @@ const processes: KilnProcess[] = [];
 test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-remote-compose-'));
   db = await createTestDatabase();
-  ({ hub, config: hubConfig } = await startKilnHub(dir));
+  ({ hub, config: hubConfig, task: newTask } = await startKilnHub(dir));
   for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
     repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
   }
@@ -95,7 +96,7 @@ test('remote workers for x86_64 and aarch64, each building through its own build
     headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_TOKEN}` },
     body: JSON.stringify({
       distribution: 'fedora-43',
-      koji: { server: hub.url, task_id: 78, name: 'Fedora-Cloud-Base', version: '43', release: 'remote1' },
+      koji: { server: hub.url, task_id: await newTask(), name: 'Fedora-Cloud-Base', version: '43', release: 'remote1' },
       image_requests: [
         { architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: repos.x86_64.url }] },
         { architecture: 'aarch64', image_type: 'minimal-raw', repositories: [{ baseurl: repos.aarch64.url }] },

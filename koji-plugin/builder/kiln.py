@@ -201,6 +201,11 @@ class TaskInterrupted(BaseException):
     """kojid stopped the task (SIGTERM on cancel or shutdown)."""
 
 
+class TaskNotOwned(Exception):
+    """The hub refused an upload to the task's directory: this host no longer owns the task
+    (it was canceled, or freed and reassigned, on the hub)."""
+
+
 def status_line(status):
     parts = ['compose %s: %s' % (status.get('id'), status.get('status'))]
     for i, img in enumerate(status.get('image_statuses') or []):
@@ -247,8 +252,12 @@ class KilnOSBuildImage(BaseTaskHandler):
     # ------------------------------------------------------------------ uploads
 
     def upload_text(self, name, text):
-        fast_incremental_upload(self.session, name, io.BytesIO(text.encode('utf-8')),
-                                koji.pathinfo.taskrelpath(self.id), 3, logger)
+        try:
+            fast_incremental_upload(self.session, name, io.BytesIO(text.encode('utf-8')),
+                                    koji.pathinfo.taskrelpath(self.id), 3, logger)
+        except koji.ActionNotAllowed as e:
+            # the hub's "host N does not own task M" (Host.verify / Task.assertHost)
+            raise TaskNotOwned(str(e))
 
     def upload_json(self, name, data):
         self.upload_text(name + '.json', json.dumps(data, indent=4, sort_keys=True))
@@ -348,12 +357,43 @@ class KilnOSBuildImage(BaseTaskHandler):
         return bool(info) and info.get('state') in (koji.TASK_STATES['CANCELED'], koji.TASK_STATES['FAILED'])
 
     def cancel_compose(self, cid, reason):
+        """Cancels the compose in Kiln and logs what happened; returns Kiln's status of it, or
+        None when Kiln could not be asked. Noting it in kiln-progress.log is a separate step: after
+        a cancel on the hub the task no longer takes this host's uploads, which says nothing about
+        the compose."""
+        self.client.retries = min(self.client.retries, 2)
         try:
-            self.client.retries = min(self.client.retries, 2)
-            self.client.compose_cancel(cid, reason)
-            self.log_progress('compose %s: cancel requested (%s)' % (cid, reason), force=True)
+            status = self.client.compose_cancel(cid, reason)
         except BaseException as e:
             logger.warning('could not cancel compose %s: %s', cid, e)
+            return None
+        if status.get('status') == 'failure':
+            note = 'compose %s ended: %s' % (cid, failure_reason(status))
+        elif status.get('status') == 'success':
+            note = 'compose %s had already succeeded; nothing to cancel' % cid
+        else:
+            note = 'compose %s: cancel requested (%s)' % (cid, reason)
+        logger.info('task %s: %s', self.id, note)
+        try:
+            self.log_progress(note, force=True)
+        except TaskNotOwned as e:
+            logger.info('task %s: not noted in kiln-progress.log, the hub no longer takes this host\'s uploads for the task (%s)', self.id, e)
+        except Exception as e:
+            logger.warning('task %s: could not note in kiln-progress.log: %s', self.id, e)
+        return status
+
+    def task_not_owned(self, cid, err):
+        """The hub took the task from this host: cancel the compose (if the hub plugin has not
+        already) and end the handler saying what happened."""
+        try:
+            info = self.session.getTaskInfo(self.id) or {}
+            state = koji.TASK_STATES[info['state']] if 'state' in info else 'gone'
+        except Exception as e:
+            state = 'unknown (%s)' % e
+        logger.info('task %s is %s on the hub; this host no longer owns it (%s)', self.id, state, err)
+        status = self.cancel_compose(cid, 'Koji task %s %s' % (self.id, state.lower()))
+        outcome = 'could not be canceled' if status is None else 'canceled' if status.get('status') != 'success' else 'had already succeeded'
+        raise koji.BuildError('Task %s is %s on the hub; compose %s %s' % (self.id, state, cid, outcome))
 
     def wait_for_compose(self, cid):
         timeout = self.config['timeout']
@@ -361,7 +401,13 @@ class KilnOSBuildImage(BaseTaskHandler):
         next_check = time.monotonic() + self.config['cancel_check_interval']
         while True:
             status = self.client.compose_status(cid)
-            self.on_status(status)
+            try:
+                self.on_status(status)
+                lost = None
+            except TaskNotOwned as e:
+                lost = e
+            if lost:
+                self.task_not_owned(cid, lost)
             if status.get('status') in ('success', 'failure'):
                 return status
             now = time.monotonic()

@@ -253,5 +253,94 @@ class TestFailedCompose(unittest.TestCase):
         self.assertIn('HTTP 503, retrying', '\n'.join(logs.output))
 
 
+class CanceledKiln(FakeKiln):
+    """A compose that builds until it is canceled (the hub plugin's callback, or the handler)."""
+    canceled = None
+    requests = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+        CanceledKiln.requests.append(('POST', self.path, self.headers.get('Authorization'), body))
+        if self.path.endswith('/compose'):
+            return self.reply(201, {'href': '/compose', 'kind': 'ComposeId', 'id': 'c1'})
+        if self.path.endswith('/composes/c1/cancel'):
+            CanceledKiln.canceled = CanceledKiln.canceled or body['reason']
+            return self.reply(200, self.status())
+        self.reply(404, {'kind': 'Error', 'code': 'KILN_NOT_FOUND', 'reason': 'no'})
+
+    def status(self):
+        if CanceledKiln.canceled:
+            return {'id': 'c1', 'status': 'failure', 'reason': 'canceled: %s' % CanceledKiln.canceled, 'koji_status': {'build_id': 5},
+                    'image_statuses': [{'status': 'failure', 'error': {'id': 12, 'reason': 'canceled: %s' % CanceledKiln.canceled}}]}
+        return {'id': 'c1', 'status': 'building', 'koji_status': {'build_id': 5}, 'image_statuses': [{'status': 'building'}]}
+
+    def do_GET(self):
+        CanceledKiln.requests.append(('GET', self.path, self.headers.get('Authorization'), None))
+        if self.path == builder.API_PATH + '/composes/c1':
+            return self.reply(200, self.status())
+        self.reply(404, {'kind': 'Error', 'code': 'KILN_NOT_FOUND', 'reason': 'no'})
+
+
+class TestCanceledOnTheHub(unittest.TestCase):
+    """kojid seen against the real hub: after `koji cancel` the hub plugin cancels the compose, and
+    the next upload to the task's directory is refused ("host 1 does not own task 32")."""
+
+    def run_handler(self, hub_cancels_compose):
+        CanceledKiln.requests = []
+        CanceledKiln.canceled = None
+        server = ThreadingHTTPServer(('127.0.0.1', 0), CanceledKiln)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        session = FakeSession()
+        session.getTaskInfo = lambda task_id, **kw: {'id': task_id, 'state': koji.TASK_STATES['CANCELED']}
+        h = make_handler(session=session, config={'url': 'http://127.0.0.1:%d' % server.server_address[1], 'cancel_check_interval': 3600})
+        uploads = []
+        lost = []
+
+        def upload(session, name, fd, path, retries, logger):
+            if not lost and name == 'compose-status.json' and name in uploads:
+                # the task is canceled on the hub between two polls
+                lost.append(True)
+                if hub_cancels_compose:
+                    CanceledKiln.canceled = 'Koji task 42 canceled'
+            if lost:
+                raise koji.ActionNotAllowed('host 1 does not own task 42')
+            uploads.append(name)
+
+        polls = iter(range(100))
+        orig_status = builder.KilnClient.compose_status
+
+        def status(client, cid):
+            st = orig_status(client, cid)
+            if next(polls) == 1:
+                st = dict(st, image_statuses=[{'status': 'building', 'progress': {'done': 1, 'total': 5}}])
+            return st
+
+        with mock.patch.object(builder, 'fast_incremental_upload', side_effect=upload), \
+                mock.patch.object(builder.KilnClient, 'compose_status', status), \
+                mock.patch.object(builder.time, 'sleep'), \
+                self.assertLogs('koji.plugin.kiln', 'INFO') as logs:
+            with self.assertRaises(koji.BuildError) as err:
+                h.handler('n', '1', 'fedora-43', 'qcow2', 'f43-candidate', ['x86_64'], {'repo': ['http://r/$arch']})
+        return str(err.exception), '\n'.join(logs.output)
+
+    def test_compose_canceled_by_the_hub_plugin(self):
+        err, log = self.run_handler(hub_cancels_compose=True)
+        self.assertEqual(err, 'Task 42 is CANCELED on the hub; compose c1 canceled')
+        self.assertIn('task 42 is CANCELED on the hub; this host no longer owns it (host 1 does not own task 42)', log)
+        self.assertIn('task 42: compose c1 ended: canceled: Koji task 42 canceled', log)
+        self.assertIn("not noted in kiln-progress.log, the hub no longer takes this host's uploads for the task", log)
+        self.assertNotIn('could not cancel', log)
+
+    def test_compose_canceled_by_the_handler(self):
+        err, log = self.run_handler(hub_cancels_compose=False)
+        self.assertEqual(err, 'Task 42 is CANCELED on the hub; compose c1 canceled')
+        self.assertEqual(CanceledKiln.canceled, 'Koji task 42 canceled')
+        self.assertEqual([p for m, p, _, _ in CanceledKiln.requests if m == 'POST'][-1], builder.API_PATH + '/composes/c1/cancel')
+        self.assertIn('task 42: compose c1 ended: canceled: Koji task 42 canceled', log)
+        self.assertNotIn('could not cancel', log)
+
+
 if __name__ == '__main__':
     unittest.main()

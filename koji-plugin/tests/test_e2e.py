@@ -110,13 +110,16 @@ class HubContextSession(object):
 
 
 def submit(admin, name, arches, opts, image_type='qcow2'):
-    """The hub plugin's osbuildImage, with make_task creating the task in the dev hub."""
+    """The hub plugin's osbuildImage, with make_task creating the task in the dev hub (its makeTask)."""
     hub.context.session = HubContextSession()
     created = []
 
     def make_task(method, args, **task_opts):
         created.append(task_opts)
-        return admin.devAdmin.createTask(method, args, 'kojiadmin')
+        # the hub's makeTask is make_task for admins; kojid would then open the task
+        task_id = admin.makeTask(method, args, **task_opts)
+        admin.devAdmin.setTaskState(task_id, 'OPEN')
+        return task_id
 
     orig = hub.kojihub.make_task
     hub.kojihub.make_task = make_task

@@ -16,6 +16,8 @@ export interface KojiInitArgs {
   name: string;
   version: string;
   release: string;
+  /** the Koji task of the compose, 0 for none (absent in jobs queued before Kiln checked tasks) */
+  task_id?: number;
 }
 
 export interface DepsolveArgs {
@@ -71,7 +73,7 @@ export function composeJobGraph(
       ...base,
       key: 'init',
       type: JOB_TYPES.init,
-      args: { compose_id: composeId, server: koji.server, name: koji.name, version: koji.version, release: koji.release } satisfies KojiInitArgs,
+      args: { compose_id: composeId, server: koji.server, name: koji.name, version: koji.version, release: koji.release, task_id: koji.task_id } satisfies KojiInitArgs,
     },
   ];
   for (const image of images) {

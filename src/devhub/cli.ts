@@ -4,7 +4,7 @@
  *   kiln dev-hub [--dir DIR] [--port N] [--user NAME:PASSWORD]... [--cg NAME]
  *                [--tls-key F --tls-cert F --tls-ca F [--tls-port N]] [--faults RATE[:SEED]]
  *
- * Each --user gets access to the CG (default "osbuild"). Prints one JSON line with the URLs
+ * Each --user and --admin gets access to the CG (default "osbuild"). Prints one JSON line with the URLs
  * once listening, so scripts can wait for it.
  */
 import { readFileSync } from 'node:fs';
@@ -17,7 +17,8 @@ export const DEV_HUB_USAGE = `usage: kiln dev-hub [--dir DIR] [--host ADDR] [--p
                     [--cg NAME] [--tls-key F --tls-cert F --tls-ca F [--tls-port N]] [--faults RATE[:SEED]]
 
 A Koji hub stand-in (XML-RPC, uploads, CG import with the real hub's rules) on loopback, its
-data under --dir. Each --user may use the content generator --cg (default osbuild). Prints one
+data under --dir. Each --user and --admin may use the content generator --cg (default osbuild);
+an --admin may also make tasks (makeTask), which a compose's task_id must name. Prints one
 JSON line with its URLs once listening; stops on SIGINT/SIGTERM.
 `;
 

@@ -26,7 +26,9 @@ import {
   checkSession,
   checkUploadDestination,
   checkUploadLength,
+  checkUploadOffset,
   checkUploadOwner,
+  checkUploadVerify,
   genericError,
   lockError,
   parseUploadQuery,
@@ -222,10 +224,10 @@ export class DevHub {
   }
 
   /** get_upload_path(create=True): makes the directory and records or checks its owner. */
-  async uploadPath(reldir: string, name: string, userId: number, create: boolean): Promise<string> {
-    const target = uploadTarget(reldir, name);
+  async uploadPath(reldir: string, name: string, userId: number | null, create: boolean): Promise<string> {
+    const target = uploadTarget(reldir, name, create, userId);
     const dir = path.join(this.workDir, target.dir);
-    if (create) {
+    if (create && userId !== null) {
       let owner = this.#dirOwners.get(dir) ?? null;
       if (owner === null) {
         await mkdir(dir, { recursive: true });
@@ -455,6 +457,8 @@ export class DevHub {
       const q = parseUploadQuery(url.searchParams);
       const file = await this.uploadPath(q.filepath, q.filename, auth.user.id, true);
       checkUploadDestination(await lstat(file).catch(() => undefined), q.offset, q.overwrite, file);
+      const verify = checkUploadVerify(q.verify);
+      checkUploadOffset(q.offset);
       const release = this.lock(file, 'ex');
       try {
         const fh = await open(file, fsc.O_RDWR | fsc.O_CREAT, 0o666);
@@ -462,7 +466,7 @@ export class DevHub {
           let offset = q.offset;
           if (offset === -1) offset = (await fh.stat()).size;
           else if (q.overwrite) await fh.truncate(offset);
-          const hash = q.verify === 'adler32' ? new Adler32() : createHash(q.verify);
+          const hash = verify === 'adler32' ? new Adler32() : createHash(verify);
           let size = 0;
           let corrupt = fault === 'corrupt-chunk';
           // Socket reads arrive in 64 KiB pieces; writing them in batches of up to 1 MiB saves fs round trips.
@@ -492,7 +496,7 @@ export class DevHub {
             checkUploadLength(end, offset, size, file);
           }
           const hexdigest = hash instanceof Adler32 ? hash.hexdigest() : hash.digest('hex');
-          result = { size, fileverify: q.verify, offset, hexdigest };
+          result = { size, fileverify: verify, offset, hexdigest };
           if (this.uploads.length >= 100_000) this.uploads.splice(0, 50_000);
           this.uploads.push({ filepath: q.filepath, filename: q.filename, offset, size, sessionId: auth.session.id, callnum: sessionArgs?.callnum ?? null, ...(fault ? { fault } : {}) });
         } finally {

@@ -7,7 +7,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DevHub, type DevHubOptions, type NegotiateResult, type UploadEvent } from './hub.js';
-import { createTask, createUser } from './methods.js';
+import { createUser, makeTask } from './methods.js';
 import type { FaultKind, FaultOptions } from './faults.js';
 import type { BuildRow, HubTables } from './state.js';
 
@@ -28,7 +28,11 @@ export interface DevHubHandle {
   revokeCGAccess(user: string, cg: string): Promise<void>;
   createTag(name: string, packages?: string[]): Promise<number>;
   createBuildTarget(name: string, buildTag: string, destTag: string): Promise<number>;
-  createTask(task: { method: string; owner: string; request?: unknown[]; arch?: string }): Promise<number>;
+  /**
+   * A task as the hub's make_task creates it (FREE, in channel `channel` or "default"): what a
+   * compose's task_id names. Over XML-RPC an admin does the same with makeTask.
+   */
+  createTask(task: { method: string; owner: string; request?: unknown[]; arch?: string; channel?: string }): Promise<number>;
   /** Makes every session older than SessionRenewalTimeout, so the next call gets AuthExpired. */
   expireSessions(): Promise<void>;
   setFaults(options: FaultOptions | null): void;
@@ -92,7 +96,12 @@ export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise
         t.targets[id] = { id, name, build_tag: tag(buildTag), dest_tag: tag(destTag) };
         return id;
       }),
-    createTask: (task) => hub.transaction((t) => createTask(t, { ...task, owner: userId(t, task.owner) })),
+    createTask: (task) =>
+      hub.transaction((t) => {
+        const { method, request = [], owner, ...given } = task;
+        const opts = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+        return makeTask(t, t.users[userId(t, owner)], method, request, opts);
+      }),
     expireSessions: () =>
       hub.transaction((t) => {
         for (const s of Object.values(t.sessions)) s.renewed = Date.now() - hub.sessionLifetimeMs - 1000;

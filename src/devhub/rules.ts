@@ -39,17 +39,128 @@ export const FaultCode = {
 } as const;
 
 export class HubFault extends Error {
+  /** ', '.join(str(a) for a in exc.args): what multiCall reports */
+  readonly args: string;
   constructor(
     readonly faultCode: number,
     message: string,
+    args?: string,
+    /** the Python exception class */
+    readonly pyClass = 'koji.GenericError',
   ) {
     super(message);
+    this.args = args ?? message;
   }
 }
 
 export const genericError = (message: string) => new HubFault(FaultCode.GenericError, message);
 /** What the hub answers when Python raises KeyError on a missing metadata key. */
-export const keyError = (key: string) => new HubFault(FaultCode.Generic, `<class 'KeyError'>: '${key}'`);
+export const keyError = (key: string) => new HubFault(FaultCode.Generic, `<class 'KeyError'>: '${key}'`, key, 'KeyError');
+/** Any other Python exception that escapes a hub call: fault 1, "<class 'TypeError'>: …". */
+export const pythonError = (cls: string, message: string) => new HubFault(FaultCode.Generic, `<class '${cls}'>: ${message}`, message, cls);
+
+// ---------------------------------------------------------------- Python's view of XML-RPC values
+// Fault texts quote values the way Python prints them (repr, str, type), so the dev hub does too.
+
+/** type(value) as Python prints it, for a decoded XML-RPC value. */
+export function pyType(value: unknown): string {
+  const name =
+    value === null || value === undefined ? 'NoneType'
+    : typeof value === 'boolean' ? 'bool'
+    : typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value)) ? 'int'
+    : typeof value === 'number' ? 'float'
+    : typeof value === 'string' ? 'str'
+    : Buffer.isBuffer(value) ? 'bytes'
+    : Array.isArray(value) ? 'list'
+    : 'dict';
+  return `<class '${name}'>`;
+}
+
+function pyStringRepr(s: string): string {
+  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
+  let out = '';
+  for (const ch of s) {
+    const code = ch.codePointAt(0)!;
+    if (ch === '\\') out += '\\\\';
+    else if (ch === quote) out += `\\${ch}`;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return quote + out + quote;
+}
+
+/** repr(value) */
+export function pyRepr(value: unknown): string {
+  if (value === null || value === undefined) return 'None';
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'string') return pyStringRepr(value);
+  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
+  return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `${pyStringRepr(k)}: ${pyRepr(v)}`).join(', ')}}`;
+}
+
+/** type(value).__name__ */
+export const pyTypeName = (value: unknown): string => pyType(value).slice(8, -2);
+
+/** bool(value) */
+export function pyTruthy(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length > 0;
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) return Object.keys(value).length > 0;
+  return Boolean(value);
+}
+
+/** json.dumps(value) with Python's defaults: ", " and ": " separators, non-ASCII escaped */
+export function pyJsonDumps(value: unknown): string {
+  const text = (v: unknown): string => {
+    if (v === null || v === undefined) return 'null';
+    if (Array.isArray(v)) return `[${v.map(text).join(', ')}]`;
+    if (typeof v === 'object' && !Buffer.isBuffer(v)) return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${text(k)}: ${text(x)}`).join(', ')}}`;
+    if (typeof v === 'bigint') return String(v);
+    return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  };
+  return text(value);
+}
+
+/** str(value): like repr, except that a string is itself */
+export const pyStr = (value: unknown): string => (typeof value === 'string' ? value : pyRepr(value));
+
+/** convert_value(value, cast=int): Python's int() or a ParameterError. */
+export function convertInt(value: unknown, message?: string, noneAllowed = false): number | null {
+  if (value === null || value === undefined) {
+    if (noneAllowed) return null;
+    throw new HubFault(FaultCode.ParameterError, message ?? "Invalid type, expected type <class 'int'>");
+  }
+  const bad = () => new HubFault(FaultCode.ParameterError, message ?? `Invalid type for value '${pyStr(value)}': ${pyType(value)}, expected type <class 'int'>`);
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'number') return Number.isFinite(value) ? Math.trunc(value) : (() => { throw bad(); })();
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'string' && /^\s*[-+]?\d+(_\d+)*\s*$/.test(value)) return Number(value.replace(/_/g, ''));
+  throw bad();
+}
+
+/** convert_value(value, cast=str, check_only=True) */
+export function checkStr(value: unknown): string {
+  if (value === null || value === undefined) throw new HubFault(FaultCode.ParameterError, "Invalid type, expected type <class 'str'>");
+  if (typeof value !== 'string') throw new HubFault(FaultCode.ParameterError, `Invalid type for value '${pyStr(value)}': ${pyType(value)}, expected type <class 'str'>`);
+  return value;
+}
+
+// ---------------------------------------------------------------- permissions (kojihub/auth.py Session)
+
+/** Session.assertLogin */
+export function assertLoggedIn<U>(user: U | null): U {
+  if (!user) throw new HubFault(FaultCode.ActionNotAllowed, 'you must be logged in for this operation');
+  return user;
+}
+
+/** Session.assertPerm: the permission or admin. */
+export function assertPerm<U extends { name: string; perms: string[] }>(user: U | null, perm: string): U {
+  if (user && (user.perms.includes(perm) || user.perms.includes('admin'))) return user;
+  throw new HubFault(FaultCode.ActionNotAllowed, `${perm} permission required (${user ? `logged in as ${user.name}` : 'user not logged in'})`);
+}
 
 export const BUILD_STATES = { BUILDING: 0, COMPLETE: 1, DELETED: 2, FAILED: 3, CANCELED: 4 } as const;
 export const BUILD_STATE_NAMES = ['BUILDING', 'COMPLETE', 'DELETED', 'FAILED', 'CANCELED'];
@@ -95,96 +206,251 @@ export function checkCallnum(sessionId: number, method: string, lastcall: number
 
 // ---------------------------------------------------------------- arguments (decode_args, call_with_argcheck)
 
-/** Binds positional args and keyword args to a method's parameters; wrong arity is a ParameterError. */
+/**
+ * Binds positional args and keyword args to a method's parameters the way Python does; a
+ * mismatch is a ParameterError with Python's TypeError text. `py` is the Python function's
+ * qualified name (a method of RootExports unless the hub exports a plain function).
+ */
 export function bindArgs(
   method: string,
-  spec: { params: string[]; defaults?: Record<string, unknown>; varargs?: boolean },
+  spec: { params: string[]; defaults?: Record<string, unknown>; varargs?: boolean; varkw?: boolean; py?: string },
   args: unknown[],
   kwargs: Record<string, unknown>,
 ): Record<string, unknown> {
+  const qual = spec.py ?? `RootExports.${method}`;
+  const self = qual.includes('.') ? 1 : 0;
+  const fail = (text: string) => new HubFault(FaultCode.ParameterError, `${qual}() ${text}`);
+  const required = spec.params.filter((p) => !(spec.defaults && p in spec.defaults));
   const bound: Record<string, unknown> = {};
   if (spec.varargs) {
-    bound.args = args;
-  } else {
-    if (args.length > spec.params.length) {
-      throw new HubFault(FaultCode.ParameterError, `${method}() takes at most ${spec.params.length} arguments (${args.length} given)`);
-    }
-    spec.params.forEach((p, i) => {
-      if (i < args.length) bound[p] = args[i];
-    });
+    bound.args = args.slice(spec.params.length);
+  } else if (args.length > spec.params.length) {
+    const n = spec.params.length + self;
+    const r = required.length + self;
+    const given = args.length + self;
+    const takes = r === n ? `${n} positional argument${n === 1 ? '' : 's'}` : `from ${r} to ${n} positional arguments`;
+    throw fail(`takes ${takes} but ${given} ${given === 1 ? 'was' : 'were'} given`);
   }
+  spec.params.forEach((p, i) => {
+    if (i < args.length) bound[p] = args[i];
+  });
+  if (spec.varkw) bound.opts = {};
   for (const [k, v] of Object.entries(kwargs)) {
-    if (!spec.params.includes(k)) throw new HubFault(FaultCode.ParameterError, `${method}() got an unexpected keyword argument '${k}'`);
-    if (k in bound) throw new HubFault(FaultCode.ParameterError, `${method}() got multiple values for argument '${k}'`);
+    if (!spec.params.includes(k)) {
+      if (!spec.varkw) throw fail(`got an unexpected keyword argument '${k}'`);
+      (bound.opts as Record<string, unknown>)[k] = v;
+      continue;
+    }
+    if (k in bound) throw fail(`got multiple values for argument '${k}'`);
     bound[k] = v;
   }
-  for (const p of spec.params) {
-    if (p in bound) continue;
-    if (spec.defaults && p in spec.defaults) bound[p] = spec.defaults[p];
-    else if (!spec.varargs) throw new HubFault(FaultCode.ParameterError, `${method}() missing required argument '${p}'`);
+  const missing = required.filter((p) => !(p in bound)).map((p) => `'${p}'`);
+  if (missing.length) {
+    const list = missing.length === 1 ? missing[0] : missing.length === 2 ? missing.join(' and ') : `${missing.slice(0, -1).join(', ')}, and ${missing.at(-1)}`;
+    throw fail(`missing ${missing.length} required positional argument${missing.length === 1 ? '' : 's'}: ${list}`);
   }
+  for (const p of spec.params) if (!(p in bound)) bound[p] = spec.defaults![p];
   return bound;
 }
 
-// ---------------------------------------------------------------- names (koji.check_NVR, RegexNameInternal)
+// ---------------------------------------------------------------- names (koji.check_NVR, verify_name_internal, lookup_name)
 
 const NAME_RE = /^[A-Za-z0-9/_.+-]+$/;
+/** MaxNameLengthInternal's default */
+export const MAX_NAME_LENGTH = 256;
 
-export function checkNVR(data: { name?: unknown; version?: unknown; release?: unknown }): void {
+/** koji.check_NVR(data, strict=True) on a map: `'-' in data['version']`, then the release. */
+export function checkNVR(data: Record<string, unknown>): void {
   for (const field of ['version', 'release'] as const) {
+    if (!(field in data)) throw keyError(field);
     const value = data[field];
-    if (value === undefined || value === null) throw genericError(`No ${field} value for build`);
-    if (typeof value !== 'string' || value === '') throw genericError(`Invalid ${field} value: ${String(value)}`);
-    if (value.includes('-')) throw genericError(`The "-" character not allowed in ${field} field`);
+    let has: boolean;
+    if (typeof value === 'string') has = value.includes('-');
+    else if (Array.isArray(value)) has = value.includes('-');
+    else if (isMap(value)) has = '-' in value;
+    else throw pythonError('TypeError', `argument of type '${pyTypeName(value)}' is not iterable`);
+    if (has) throw genericError(`The "-" character not allowed in ${field} field`);
   }
-  if (data.name === undefined) throw keyError('name');
-  if (typeof data.name !== 'string' || !NAME_RE.test(data.name)) {
-    throw genericError(`Name ${String(data.name)} does not match RegexNameInternal value ${NAME_RE.source}`);
+}
+
+/** verify_name_internal: package (and other internal) names. */
+export function verifyNameInternal(name: unknown): string {
+  if (typeof name !== 'string') throw genericError('Name should be string');
+  if ([...name].length > MAX_NAME_LENGTH) throw genericError(`Name ${name} is too long. Max length is ${MAX_NAME_LENGTH} characters`);
+  if (!NAME_RE.test(name)) throw genericError(`Name ${name} does not match RegexNameInternal value`);
+  return name;
+}
+
+/** lookup_name(table, info): by id (int), name (str) or a map with either; other types are a ParameterError. */
+export function lookupName<R extends { id: number; name: string }>(rows: Iterable<R>, info: unknown): R | undefined {
+  let key = info;
+  if (isMap(info)) {
+    if ('id' in info) key = convertInt(info.id, `Invalid name or id value: ${pyStr(info)}`);
+    else if ('name' in info) key = info.name;
+    else throw new HubFault(FaultCode.ParameterError, `Invalid name or id value: ${pyStr(info)}`);
   }
+  if (typeof key === 'number' && Number.isInteger(key)) {
+    for (const r of rows) if (r.id === key) return r;
+    return undefined;
+  }
+  if (typeof key === 'string') {
+    for (const r of rows) if (r.name === key) return r;
+    return undefined;
+  }
+  throw new HubFault(FaultCode.ParameterError, `Invalid name or id value: ${pyStr(key)}`);
+}
+
+/** lookup_name(table, info, strict=True) */
+export function lookupNameStrict<R extends { id: number; name: string }>(table: string, rows: Iterable<R>, info: unknown): R {
+  const row = lookupName(rows, info);
+  if (!row) throw genericError(`No such entry in table ${table}: ${pyStr(info)}`);
+  return row;
 }
 
 // ---------------------------------------------------------------- CG access (assert_cg)
 
-export function assertCG(cg: { name: string; users: number[] } | undefined, cgName: string, userId: number | null): void {
-  if (userId === null) throw new HubFault(FaultCode.AuthError, 'Not logged-in');
-  if (!cg) throw genericError(`No such entry in table content_generator: ${cgName}`);
-  if (!cg.users.includes(userId)) throw new HubFault(FaultCode.AuthError, `Content generator access required (${cgName})`);
+/** assert_cg: the CG must exist (checked first, even for an anonymous caller), then a login, then access. */
+export function assertCG<C extends { id: number; name: string; users: number[] }>(cgs: Iterable<C>, info: unknown, user: { id: number } | null): C {
+  const cg = lookupNameStrict('content_generator', cgs, info);
+  if (!user) throw new HubFault(FaultCode.AuthError, 'Not logged-in');
+  if (!cg.users.includes(user.id)) throw new HubFault(FaultCode.AuthError, `Content generator access required (${cg.name})`);
+  return cg;
 }
 
-// ---------------------------------------------------------------- reservations (cg_init_build, new_build, cg_refund_build)
+// ---------------------------------------------------------------- builds (find_build_id, new_build, recycle_build, cg_refund_build)
 
-/** new_build(strict=False): an NVR in use may be recycled only when FAILED or CANCELED and not reserved. */
-export function checkReservable(existing: { id: number; name: string; version: string; release: string; state: number } | undefined, reserved: boolean): void {
-  if (!existing) return;
-  if (existing.state !== BUILD_STATES.FAILED && existing.state !== BUILD_STATES.CANCELED) {
-    throw genericError(`Build already exists (id=${existing.id}, state=${BUILD_STATE_NAMES[existing.state]}): ${existing.name}-${existing.version}-${existing.release}`);
+/** find_build_id's argument: an int id, an "N-V-R" string or a map with name, version and release. */
+export function buildKey(info: unknown): { id: number } | { name: unknown; version: unknown; release: unknown } {
+  if (typeof info === 'number' && Number.isInteger(info)) return { id: info };
+  if (typeof info === 'boolean') return { id: info ? 1 : 0 };
+  if (typeof info === 'string') {
+    const nvr = parseNVR(info);
+    return { name: nvr.name, version: nvr.version, release: nvr.release };
   }
-  if (reserved) throw genericError('Build is already reserved');
+  if (isMap(info)) {
+    if (!('name' in info && 'version' in info && 'release' in info)) throw genericError('did not provide name, version, and release');
+    return { name: info.name, version: info.version, release: info.release };
+  }
+  throw genericError(`Invalid type for argument: ${pyType(info)}`);
 }
 
-/** cg_refund_build, in the hub's order: target state, build state, token, owning CG. */
+/** koji.parse_NVR */
+export function parseNVR(nvr: string): { name: string; version: string; release: string; epoch: string } {
+  const p2 = nvr.lastIndexOf('-');
+  if (p2 === -1 || p2 === nvr.length - 1) throw genericError(`invalid format: ${nvr}`);
+  const p1 = nvr.lastIndexOf('-', p2 - 1);
+  if (p1 === -1 || p1 === p2 - 1 || p2 === 0) throw genericError(`invalid format: ${nvr}`);
+  let name = nvr.slice(0, p1);
+  let epoch = '';
+  const colon = name.indexOf(':');
+  if (colon !== -1) {
+    epoch = name.slice(0, colon);
+    name = name.slice(colon + 1);
+  }
+  return { name, version: nvr.slice(p1 + 1, p2), release: nvr.slice(p2 + 1), epoch };
+}
+
+/** get_build(info, strict=True)'s fault: an id is printed as is, an NVR or a map as Python's repr. */
+export const noSuchBuild = (info: unknown) => genericError(`No such build: ${typeof info === 'number' ? String(info) : pyRepr(info)}`);
+
+/**
+ * recycle_build: may a new build (new_build's data) take over the existing build of its NVR?
+ * 'reuse' is a BUILDING build of the same task (the controlling task starting again), left as
+ * it is; 'recycle' a FAILED or CANCELED build without tags or archives, overwritten. Anything
+ * else is the hub's fault; `dataRepr` is new_build's data as Python prints it.
+ */
+export function checkRecycle(
+  old: { id: number; state: number; task_id: number | null },
+  data: { state: number; task_id: number | null },
+  history: { tagged: boolean; archives: boolean },
+  dataRepr: () => string,
+): 'reuse' | 'recycle' {
+  if (old.state === BUILD_STATES.BUILDING) {
+    if (data.state === old.state && data.task_id === old.task_id) return 'reuse';
+    if (old.task_id === null) throw pythonError('TypeError', '%d format: a real number is required, not NoneType');
+    throw genericError(`Build already in progress (task ${old.task_id})`);
+  }
+  if (old.state !== BUILD_STATES.FAILED && old.state !== BUILD_STATES.CANCELED) {
+    throw genericError(`Build already exists (id=${old.id}, state=${BUILD_STATE_NAMES[old.state]}): ${dataRepr()}`);
+  }
+  if (history.tagged) throw genericError('Build already exists. Unable to recycle, has tag history');
+  if (history.archives) throw genericError('Build already exists. Unable to recycle, has archive data');
+  return 'recycle';
+}
+
+/** cg_refund_build checks the target state before anything else, the caller's CG access next. */
+export function checkRefundState(state: unknown): void {
+  if (state !== BUILD_STATES.FAILED && state !== BUILD_STATES.CANCELED) throw genericError('Only FAILED/CANCELED build states are allowed');
+}
+
+/** cg_refund_build, once the build is found: its state, the token, the owning CG. */
 export function checkRefund(
-  state: number,
-  build: { id: number; state: number; cg_id: number | null },
+  buildId: unknown,
+  build: { state: number; cg_id: number | null },
   reservation: { token: string } | undefined,
-  token: string,
+  token: unknown,
   cgId: number,
 ): void {
-  if (state !== BUILD_STATES.FAILED && state !== BUILD_STATES.CANCELED) throw genericError('Only FAILED/CANCELLED states are allowed');
-  if (build.state !== BUILD_STATES.BUILDING) throw genericError(`Build ID ${build.id} isn't in BUILDING state`);
-  if (!reservation || reservation.token !== token) throw genericError(`Token doesn't match build ID ${build.id}`);
-  if (build.cg_id !== cgId) throw genericError(`Build ID ${build.id} is not reserved by this CG`);
+  if (build.state !== BUILD_STATES.BUILDING) throw genericError(`Build ID ${pyStr(buildId)} is not in BUILDING state`);
+  if (!reservation || reservation.token !== token) throw genericError(`Token doesn't match build ID ${pyStr(buildId)}`);
+  if (build.cg_id !== cgId) throw genericError(`Build ID ${pyStr(buildId)} is not reserved by this CG`);
+}
+
+// ---------------------------------------------------------------- tasks (make_task, Task.getInfo)
+
+/** The channels schema.sql creates, in its order (their ids). */
+export const CHANNELS = ['default', 'createrepo', 'maven', 'livecd', 'appliance', 'vm', 'image', 'livemedia'] as const;
+/** koji.PRIO_DEFAULT */
+export const PRIO_DEFAULT = 20;
+
+/** koji.parse_arches(arches, strict=True, allow_none=True) */
+export function parseArches(arches: unknown): string {
+  if (arches === null || arches === undefined) return '';
+  let list: unknown[];
+  if (Array.isArray(arches)) list = arches;
+  else if (typeof arches === 'string') list = arches.split(/\s+/).filter(Boolean);
+  else throw pythonError('AttributeError', `'${pyTypeName(arches)}' object has no attribute 'split'`);
+  for (const arch of list) {
+    if (typeof arch !== 'string') throw pythonError('TypeError', 'expected string or bytes-like object');
+    if (!/^[a-zA-Z0-9_-]*$/.test(arch)) throw genericError('Architecture can be only [a-zA-Z0-9_-]');
+  }
+  return list.join(' ');
+}
+
+/** tuple(arglist), as make_task stores the request: a string is its characters, a map its keys. */
+export function taskRequest(arglist: unknown): unknown[] {
+  if (Array.isArray(arglist)) return arglist;
+  if (typeof arglist === 'string') return [...arglist];
+  if (isMap(arglist)) return Object.keys(arglist);
+  throw pythonError('TypeError', `'${pyTypeName(arglist)}' object is not iterable`);
+}
+
+/** What the hub's database says to a build naming a task it does not have (build.task_id references task.id). */
+export function taskForeignKeyError(taskId: number): HubFault {
+  return pythonError(
+    'psycopg2.errors.ForeignKeyViolation',
+    `insert or update on table "build" violates foreign key constraint "build_task_id_fkey"\nDETAIL:  Key (task_id)=(${taskId}) is not present in table "task".\n`,
+  );
 }
 
 // ---------------------------------------------------------------- uploads (get_upload_path, handle_upload)
 
-/** Resolves filepath/filename the way get_upload_path does; returns the directory relative to work/. */
-export function uploadTarget(reldir: string, name: string): { dir: string; name: string } {
-  if (name.includes('/') || name.startsWith('.') || name === '') throw genericError(`Invalid upload filename: ${name}`);
-  // os.path.normpath; an absolute path would escape work/ on the real hub too (join drops the prefix): refuse it.
-  const norm = reldir === '' ? '' : path.posix.normalize(reldir).replace(/\/+$/, '');
-  if (!norm || norm === '.' || norm.startsWith('..') || norm.startsWith('/')) throw genericError(`Invalid upload directory: ${reldir}`);
-  if (norm === 'tasks' || norm.startsWith('tasks/')) throw genericError(`Invalid upload directory, reserved for builder hosts: ${reldir}`);
+/**
+ * get_upload_path: checks the file name and directory; returns the directory relative to work/.
+ * With `create` (uploads), `tasks/<n>/<task id>/…` is only for the host running that task, and
+ * the dev hub has no hosts.
+ */
+export function uploadTarget(reldir: string, name: string, create = false, userId: number | null = null): { dir: string; name: string } {
+  if (name.includes('/') || name.startsWith('.')) throw genericError(`Invalid upload filename: ${name}`);
+  const norm = path.posix.normalize(reldir === '' ? '.' : reldir).replace(/(.)\/+$/, '$1');
+  if (norm.startsWith('..')) throw genericError(`Invalid upload directory: ${reldir}`);
+  // koji.util.joinpath refuses an absolute segment
+  if (norm.startsWith('/')) throw pythonError('ValueError', `Invalid path segment: ${norm}`);
+  const parts = norm.split('/');
+  if (create && parts[0] === 'tasks') {
+    if (parts.length < 3 || !/^\s*[-+]?\d+\s*$/.test(parts[2])) throw genericError(`Invalid task upload directory: ${reldir}`);
+    throw new HubFault(FaultCode.AuthError, `User ${userId} is not a host`);
+  }
   return { dir: norm, name };
 }
 
@@ -197,49 +463,58 @@ export const lockError = () => new HubFault(FaultCode.LockError, '[Errno 11] Res
 
 /** handle_upload: only a logged-in session may upload. */
 export function assertUploadLogin(loggedIn: boolean): void {
-  if (!loggedIn) throw new HubFault(FaultCode.ActionNotAllowed, 'you must be logged-in to upload');
+  if (!loggedIn) throw new HubFault(FaultCode.ActionNotAllowed, 'you must be logged-in to upload a file');
 }
 
-/** handle_upload: an existing target must be a regular file, and offset 0 needs overwrite. */
-export function checkUploadDestination(existing: { isFile(): boolean } | undefined, offset: number, overwrite: boolean, file: string): void {
+/** handle_upload: an existing target must be a regular file (never a symlink), and offset 0 needs overwrite. */
+export function checkUploadDestination(existing: { isFile(): boolean; isSymbolicLink(): boolean } | undefined, offset: number, overwrite: boolean, file: string): void {
   if (!existing) return;
+  if (existing.isSymbolicLink()) throw genericError(`destination is a symlink: ${file}`);
   if (!existing.isFile()) throw genericError(`destination not a file: ${file}`);
   if (offset === 0 && !overwrite) throw genericError(`upload path exists: ${file}`);
 }
 
 /** handle_upload without overwrite: nothing may remain after the bytes just written. */
 export function checkUploadLength(end: number, offset: number, size: number, file: string): void {
-  if (end !== offset + size) throw genericError(`Incorrect upload length for ${file} - expected ${offset + size}, got ${end}`);
+  if (end !== offset + size) throw genericError(`Incorrect upload length for ${file} - Expected ${offset + size}, actual ${end}`);
 }
 
+/** handle_upload's query string: filename (required), filepath, offset, overwrite, volume. fileverify is checked later (checkUploadVerify). */
 export function parseUploadQuery(query: URLSearchParams): {
   filename: string;
   filepath: string;
-  verify: VerifyType;
+  verify: string;
   offset: number;
   overwrite: boolean;
   volume: string;
 } {
   const filename = query.get('filename');
   if (filename === null) throw keyError('filename');
-  const verify = query.get('fileverify') ?? '';
-  // An empty fileverify makes the real hub call None(): a TypeError.
-  if (!verify) throw new HubFault(FaultCode.Generic, "<class 'TypeError'>: 'NoneType' object is not callable");
-  if (!(VERIFY_TYPES as readonly string[]).includes(verify)) throw genericError(`Unsupported verify type: ${verify}`);
   const offsetText = query.get('offset') ?? '0';
-  if (!/^-?\d+$/.test(offsetText)) throw new HubFault(FaultCode.Generic, `<class 'ValueError'>: invalid literal for int() with base 10: '${offsetText}'`);
+  if (!/^\s*[-+]?\d+\s*$/.test(offsetText)) throw pythonError('ValueError', `invalid literal for int() with base 10: '${offsetText}'`);
   const offset = Number(offsetText);
-  if (offset < -1) throw genericError(`Invalid upload offset: ${offset}`);
   const volume = query.get('volume') ?? 'DEFAULT';
   if (volume !== 'DEFAULT') throw genericError(`No such entry in table volume: ${volume}`);
-  return { filename, filepath: query.get('filepath') ?? '', verify: verify as VerifyType, offset, overwrite: !!query.get('overwrite'), volume };
+  return { filename, filepath: query.get('filepath') ?? '', verify: query.get('fileverify') ?? '', offset, overwrite: !!query.get('overwrite'), volume };
+}
+
+/** get_verify_class: an empty fileverify makes the real hub call None(), a TypeError. */
+export function checkUploadVerify(verify: string): VerifyType {
+  if (!verify) throw pythonError('TypeError', "'NoneType' object is not callable");
+  if (!(VERIFY_TYPES as readonly string[]).includes(verify)) throw genericError(`Unsupported verify type: ${verify}`);
+  return verify as VerifyType;
+}
+
+/** os.lseek / os.ftruncate with an offset below -1 */
+export function checkUploadOffset(offset: number): void {
+  if (offset < -1) throw pythonError('OSError', '[Errno 22] Invalid argument');
 }
 
 // ---------------------------------------------------------------- archive types (get_archive_type, schema.sql)
 
 export { ARCHIVE_TYPES };
 
-/** The longest dotted suffix that some archive type lists wins; no match is a GenericError. */
+/** get_archive_type(filename, strict=True): the longest dotted suffix that some archive type lists wins. */
 export function archiveTypeFor(filename: string): ArchiveType {
   const t = findArchiveType(filename);
   if (!t) throw genericError(`unsupported file extension: ${filename}`);
@@ -250,11 +525,47 @@ export function archiveTypeFor(filename: string): ArchiveType {
 
 type Json = Record<string, unknown>;
 
-const isMap = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+function isMap(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
 
-function need<T = unknown>(obj: Json, key: string): T {
+/** obj[key], or the KeyError the hub answers with; `obj` that is no map is Python's TypeError. */
+function need<T = unknown>(obj: unknown, key: string): T {
+  if (Array.isArray(obj)) throw pythonError('TypeError', 'list indices must be integers or slices, not str');
+  if (!isMap(obj)) throw pythonError('TypeError', `'${pyTypeName(obj)}' object is not subscriptable`);
   if (!(key in obj)) throw keyError(key);
   return obj[key] as T;
+}
+
+/** `for x in value` on a decoded XML-RPC value */
+function iterate(value: unknown): unknown[] {
+  if (Array.isArray(value)) return value;
+  if (isMap(value)) return Object.keys(value);
+  if (typeof value === 'string') return [...value];
+  throw pythonError('TypeError', `'${pyTypeName(value)}' object is not iterable`);
+}
+
+/** float(value) */
+function pyFloat(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+  if (typeof value === 'string') throw pythonError('ValueError', `could not convert string to float: ${pyRepr(value)}`);
+  throw pythonError('TypeError', `float() argument must be a string or a real number, not '${pyTypeName(value)}'`);
+}
+
+/** Python's == for the scalar values metadata carries (1 == 1.0 == True) */
+const pyKey = (v: unknown) => (typeof v === 'boolean' ? String(Number(v)) : typeof v === 'bigint' ? String(v) : JSON.stringify(v) ?? 'None');
+
+/** koji.util.joinpath(workdir, a, b, …): each later part normalized; "..", "../x" or "/x" is a ValueError. */
+export function hubJoin(base: string, ...parts: string[]): string {
+  const norm = parts.map((p) => {
+    const n = p === '' ? '.' : path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+    if (n === '..' || n.startsWith('../') || n.startsWith('/')) throw pythonError('ValueError', `Invalid path segment: ${p}`);
+    return n;
+  });
+  return path.posix.join(base, ...norm).replace(/\/\.(?=\/)/g, '/.'); // keep "/./" as os.path.join does
 }
 
 export interface BuildRowLike {
@@ -269,19 +580,42 @@ export interface BuildRowLike {
   draft: boolean;
 }
 
-/** What the import checks need to look up in the hub's tables. */
+/** What the import checks need to look up in the hub's tables and files. */
 export interface ImportLookup {
-  cgByName(name: string): { id: number; name: string; users: number[] } | undefined;
-  userId: number | null;
-  buildById(id: number): BuildRowLike | undefined;
-  buildByNVR(name: string, version: string, release: string): BuildRowLike | undefined;
-  reservation(buildId: number): { token: string; cg_id: number } | undefined;
+  cgs: Iterable<{ id: number; name: string; users: number[] }>;
+  user: { id: number } | null;
+  /** get_build(info): by id, NVR string or map; throws the hub's faults for a bad argument */
+  findBuild(info: unknown): BuildRowLike | undefined;
+  reservation(buildId: number): { token: string } | undefined;
   userByName(name: string): { id: number } | undefined;
   btypeExists(name: string): boolean;
-  /** Size of the uploaded file, or undefined when missing / not a regular file. */
-  fileSize(relpath: string): Promise<number | undefined>;
-  fileDigest(relpath: string, type: VerifyType): Promise<string>;
-  buildDirExists(name: string, version: string, release: string): Promise<boolean>;
+  /** archives with this file name and size: match_file's candidates */
+  archivesByFile(filename: string, size: unknown): Array<{ id: number; checksum: string; checksum_type: number }>;
+  archive(id: number): { id: number; build_id: number; filename: string; size: number; checksum: string; checksum_type: number } | undefined;
+  /** absolute path of a file under the hub's work/ (for the hub's fault texts) */
+  workPath(...parts: string[]): string;
+  /** os.path.getsize (follows symlinks); undefined when missing */
+  fileSize(absPath: string): Promise<number | undefined>;
+  fileDigest(absPath: string, type: VerifyType): Promise<string>;
+  /** packages/<n>/<v>/<r>, absolute */
+  buildDir(name: string, version: string, release: string): string;
+  exists(absPath: string): Promise<boolean>;
+}
+
+export interface PlannedOutput {
+  /** absolute path of the uploaded file */
+  hubPath: string;
+  filename: string;
+  type: string;
+  subdir: string | null;
+  filesize: unknown;
+  checksum: string;
+  checksum_type: string;
+  buildroot: string;
+  btype?: string;
+  typeInfo?: unknown;
+  extra: unknown;
+  metadata_only: boolean;
 }
 
 export interface ImportPlan {
@@ -301,251 +635,310 @@ export interface ImportPlan {
     draft: boolean;
     btypes: string[];
   };
-  buildroots: Array<{ key: string; cg_version: string; container: { type: string; arch: string }; host: { os: string; arch: string }; components: Json[]; tools: Json[]; extra: Json | null }>;
-  outputs: Array<{
-    relpath: string;
-    filename: string;
-    subdir: string;
-    filesize: number;
-    checksum: string;
-    checksum_type: string;
-    buildroot: string;
-    kind: 'log' | 'archive';
-    btype?: string;
-    archiveType?: ArchiveType;
-    imageArch?: string;
-    extra: Json | null;
-    metadata_only: boolean;
-  }>;
+  buildroots: Array<{ key: string; cg_version: unknown; container: { type: unknown; arch: unknown }; host: { os: unknown; arch: unknown }; components: unknown[]; tools: unknown[]; extra: unknown }>;
+  outputs: PlannedOutput[];
+  /** what metadata.json in the build directory gets: the document as the caller sent it */
+  rawMetadata: string;
   metadata: Json;
+  /** CG_Importer.log lines so far (cg_import.log) */
+  log: string[];
 }
 
 /** CGImport's metadata argument: a struct, a JSON string, nil (metadata.json) or a `.json` file in the upload dir. */
-export async function parseImportMetadata(metadata: unknown, readUploaded: (name: string) => Promise<string | undefined>): Promise<Json> {
+export async function parseImportMetadata(
+  metadata: unknown,
+  readUploaded: (name: string) => Promise<string | undefined>,
+): Promise<{ metadata: unknown; raw: string }> {
+  if (isMap(metadata)) return { metadata, raw: JSON.stringify(metadata, null, 2) };
   let value = metadata ?? 'metadata.json';
-  if (typeof value === 'string') {
-    if (value.endsWith('.json')) {
-      const text = await readUploaded(value);
-      if (text === undefined) throw genericError(`No such file: ${value}`);
-      value = text;
-    }
-    try {
-      value = JSON.parse(value as string);
-    } catch (err) {
-      throw genericError(`Invalid json data: ${(err as Error).message}`);
-    }
+  value = checkStr(value);
+  if ((value as string).endsWith('.json')) {
+    const text = await readUploaded(value as string);
+    if (text === undefined) throw genericError(`No such file: ${String(value)}`);
+    value = text;
   }
-  if (!isMap(value)) throw genericError('Invalid metadata: not a map');
-  return value;
+  try {
+    return { metadata: JSON.parse(value as string), raw: value as string };
+  } catch {
+    throw genericError(`Invalid json data: ${pyRepr(value)}`);
+  }
 }
 
-/** The checks of cg_import, in the hub's order; nothing is changed until all of them pass. */
-export async function checkImport(metadata: Json, token: string | null, db: ImportLookup): Promise<ImportPlan> {
+/**
+ * cg_import up to the point where it writes: CG_Importer's checks in its order (metadata
+ * version, CG access, prep_build, prep_brs, prep_outputs, destination directory). What fails
+ * later, while the hub writes (unknown task, archive type, image arch, files already there), is
+ * the caller's to check in that order: see the dev hub's cgImport.
+ */
+export async function checkImport(parsed: unknown, raw: string, directory: string, token: unknown, db: ImportLookup): Promise<ImportPlan> {
+  const log: string[] = [];
+  const metadata = parsed as Json;
   // 1. metadata version
   const version = need(metadata, 'metadata_version');
-  if (version !== 0) throw genericError(`No such metadata version: ${String(version)}`);
-  const buildroots = need<unknown[]>(metadata, 'buildroots');
-  const outputs = need<unknown[]>(metadata, 'output');
-  const build = need<Json>(metadata, 'build');
-  if (!Array.isArray(buildroots) || !Array.isArray(outputs) || !isMap(build)) throw genericError('Invalid metadata: build must be a map, buildroots and output lists');
+  if (version !== 0) throw genericError(`No such metadata version: ${pyRepr(version)}`);
 
-  // 2. one content generator, and the caller may use it
-  const cgNames = new Set<string>();
-  for (const br of buildroots) {
-    if (!isMap(br)) throw genericError('Invalid buildroot entry');
-    cgNames.add(String(need(need<Json>(br, 'content_generator'), 'name')));
+  // 2. assert_cg_access: one content generator, and the caller may use it
+  let cgInfo: { id: number; name: string; users: number[] } | undefined;
+  for (const br of iterate(need(metadata, 'buildroots'))) {
+    const info = need<Json>(br, 'content_generator');
+    const cg = lookupNameStrict('content_generator', db.cgs, need(info, 'name'));
+    if (cgInfo && cgInfo.id !== cg.id) throw genericError('Koji now support only one content-generator per import');
+    cgInfo ??= cg;
   }
-  for (const name of cgNames) if (!db.cgByName(name)) throw genericError(`No such entry in table content_generator: ${name}`);
-  if (cgNames.size > 1) throw genericError('Koji now support only one content-generator per import');
-  const cgName = [...cgNames][0];
-  if (cgName !== undefined) assertCG(db.cgByName(cgName), cgName, db.userId);
-  const cg = cgName === undefined ? undefined : db.cgByName(cgName)!;
+  // assert_cg(None) when there are no buildroots
+  const cg = assertCG(db.cgs, cgInfo ? cgInfo.id : null, db.user);
 
-  // 3. build (prep_build)
-  const extra: Json = isMap(build.extra) ? structuredClone(build.extra) : {};
-  const typeinfo: Json = isMap(extra.typeinfo) ? (extra.typeinfo as Json) : {};
-  for (const legacy of LEGACY_BTYPES) {
-    if (legacy in extra) {
-      if (legacy in typeinfo) throw genericError(`Duplicate typeinfo for: ${legacy}`);
-      typeinfo[legacy] = extra[legacy];
-      delete extra[legacy];
+  // 3. prep_build
+  const build = need<Json>(metadata, 'build');
+  const buildGet = (key: string) => (isMap(build) ? build[key] : undefined);
+  const taskFromMetadata = (): number | null => {
+    let taskId: number | null = null;
+    if ('task_id' in build) taskId = convertInt(build.task_id);
+    const extra = 'extra' in build ? build.extra : {};
+    if (!isMap(extra) && !Array.isArray(extra) && typeof extra !== 'string') {
+      throw pythonError('TypeError', `argument of type '${pyTypeName(extra)}' is not iterable`);
+    }
+    if (isMap(extra) && 'container_koji_task_id' in extra) {
+      const task2 = convertInt(extra.container_koji_task_id)!;
+      if (taskId !== null && taskId !== task2) throw genericError(`CG provided non-matching task_id ${taskId} and container_koji_task_id ${task2}`);
+      return task2;
+    }
+    return taskId;
+  };
+  let reservedId: number | null = null;
+  if (pyTruthy(buildGet('build_id'))) {
+    const buildId = build.build_id;
+    const row = db.findBuild(buildId);
+    if (!row) throw noSuchBuild(buildId);
+    const reservation = db.reservation(row.id);
+    const taskId = taskFromMetadata();
+    if (!reservation || reservation.token !== token) throw genericError(`Token doesn't match build ID ${pyStr(buildId)}`);
+    if (row.cg_id !== cg.id) throw genericError(`Build ID ${pyStr(buildId)} is not reserved by this CG`);
+    if (row.task_id && row.task_id !== taskId) throw genericError(`Build is owned by task ${row.task_id}`);
+    if (row.state !== BUILD_STATES.BUILDING) throw genericError(`Build ID ${pyStr(buildId)} is not in BUILDING state`);
+    if (row.draft !== ('draft' in build ? build.draft : false)) throw genericError(`Draft field does not match reservation (build id = ${pyStr(buildId)})`);
+    if (row.name !== need(build, 'name') || row.version !== need(build, 'version') || row.release !== need(build, 'release')) {
+      throw genericError(`Build (${row.id}) NVR is different`);
+    }
+    if ('epoch' in build && row.epoch !== build.epoch) throw genericError(`Build (${row.id}) epoch is different`);
+    reservedId = row.id;
+  } else if (token !== null && token !== undefined) {
+    throw genericError('Reservation token given, but no build_id in metadata');
+  } else {
+    const existing = db.findBuild(build);
+    if (existing && existing.state !== BUILD_STATES.CANCELED && existing.state !== BUILD_STATES.FAILED) {
+      throw genericError(`Build already exists: ${existing.name}-${existing.version}-${existing.release} (id=${existing.id})`);
     }
   }
-  extra.typeinfo = typeinfo;
-  const btypes = Object.keys(typeinfo);
-  for (const bt of btypes) if (!db.btypeExists(bt)) throw genericError(`No such entry in table btype: ${bt}`);
-
-  const name = need<string>(build, 'name');
-  const buildVersion = need<string>(build, 'version');
-  const release = need<string>(build, 'release');
-  checkNVR({ name, version: buildVersion, release });
-  const startTime = Number(need(build, 'start_time'));
-  const endTime = Number(need(build, 'end_time'));
-  if (!Number.isFinite(startTime) || !Number.isFinite(endTime)) throw new HubFault(FaultCode.Generic, "<class 'ValueError'>: could not convert string to float");
-  let taskId: number | null = build.task_id === undefined || build.task_id === null ? null : Number(build.task_id);
-  const containerTask = isMap(build.extra) ? (build.extra as Json).container_koji_task_id : undefined;
-  if (containerTask !== undefined && containerTask !== null) {
-    if (taskId !== null && taskId !== Number(containerTask)) throw genericError(`Task id mismatch: ${taskId} != ${String(containerTask)}`);
-    taskId = Number(containerTask);
-  }
+  // dslice(metadata['build'], ['name', 'version', 'release', 'extra', 'source'])
+  for (const key of ['name', 'version', 'release', 'extra', 'source']) need(build, key);
+  const epoch = 'epoch' in build ? (build.epoch as number | null) : null;
+  const draft = 'draft' in build ? build.draft === true : false;
+  const startTime = pyFloat(need(build, 'start_time'));
+  const endTime = pyFloat(need(build, 'end_time'));
+  const taskId = taskFromMetadata();
   let owner: number | null = null;
-  if (build.owner !== undefined && build.owner !== null) {
-    if (typeof build.owner !== 'string') throw genericError(`Invalid owner format (expected username): ${String(build.owner)}`);
+  if (pyTruthy(build.owner)) {
+    if (typeof build.owner !== 'string') throw genericError(`Invalid owner format (expected username): ${pyStr(build.owner)}`);
     const user = db.userByName(build.owner);
-    if (!user) throw genericError(`No such user: ${build.owner}`);
+    if (!user) throw genericError(`No such user: ${pyRepr(build.owner)}`);
     owner = user.id;
   }
-  const epoch = build.epoch === undefined || build.epoch === null ? null : Number(build.epoch);
-  const draft = build.draft === true;
-
-  let reservedId: number | null = null;
-  if (build.build_id !== undefined && build.build_id !== null) {
-    const buildId = Number(build.build_id);
-    const reservation = db.reservation(buildId);
-    if (!reservation || reservation.token !== token) throw genericError(`Token doesn't match build ID ${buildId}`);
-    const row = db.buildById(buildId);
-    if (!row) throw genericError(`No such build: ${buildId}`);
-    if (!cg || row.cg_id !== cg.id) throw genericError(`Build ID ${buildId} is not reserved by this CG`);
-    if (row.task_id !== null && taskId !== null && row.task_id !== taskId) throw genericError(`Build ID ${buildId} has a different task ID`);
-    if (row.state !== BUILD_STATES.BUILDING) throw genericError(`Build ID ${buildId} is not in BUILDING state`);
-    if (row.draft !== draft) throw genericError(`Build ID ${buildId} draft flag differs`);
-    if (row.name !== name || row.version !== buildVersion || row.release !== release) throw genericError(`Build (${buildId}) NVR is different`);
-    if (epoch !== null && row.epoch !== epoch) throw genericError(`Build (${buildId}) epoch is different`);
-    reservedId = buildId;
-  } else {
-    if (token) throw genericError('Reservation token given, but no build_id in metadata');
-    const existing = db.buildByNVR(name, buildVersion, release);
-    if (existing && existing.state !== BUILD_STATES.FAILED && existing.state !== BUILD_STATES.CANCELED) {
-      throw genericError(`Build already exists: ${name}-${buildVersion}-${release} (id=${existing.id})`);
-    }
+  checkNVR(build);
+  if (build.extra === null) throw pythonError('AttributeError', "'NoneType' object has no attribute 'setdefault'");
+  const extra = structuredClone(build.extra) as Json;
+  if (!isMap(extra)) throw pythonError('AttributeError', `'${pyTypeName(extra)}' object has no attribute 'setdefault'`);
+  if (!('typeinfo' in extra)) extra.typeinfo = {};
+  const typeinfo = extra.typeinfo as Json;
+  if (!isMap(typeinfo)) throw pythonError('TypeError', `argument of type '${pyTypeName(typeinfo)}' is not iterable`);
+  for (const legacy of LEGACY_BTYPES) {
+    if (!(legacy in extra)) continue;
+    if (legacy in typeinfo) throw genericError(`Duplicate typeinfo for ${pyRepr(legacy)}`);
+    typeinfo[legacy] = extra[legacy];
   }
+  const btypes = iterate(typeinfo) as string[];
+  for (const bt of btypes) if (!db.btypeExists(bt)) throw genericError(`No such entry in table btype: ${bt}`);
 
-  // 4. buildroots (prep_brs)
+  // 4. prep_brs
+  const used = new Set(iterate(need(metadata, 'output')).map((o) => pyKey(need(o, 'buildroot_id'))));
   const plannedBrs: ImportPlan['buildroots'] = [];
   const brKeys = new Set<string>();
-  for (const raw of buildroots as Json[]) {
-    const key = JSON.stringify(need(raw, 'id'));
-    if (brKeys.has(key)) throw genericError(`Duplicate buildroot id in metadata: ${key}`);
+  for (const br of iterate(metadata.buildroots) as Json[]) {
+    const id = need(br, 'id');
+    const key = pyKey(id);
+    if (!used.has(key)) throw genericError(`Buildroot id not used in output: ${pyRepr(id)}`);
+    if (brKeys.has(key)) throw genericError(`Duplicate buildroot id in metadata: ${pyRepr(id)}`);
     brKeys.add(key);
-    const cgInfo = need<Json>(raw, 'content_generator');
-    const container = need<Json>(raw, 'container');
-    const host = need<Json>(raw, 'host');
-    const components = need<Json[]>(raw, 'components');
-    const tools = need<Json[]>(raw, 'tools');
-    checkComponents(components);
-    plannedBrs.push({
+    const cgVersion = need(need(br, 'content_generator'), 'version');
+    const container = need(br, 'container');
+    const host = need(br, 'host');
+    const planned = {
       key,
-      cg_version: String(need(cgInfo, 'version')),
-      container: { type: String(need(container, 'type')), arch: String(need(container, 'arch')) },
-      host: { os: String(need(host, 'os')), arch: String(need(host, 'arch')) },
-      components,
-      tools: tools.map((t) => ({ name: need(t, 'name'), version: need(t, 'version') })),
-      extra: isMap(raw.extra) ? raw.extra : null,
-    });
-  }
-  const used = new Set<string>();
-
-  // 5. outputs (prep_outputs)
-  const plannedOutputs: ImportPlan['outputs'] = [];
-  const seen = new Set<string>();
-  for (const raw of outputs) {
-    if (!isMap(raw)) throw genericError('Invalid output entry');
-    const filename = need<string>(raw, 'filename');
-    const relpath = typeof raw.relpath === 'string' ? raw.relpath : '';
-    const filePath = path.posix.join(relpath, filename);
-    if (filename.includes('/') || path.posix.normalize(filePath).startsWith('..')) throw genericError(`Invalid output filename: ${filePath}`);
-    const size = await db.fileSize(filePath);
-    if (size === undefined) throw new HubFault(FaultCode.Generic, `<class 'FileNotFoundError'>: [Errno 2] No such file or directory: '${filePath}'`);
-    const filesize = Number(need(raw, 'filesize'));
-    if (size !== filesize) throw genericError(`File size ${size} for ${filePath} (expected ${filesize}) doesn't match. Corrupted upload?`);
-    const checksumType = String(need(raw, 'checksum_type'));
-    if (!(VERIFY_TYPES as readonly string[]).includes(checksumType)) throw genericError(`Unsupported verify type: ${checksumType}`);
-    const given = String(need(raw, 'checksum')).toLowerCase();
-    const actual = await db.fileDigest(filePath, checksumType as VerifyType);
-    if (given !== actual) throw genericError(`File checksum mismatch for ${filePath}: ${given} != ${actual}`);
-    const brKey = JSON.stringify(need(raw, 'buildroot_id'));
-    if (!brKeys.has(brKey)) throw genericError(`No such buildroot id in metadata: ${brKey}`);
-    used.add(brKey);
-    const type = need<string>(raw, 'type');
-    const subdir = typeof raw.subdir === 'string' ? raw.subdir : '';
-    if (subdir && (path.posix.normalize(subdir).startsWith('..') || subdir.startsWith('/'))) throw genericError(`Invalid subdir: ${subdir}`);
-    const outExtra = isMap(raw.extra) ? raw.extra : null;
-    const metadataOnly = raw.metadata_only === true;
-    const components = Array.isArray(raw.components) ? (raw.components as Json[]) : [];
-    checkComponents(components);
-    const entry: ImportPlan['outputs'][number] = {
-      relpath, filename, subdir, filesize, checksum: given, checksum_type: checksumType, buildroot: brKey,
-      kind: 'archive', extra: outExtra, metadata_only: metadataOnly,
+      cg_version: cgVersion,
+      container: { type: need(container, 'type'), arch: need(container, 'arch') },
+      host: { os: need(host, 'os'), arch: need(host, 'arch') },
+      extra: br.extra ?? null,
+      components: [] as unknown[],
+      tools: [] as unknown[],
     };
-    if (type === 'rpm') {
-      // Importing rpms needs their signature headers; Kiln never sends rpm outputs.
-      throw genericError(`rpm outputs are not supported by the dev hub: ${filename}`);
-    } else if (type === 'log') {
-      entry.kind = 'log';
-      if (seen.has(`log/${subdir}/${filename}`)) throw genericError(`Error importing build log. ${filename} already exists.`);
-      seen.add(`log/${subdir}/${filename}`);
-    } else {
-      const ex = outExtra ?? {};
-      let btype: string | undefined;
-      for (const key of Object.keys(ex)) {
-        if (!LEGACY_BTYPES.includes(key)) continue;
-        if (btype !== undefined) throw genericError(`Output file has multiple types: ${filename}`);
-        btype = key;
-      }
-      const outTypeinfo = isMap(ex.typeinfo) ? (ex.typeinfo as Json) : {};
-      for (const key of Object.keys(outTypeinfo)) {
-        if (btype === key) throw genericError(`Duplicate typeinfo for: ${key}`);
-        if (btype !== undefined) throw genericError(`Output file has multiple types: ${filename}`);
-        btype = key;
-      }
-      if (btype === undefined) throw genericError(`No typeinfo for: ${filename}`);
-      if (!btypes.includes(btype)) throw genericError(`Output type ${btype} not listed in build types`);
-      if (subdir && LEGACY_BTYPES.includes(btype)) throw genericError(`subdir not allowed for legacy btype ${btype}: ${filename}`);
-      if ((btype === 'maven' || btype === 'win') && components.length) throw genericError(`Components not allowed for ${btype} archives: ${filename}`);
-      if (!(checksumType in ARCHIVE_CHECKSUM_TYPES)) throw genericError(`Unsupported checksum type: ${checksumType}`);
-      entry.btype = btype;
-      entry.archiveType = archiveTypeFor(filename);
-      if (btype === 'image') {
-        const info = (isMap(outTypeinfo.image) ? outTypeinfo.image : ex.image) as Json;
-        entry.imageArch = String(need(isMap(info) ? info : {}, 'arch'));
-      }
-      const key = `${btype}/${subdir}/${filename}`;
-      if (seen.has(key)) throw genericError(`Duplicate output file: ${filename}`);
-      seen.add(key);
-    }
-    plannedOutputs.push(entry);
+    planned.components = matchComponents(need(br, 'components'), db, log);
+    planned.tools = iterate(need(br, 'tools'));
+    plannedBrs.push(planned);
   }
-  for (const key of brKeys) if (!used.has(key)) throw genericError(`Buildroot id not used in output: ${key}`);
 
-  // 7. the destination must be new
-  if (await db.buildDirExists(name, buildVersion, release)) {
-    throw genericError(`Destination directory already exists: packages/${name}/${buildVersion}/${release}`);
+  // 5. prep_outputs
+  const outputs: PlannedOutput[] = [];
+  for (const raw of iterate(metadata.output) as Json[]) {
+    const fileinfo = raw;
+    const metadataOnly = isMap(fileinfo) && fileinfo.metadata_only === true;
+    const filename = need<string>(fileinfo, 'filename');
+    const hubPath = db.workPath(directory, typeof fileinfo.relpath === 'string' ? fileinfo.relpath : '', String(filename));
+    const size = await db.fileSize(hubPath);
+    if (size === undefined) throw pythonError('FileNotFoundError', `[Errno 2] No such file or directory: '${hubPath}'`);
+    const expected = need(fileinfo, 'filesize');
+    if (size !== expected) throw genericError(`File size ${size} for ${pyStr(filename)} (expected ${pyStr(expected)}) doesn't match. Corrupted upload?`);
+    const checksumType = need(fileinfo, 'checksum_type');
+    if (!checksumType || !(VERIFY_TYPES as readonly unknown[]).includes(checksumType)) {
+      if (!checksumType) throw pythonError('TypeError', "'NoneType' object is not callable");
+      throw genericError(`Unsupported verify type: ${pyStr(checksumType)}`);
+    }
+    const actual = await db.fileDigest(hubPath, checksumType as VerifyType);
+    const given = need(fileinfo, 'checksum');
+    if (given !== actual) throw genericError(`File checksum mismatch for ${pyStr(filename)}: ${pyStr(given)} != ${actual}`);
+    const brId = need(fileinfo, 'buildroot_id');
+    if (!brKeys.has(pyKey(brId))) throw genericError(`Missing buildroot metadata for id ${pyRepr(brId)}`);
+    const type = need<string>(fileinfo, 'type');
+    const subdir = typeof fileinfo.subdir === 'string' && fileinfo.subdir ? fileinfo.subdir : null;
+    const out: PlannedOutput = {
+      hubPath, filename: String(filename), type: String(type), subdir, filesize: expected, checksum: String(given),
+      checksum_type: String(checksumType), buildroot: pyKey(brId), extra: fileinfo.extra, metadata_only: metadataOnly,
+    };
+    if (type !== 'rpm' && type !== 'log') prepArchive(fileinfo, out, btypes, db, log);
+    if (type === 'rpm') {
+      if (fileinfo.subdir) throw genericError('subdir field not allowed for rpm outputs');
+      checkNVRA(String(filename));
+    }
+    outputs.push(out);
   }
+
+  // 6. cg_import policy (allow), volume (DEFAULT), then the destination must be new
+  const name = String(build.name);
+  const buildVersion = String(build.version);
+  const release = String(build.release);
+  const dest = db.buildDir(name, buildVersion, release);
+  if (await db.exists(dest)) throw genericError(`Destination directory already exists: ${dest}`);
 
   return {
-    cg: { id: cg?.id ?? 0, name: cgName ?? '' },
-    build: { reservedId, name, version: buildVersion, release, epoch, source: typeof build.source === 'string' ? build.source : null, start_time: startTime, end_time: endTime, owner, task_id: taskId, extra, draft, btypes },
+    cg: { id: cg.id, name: cg.name },
+    build: {
+      reservedId, name, version: buildVersion, release, epoch, source: typeof build.source === 'string' ? build.source : null,
+      start_time: startTime, end_time: endTime, owner, task_id: taskId, extra, draft, btypes,
+    },
     buildroots: plannedBrs,
-    outputs: plannedOutputs,
+    outputs,
+    rawMetadata: raw,
     metadata,
+    log,
   };
 }
 
-function checkComponents(components: unknown): void {
-  if (!Array.isArray(components)) throw genericError('components must be a list');
-  for (const c of components) {
-    if (!isMap(c)) throw genericError('Invalid component entry');
-    const type = need<string>(c, 'type');
+/** prep_archive: the output's btype (legacy key in extra, or extra.typeinfo) and its components. */
+function prepArchive(fileinfo: Json, out: PlannedOutput, btypes: string[], db: ImportLookup, log: string[]): void {
+  const extra = 'extra' in fileinfo ? fileinfo.extra : {};
+  let btype: string | undefined;
+  let typeInfo: unknown;
+  for (const key of iterate(extra) as string[]) {
+    if (!LEGACY_BTYPES.includes(key)) continue;
+    if (btype !== undefined) throw genericError(`Output file has multiple types: ${out.filename}`);
+    btype = key;
+    typeInfo = (extra as Json)[key];
+    if (fileinfo.subdir) throw genericError('subdir field not allowed for legacy btypes');
+  }
+  const typeinfo = isMap(extra) && 'typeinfo' in extra ? extra.typeinfo : {};
+  for (const key of iterate(typeinfo) as string[]) {
+    if (btype === key) throw genericError(`Duplicate typeinfo for: ${pyRepr(btype)}`);
+    if (btype !== undefined) throw genericError(`Output file has multiple types: ${out.filename}`);
+    btype = key;
+    typeInfo = (typeinfo as Json)[key];
+  }
+  if (btype === undefined) throw genericError(`No typeinfo for: ${out.filename}`);
+  if (!btypes.includes(btype)) throw genericError(`Output type ${btype} not listed in build types`);
+  out.btype = btype;
+  out.typeInfo = typeInfo;
+  if ('components' in fileinfo) {
+    if (btype === 'maven' || btype === 'win') throw genericError(`Component list not allowed for archives of type ${btype}`);
+    matchComponents(fileinfo.components, db, log);
+  }
+}
+
+/**
+ * match_components: rpm, file and kojifile components are looked up; those the hub does not
+ * have are dropped, each with a line in cg_import.log (the dev hub has no RPMs, so every rpm
+ * component is dropped). Returns the components kept.
+ */
+function matchComponents(components: unknown, db: ImportLookup, log: string[]): unknown[] {
+  const kept: unknown[] = [];
+  for (const comp of iterate(components) as Json[]) {
+    const type = need(comp, 'type');
     if (type === 'rpm') {
-      if ('location' in c) throw genericError('External rpms not allowed');
-      if ('id' in c) throw genericError('Component rpm may not have an id');
-      for (const key of ['name', 'version', 'release', 'arch']) need(c, key);
+      if ('location' in comp) throw genericError('External rpms not allowed');
+      if ('id' in comp) throw genericError("Unexpected 'id' field in component");
+      log.push(`IGNORING unmatched rpm component: ${pyRepr(comp)}`);
     } else if (type === 'file') {
-      for (const key of ['filename', 'filesize', 'checksum', 'checksum_type']) need(c, key);
+      let mismatches = 0;
+      let found: unknown;
+      for (const archive of db.archivesByFile(String(need(comp, 'filename')), need(comp, 'filesize'))) {
+        const ct = comp.checksum_type;
+        if (typeof ct !== 'string' || !(ct in ARCHIVE_CHECKSUM_TYPES)) throw keyError(String(ct));
+        if (archive.checksum_type !== ARCHIVE_CHECKSUM_TYPES[ct]) {
+          mismatches++;
+          continue;
+        }
+        if (archive.checksum === comp.checksum) {
+          found = archive;
+          break;
+        }
+      }
+      if (found) {
+        kept.push(found);
+        continue;
+      }
+      log.push(`Failed to match archive ${pyStr(comp.filename)} (size ${pyStr(comp.filesize)}, sum ${pyStr(need(comp, 'checksum'))}`);
+      if (mismatches) log.push(`Match failed with ${mismatches} type mismatches`);
+      log.push(`IGNORING unmatched archive: ${pyRepr(comp)}`);
     } else if (type === 'kojifile') {
-      for (const key of ['nvr', 'filename', 'archive_id']) need(c, key);
+      const archiveId = need(comp, 'archive_id');
+      const archive = db.archive(convertInt(archiveId)!);
+      if (!archive) throw genericError(`No such archive: ${pyStr(archiveId)}`);
+      const owner = db.findBuild(archive.build_id)!;
+      for (const key of ['nvr', 'filename']) {
+        if (!(key in comp)) throw genericError(`${key} field missing for component, archive_id=${archive.id}`);
+      }
+      const checksumName = Object.entries(ARCHIVE_CHECKSUM_TYPES).find(([, v]) => v === archive.checksum_type)?.[0];
+      const expected: Json = {
+        nvr: `${owner.name}-${owner.version}-${owner.release}`, filename: archive.filename, filesize: archive.size,
+        checksum: archive.checksum, checksum_type: checksumName,
+      };
+      for (const [key, value] of Object.entries(expected)) {
+        if (key in comp && comp[key] !== value) {
+          throw genericError(`Component field ${key} does not match for archive_id=${archive.id}: ${pyStr(value)} != ${pyStr(comp[key])}`);
+        }
+      }
+      kept.push(archive);
     } else {
-      throw genericError(`No such component type: ${type}`);
+      throw genericError(`No such component type: ${pyStr(type)}`);
     }
   }
+  return kept;
+}
+
+/** koji.check_NVRA(filename, strict=True) on an rpm output's file name */
+function checkNVRA(filename: string): void {
+  let nvra = filename.split('@')[0];
+  if (nvra.endsWith('.rpm')) nvra = nvra.slice(0, -4);
+  const dot = nvra.lastIndexOf('.');
+  if (dot === -1 || dot === nvra.length - 1) throw genericError(`invalid format: ${nvra}`);
+  const nvr = parseNVR(nvra.slice(0, dot));
+  if (nvr.version.includes('-')) throw genericError('The "-" character not allowed in version field');
+  if (nvr.release.includes('-')) throw genericError('The "-" character not allowed in release field');
 }

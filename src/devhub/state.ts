@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BUILD_STATE_NAMES, BUILTIN_BTYPES } from './rules.js';
+import { BUILTIN_BTYPES } from './rules.js';
 
 export interface UserRow {
   id: number;
@@ -47,6 +47,8 @@ export interface BuildRow {
   start_time: number | null;
   completion_time: number | null;
   btypes: string[];
+  /** the event that created (or recycled) the row */
+  create_event?: number;
 }
 
 export interface ArchiveRow {
@@ -106,6 +108,7 @@ export interface HubTables {
   users: Record<string, UserRow>;
   sessions: Record<string, SessionRow>;
   cgs: Record<string, { id: number; name: string; users: number[] }>;
+  packages: Record<string, { id: number; name: string }>;
   btypes: string[];
   builds: Record<string, BuildRow>;
   reservations: Record<string, { build_id: number; token: string; cg_id: number; created: number }>;
@@ -122,6 +125,7 @@ export function emptyTables(): HubTables {
     users: {},
     sessions: {},
     cgs: {},
+    packages: {},
     btypes: [...BUILTIN_BTYPES],
     builds: {},
     reservations: {},
@@ -141,7 +145,8 @@ export function nextId(t: HubTables, table: string): number {
 
 export function loadTables(dir: string): HubTables {
   const file = path.join(dir, 'state.json');
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as HubTables) : emptyTables();
+  // a state file from an older dev hub lacks the tables added since
+  return existsSync(file) ? { ...emptyTables(), ...(JSON.parse(readFileSync(file, 'utf8')) as Partial<HubTables>) } : emptyTables();
 }
 
 export async function saveTables(dir: string, tables: HubTables): Promise<void> {
@@ -151,10 +156,12 @@ export async function saveTables(dir: string, tables: HubTables): Promise<void> 
   await rename(tmp, file);
 }
 
-/** The hub's timestamp format: "YYYY-MM-DD HH:MM:SS" strings next to float `_ts` fields. */
+/** The hub's timestamp format (str() of a timestamptz): "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00", next to float `_ts` fields. */
 function isoTime(seconds: number | null): string | null {
   if (seconds === null) return null;
-  return new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '+00:00');
+  const iso = new Date(seconds * 1000).toISOString();
+  const ms = iso.slice(20, 23);
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${ms === '000' ? '' : `.${ms}000`}+00:00`;
 }
 
 /** getBuild's shape. */
@@ -164,7 +171,7 @@ export function buildInfo(t: HubTables, b: BuildRow): Record<string, unknown> {
   return {
     id: b.id,
     build_id: b.id,
-    package_id: b.id,
+    package_id: Object.values(t.packages).find((p) => p.name === b.name)?.id ?? null,
     package_name: b.name,
     name: b.name,
     version: b.version,
@@ -173,7 +180,6 @@ export function buildInfo(t: HubTables, b: BuildRow): Record<string, unknown> {
     nvr: `${b.name}-${b.version}-${b.release}`,
     draft: b.draft,
     state: b.state,
-    state_name: BUILD_STATE_NAMES[b.state],
     owner_id: b.owner_id,
     owner_name: owner?.name ?? null,
     task_id: b.task_id,
@@ -183,18 +189,28 @@ export function buildInfo(t: HubTables, b: BuildRow): Record<string, unknown> {
     extra: b.extra,
     cg_id: b.cg_id,
     cg_name: cg?.name ?? null,
+    creation_event_id: b.create_event ?? null,
     creation_time: isoTime(b.creation_time),
     creation_ts: b.creation_time,
     start_time: isoTime(b.start_time),
     start_ts: b.start_time,
     completion_time: isoTime(b.completion_time),
     completion_ts: b.completion_time,
+    promoter_id: null,
+    promoter_name: null,
+    promotion_time: null,
+    promotion_ts: null,
   };
 }
 
 export function archiveInfo(a: ArchiveRow, withImageArch: boolean): Record<string, unknown> {
   const { relpath: _relpath, arch, ...row } = a;
-  return { ...row, btype_id: ['rpm', 'maven', 'win', 'image'].indexOf(a.btype) + 1, ...(withImageArch && arch !== undefined ? { arch } : {}) };
+  return {
+    ...row,
+    btype_id: ['rpm', 'maven', 'win', 'image'].indexOf(a.btype) + 1,
+    compression_type: null,
+    ...(withImageArch && arch !== undefined ? { arch } : {}),
+  };
 }
 
 export function taskInfo(task: TaskRow, withRequest: boolean): Record<string, unknown> {

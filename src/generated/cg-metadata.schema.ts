@@ -43,7 +43,10 @@ export interface CgBuild {
    * the id CGInitBuild reserved
    */
   build_id?: number;
-  task_id?: number | null;
+  /**
+   * the Koji task the build belongs to; left out when there is none (the hub refuses null, and a task id it does not have)
+   */
+  task_id?: number;
   draft?: boolean;
   extra: {
     typeinfo: {

@@ -94,7 +94,7 @@ export const kojiFinalize: JobType = {
         version: args.version,
         release: args.release,
         buildId: reservation.build_id,
-        taskId: args.task_id > 0 ? args.task_id : null,
+        taskId: args.task_id,
         startTime: args.start_time,
         endTime: Math.floor(Date.now() / 1000),
         contentGenerator: cg,

@@ -1,4 +1,5 @@
-import { BuildState, cancelBuild, cgInitBuild, getBuild, KojiFault, KojiRetryError, type KojiClient, type NVR } from '../koji/index.js';
+import { InvalidInputError } from '../errors.js';
+import { BuildState, cancelBuild, cgInitBuild, getBuild, getTaskInfo, KojiFault, KojiRetryError, type KojiClient, type NVR } from '../koji/index.js';
 import type { Logger } from '../log.js';
 import type { KojiInitArgs } from '../compose/index.js';
 import type { JobType } from './types.js';
@@ -33,7 +34,17 @@ export async function cancelLostReservation(client: KojiClient, cg: string, nvr:
 }
 
 /**
- * CGInitBuild: reserves the compose's NVR. Safe to retry: the reservation is checkpointed the
+ * The compose's Koji task must exist on the hub: CGImport stores the task id with the build and
+ * the hub refuses one it does not have, which would otherwise show only after the whole build.
+ */
+async function checkTask(client: KojiClient, server: string, taskId: number, log: Logger): Promise<void> {
+  const task = await getTaskInfo(client, taskId);
+  if (!task) throw new InvalidInputError('koji.task_id', `task ${taskId} does not exist on the Koji hub ${server}; nothing was reserved or built`);
+  log.info({ kojiTaskId: taskId, method: task.method, state: task.state }, 'koji task found');
+}
+
+/**
+ * CGInitBuild: reserves the compose's NVR, once the compose's task (if any) is known to the hub. Safe to retry: the reservation is checkpointed the
  * moment the hub returns it, and a later attempt reuses it. Before asking, the job checkpoints
  * that it is about to: if the token is then lost (the worker died before saving it, or the hub
  * committed the call and the reply was lost), the build is BUILDING under our content generator
@@ -53,8 +64,9 @@ export const kojiInit: JobType = {
     const nvr = { name: args.name, version: args.version, release: args.release };
     const earlier = saved?.reserving === true ? saved.since : null;
     const since = earlier ?? Math.floor(Date.now() / 1000);
-    if (earlier === null) await checkpoint({ reserving: true, since } satisfies ReservingCheckpoint);
     const reservation = await services.withKoji(args.server, async (client) => {
+      if (args.task_id && earlier === null) await checkTask(client, args.server, args.task_id, log);
+      if (earlier === null) await checkpoint({ reserving: true, since } satisfies ReservingCheckpoint);
       try {
         return await cgInitBuild(client, cg, nvr);
       } catch (err) {

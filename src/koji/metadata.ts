@@ -72,6 +72,7 @@ export interface CGComposeFacts {
   epoch?: number | null;
   /** the reservation from CGInitBuild */
   buildId: number;
+  /** the Koji task the build belongs to; none (undefined, null or 0): no task_id in the metadata, which is how the hub wants it */
   taskId?: number | null;
   owner?: string;
   source?: string;
@@ -185,7 +186,7 @@ export function buildCGMetadata(facts: CGComposeFacts): CgMetadata {
       end_time: seconds(facts.endTime),
       ...(facts.owner ? { owner: facts.owner } : {}),
       build_id: facts.buildId,
-      ...(facts.taskId !== undefined ? { task_id: facts.taskId } : {}),
+      ...(facts.taskId ? { task_id: facts.taskId } : {}),
       extra: {
         typeinfo: { image: imageTypeinfo },
         ...(Object.keys(manifests).length ? { osbuild_manifest: manifests } : {}),

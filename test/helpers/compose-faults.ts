@@ -56,7 +56,7 @@ export async function startFaultBed(label: string, options: FaultBedOptions = {}
   const dir = mkdtempSync(path.join(os.tmpdir(), `kiln-${label}-`));
   let testDb: TestDatabase | undefined;
   const db = options.database ?? (testDb = await createTestDatabase());
-  const { hub, config: hubConfig } = await startKilnHub(dir);
+  const { hub, config: hubConfig, task } = await startKilnHub(dir);
   let release = 0;
 
   const env = (name: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
@@ -78,7 +78,7 @@ export async function startFaultBed(label: string, options: FaultBedOptions = {}
   const submitOne = async (apiUrl: string): Promise<string> => {
     const body = {
       distribution: 'fedora-43',
-      koji: { server: hub.url, task_id: 1000 + release, name: `Fault-${label}`, version: '43', release: `r${++release}` },
+      koji: { server: hub.url, task_id: await task(), name: `Fault-${label}`, version: '43', release: `r${++release}` },
       image_requests: [
         { architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: 'http://127.0.0.1:9/repo' }] },
         { architecture: 'aarch64', image_type: 'minimal-raw', repositories: [{ baseurl: 'http://127.0.0.1:9/repo' }] },

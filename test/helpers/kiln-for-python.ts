@@ -10,8 +10,8 @@
  *   `f43-candidate` (package `fedora-guest`) and target `f43-candidate`;
  * - the few hub calls a kojid builder makes that the dev hub lacks, added to its method table
  *   here: getBuildConfig, getTag, getRepo, host.subtask (tagBuild runs at once, like the dev
- *   hub's own tagBuild), host.taskSetWait/taskWait/taskWaitResults, and test admin calls
- *   devAdmin.createTask / devAdmin.setTaskState;
+ *   hub's own tagBuild), host.taskSetWait/taskWait/taskWaitResults, and the test admin call
+ *   devAdmin.setTaskState (tasks come from the dev hub's makeTask, as an admin makes them);
  * - a small front for the hub that accepts the builder host's uploads into `tasks/…` (the dev hub
  *   refuses that directory, which only builder hosts may use) and passes everything else on;
  * - `kiln serve` (bin/kiln.js) with bearer-token auth, the osbuild stand-in, a zero-time solver and
@@ -181,21 +181,6 @@ function registerBuilderMethods(): void {
       });
     },
   };
-  methods['devAdmin.createTask'] = {
-    params: ['method', 'request', 'owner'],
-    fn(ctx, a) {
-      const t = ctx.t as Args;
-      const owner = Object.values(t.users as Record<string, Args>).find((u) => u.name === a.owner);
-      if (!owner) throw new HubFault(FaultCode.GenericError, `No such user: ${String(a.owner)}`);
-      const id = Math.max(0, ...Object.keys(t.tasks).map(Number)) + 1;
-      t.tasks[id] = {
-        id, method: a.method, state: TASK_STATES.OPEN, owner: owner.id, arch: 'noarch', channel_id: 1, host_id: 1, parent: null, label: null,
-        priority: 20, weight: 0.2, request: a.request, result: null, create_time: Date.now() / 1000, start_time: Date.now() / 1000, completion_time: null,
-      };
-      ctx.changed = true;
-      return id;
-    },
-  };
   methods['devAdmin.setTaskState'] = {
     params: ['task_id', 'state'],
     fn(ctx, a) {
@@ -232,7 +217,7 @@ async function hubFront(hubUrl: string, workDir: string, sessionKey: (id: number
       const body = Buffer.concat(chunks);
       try {
         const id = Number(req.headers['koji-session-id']);
-        if (!id || sessionKey(id) !== req.headers['koji-session-key']) throw new HubFault(FaultCode.ActionNotAllowed, 'you must be logged-in to upload');
+        if (!id || sessionKey(id) !== req.headers['koji-session-key']) throw new HubFault(FaultCode.ActionNotAllowed, 'you must be logged-in to upload a file');
         const name = url.searchParams.get('filename') ?? '';
         const rel = path.posix.normalize(filepath);
         if (!/^tasks\/\d+\/\d+(\/[A-Za-z0-9_.-]+)*$/.test(rel) || !/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) {

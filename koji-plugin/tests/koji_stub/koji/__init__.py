@@ -60,6 +60,12 @@ class _Enum(dict):
         except KeyError:
             raise AttributeError(name)
 
+    def __getitem__(self, key):
+        # koji.Enum: a number gives its name
+        if isinstance(key, int):
+            return self._names[key]
+        return super().__getitem__(key)
+
 
 TASK_STATES = _Enum(('FREE', 'OPEN', 'CLOSED', 'CANCELED', 'ASSIGNED', 'FAILED'))
 BUILD_STATES = _Enum(('BUILDING', 'COMPLETE', 'DELETED', 'FAILED', 'CANCELED'))
