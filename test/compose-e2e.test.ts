@@ -13,7 +13,7 @@ import { silentLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/cli/serve.js';
 import type { DevHubHandle } from '../src/devhub/index.js';
 import { startKilnHub, type KilnHub } from './helpers/kiln-hub.js';
-import { resolveImageType } from '../src/osbuild/index.js';
+import { resolveImage } from '../src/osbuild/index.js';
 import { API_BASE } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { distroRepo } from './helpers/distro-repo.js';
@@ -42,7 +42,7 @@ test.before(async () => {
   ({ hub, config: hubConfig, task: newTask } = await startKilnHub(dir));
   for (let i = 0; i < 10; i++) tasks.push(await newTask());
   for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
-    repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
+    repos[arch] = await serveDirectory((await distroRepo([resolveImage('fedora-43', arch, type)])).path);
   }
   s3 = await startS3rver(['fedora-images']);
   writeFileSync(

@@ -13,7 +13,7 @@ import { silentLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/cli/serve.js';
 import type { DevHubHandle } from '../src/devhub/index.js';
 import { startKilnHub, type KilnHub } from './helpers/kiln-hub.js';
-import { resolveImageType } from '../src/osbuild/index.js';
+import { resolveImage } from '../src/osbuild/index.js';
 import { API_BASE } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { distroRepo } from './helpers/distro-repo.js';
@@ -36,7 +36,7 @@ test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-kill-'));
   db = await createTestDatabase();
   ({ hub, config: hubConfig, task: newTask } = await startKilnHub(dir));
-  repo = await serveDirectory((await distroRepo([resolveImageType('fedora-43', 'x86_64', 'guest-image')])).path);
+  repo = await serveDirectory((await distroRepo([resolveImage('fedora-43', 'x86_64', 'guest-image')])).path);
   // the API process runs every job type but osbuild; osbuild only runs in `kiln worker` processes
   service = await startService(
     loadConfig({

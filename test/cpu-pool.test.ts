@@ -1,6 +1,6 @@
 import test from 'ava';
 import { generateManifestOffThread, closeCpuPool } from '../src/jobs/cpu-pool.js';
-import { packageSetRequests, resolveImageType } from '../src/osbuild/index.js';
+import { packageSetRequests, resolveImage } from '../src/osbuild/index.js';
 import type { DepsolveResult } from '../src/depsolve/index.js';
 import { syntheticDepsolve } from './osbuild-standin/synthetic.js';
 
@@ -8,7 +8,7 @@ test.after.always(() => closeCpuPool());
 
 /** The synthetic package sets in the shape the depsolve job stores (one transaction per set). */
 function depsolveResults(): Record<string, DepsolveResult> {
-  const image = resolveImageType('fedora-43', 'x86_64', 'guest-image');
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
   const sets = syntheticDepsolve(packageSetRequests(image), 'x86_64');
   const out: Record<string, DepsolveResult> = {};
   for (const [name, packages] of Object.entries(sets)) {

@@ -19,11 +19,11 @@ import {
   kojiFilename,
   packageSetRequests,
   packageSetsFromDepsolve,
-  resolveImageType,
+  resolveImage,
   runOsbuild,
   type Manifest,
   type RepoInput,
-  type ResolvedImageType,
+  type ResolvedImage,
   type RunOsbuildOptions,
 } from '../src/osbuild/index.js';
 import { validate } from '../src/schemas.js';
@@ -64,7 +64,7 @@ function served(distro: string, arch: string): Promise<Served> {
   let p = distroRepos.get(key);
   if (!p) {
     p = (async () => {
-      const repo = await distroRepo(TYPES.map((t) => resolveImageType(distro, arch, t)));
+      const repo = await distroRepo(TYPES.map((t) => resolveImage(distro, arch, t)));
       const server = await serveDirectory(repo.path);
       servers.push(server);
       return { repo, url: server.url };
@@ -112,7 +112,7 @@ const references = (m: Manifest, pipeline: string) => (rpmStage(m, pipeline).inp
 // ---------- unit: depsolveRequestsFor ----------
 
 test('depsolveRequestsFor: one request per package set, with the image arch, releasever, platform and chain', (t) => {
-  const image = resolveImageType('centos-10', 'aarch64', 'guest-image');
+  const image = resolveImage('centos-10', 'aarch64', 'guest-image');
   const chains = packageSetRequests(image);
   const requests = depsolveRequestsFor(image, [{ baseurl: 'https://example.com/$arch/os' }]);
   t.deepEqual(Object.keys(requests), ['build', 'os']);
@@ -132,12 +132,12 @@ test('depsolveRequestsFor: one request per package set, with the image arch, rel
   t.true(requests.os.transactions[0].exclude_specs!.includes('dracut-config-rescue'));
   t.true(requests.os.transactions[0].install_weak_deps);
   t.false(requests.build.transactions[0].install_weak_deps);
-  t.is(resolveImageType('rhel-9.6', 'x86_64', 'aws').distro.releasever, '9');
-  t.is(depsolveRequestsFor(resolveImageType('rhel-9.6', 'x86_64', 'aws'), [{ baseurl: 'https://x' }]).os.releasever, '9');
+  t.is(resolveImage('rhel-9.6', 'x86_64', 'aws').distro.releasever, '9');
+  t.is(depsolveRequestsFor(resolveImage('rhel-9.6', 'x86_64', 'aws'), [{ baseurl: 'https://x' }]).os.releasever, '9');
 });
 
 test('depsolveRequestsFor: customization packages are a second os transaction, on top of the first', (t) => {
-  const image = resolveImageType('fedora-43', 'x86_64', 'minimal-raw');
+  const image = resolveImage('fedora-43', 'x86_64', 'minimal-raw');
   const requests = depsolveRequestsFor(image, [{ baseurl: 'https://x' }], { packages: ['tmux', 'htop', 'tmux'] });
   t.is(requests.build.transactions.length, 1);
   t.is(requests.os.transactions.length, 2);
@@ -146,7 +146,7 @@ test('depsolveRequestsFor: customization packages are a second os transaction, o
 });
 
 test('depsolveRequestsFor: repositories with package_sets go only to those sets; ids follow the request order', (t) => {
-  const image = resolveImageType('fedora-43', 'x86_64', 'guest-image');
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
   const repos: RepoInput[] = [
     { baseurl: 'https://a/everything' },
     { baseurl: 'https://b/os-only', package_sets: ['os'] },
@@ -164,7 +164,7 @@ test('depsolveRequestsFor: repositories with package_sets go only to those sets;
 });
 
 test('depsolveRequestsFor: gpg, ssl and hotfix flags map to the solver repository fields', (t) => {
-  const image = resolveImageType('fedora-43', 'x86_64', 'container');
+  const image = resolveImage('fedora-43', 'x86_64', 'container');
   const requests = depsolveRequestsFor(image, [
     { baseurl: 'https://signed', gpgkey: KEY, check_gpg: true, check_repo_gpg: true },
     { baseurl: 'https://key-but-no-check', gpgkey: 'https://keys.example.com/RPM-GPG-KEY' },
@@ -180,7 +180,7 @@ test('depsolveRequestsFor: gpg, ssl and hotfix flags map to the solver repositor
 });
 
 test('depsolveRequestsFor: unusable repositories are refused, naming the field', (t) => {
-  const image = resolveImageType('fedora-43', 'x86_64', 'guest-image');
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
   const refuse = (repos: RepoInput[], field: string, message: RegExp) => {
     const err = t.throws(() => depsolveRequestsFor(image, repos), { instanceOf: InvalidInputError });
     t.is(err?.field, field);
@@ -282,7 +282,7 @@ interface Prepared {
 }
 
 /** Depsolve and manifest, as the compose flow's depsolve and osbuild jobs do them. */
-async function prepare(image: ResolvedImageType, repos: RepoInput[], customizations?: { packages?: string[] }): Promise<Prepared> {
+async function prepare(image: ResolvedImage, repos: RepoInput[], customizations?: { packages?: string[] }): Promise<Prepared> {
   const requests = depsolveRequestsFor(image, repos, customizations);
   const results = await depsolveAll(requests, `${image.distro.name}-${image.arch}`);
   const { packages, gpgkeys } = packageSetsFromDepsolve(results);
@@ -313,7 +313,7 @@ for (const { distro, arch } of DISTROS) {
   for (const type of TYPES) {
     test(`${distro} ${arch} ${type}: depsolve → manifest → osbuild`, async (t) => {
       const { repo, url } = await served(distro, arch);
-      const image = resolveImageType(distro, arch, type);
+      const image = resolveImage(distro, arch, type);
       const { requests, results, manifest, outputDir, runOptions } = await prepare(image, [{ baseurl: url }]);
       const chains = packageSetRequests(image);
 
@@ -371,7 +371,7 @@ for (const { distro, arch } of DISTROS) {
 
 test('excludes reach the solver: without them the excluded group members would be installed', async (t) => {
   const { url } = await served('fedora-43', 'x86_64');
-  const image = resolveImageType('fedora-43', 'x86_64', 'guest-image');
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
   const request = depsolveRequestsFor(image, [{ baseurl: url }]).os;
   const excluded = ['dracut-config-rescue', 'firewalld', 'plymouth', 'geolite2-city', 'geolite2-country'];
   t.true(excluded.every((n) => request.transactions[0].exclude_specs!.includes(n)));
@@ -387,15 +387,15 @@ test('excludes reach the solver: without them the excluded group members would b
   }
   // The EL types exclude firmware that @core brings; minimal-raw asks for it by name.
   const el = await served('centos-10', 'aarch64');
-  const guest = await depsolveAll(depsolveRequestsFor(resolveImageType('centos-10', 'aarch64', 'guest-image'), [{ baseurl: el.url }]), 'centos-10-aarch64');
-  const raw = await depsolveAll(depsolveRequestsFor(resolveImageType('centos-10', 'aarch64', 'minimal-raw'), [{ baseurl: el.url }]), 'centos-10-aarch64');
+  const guest = await depsolveAll(depsolveRequestsFor(resolveImage('centos-10', 'aarch64', 'guest-image'), [{ baseurl: el.url }]), 'centos-10-aarch64');
+  const raw = await depsolveAll(depsolveRequestsFor(resolveImage('centos-10', 'aarch64', 'minimal-raw'), [{ baseurl: el.url }]), 'centos-10-aarch64');
   t.false(names(guest.os).has('iwl7260-firmware'));
   t.true(names(raw.os).has('iwl7260-firmware'));
 });
 
 test('a customization package from an os-only repository with gpgcheck lands in the OS set only, checked', async (t) => {
   const [{ url }, extra] = await Promise.all([served('fedora-43', 'x86_64'), extras()]);
-  const image = resolveImageType('fedora-43', 'x86_64', 'guest-image');
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
   const repos: RepoInput[] = [{ baseurl: url }, { baseurl: extra.url, package_sets: ['os'], check_gpg: true, gpgkey: KEY }];
   const { requests, results, manifest, runOptions } = await prepare(image, repos, { packages: ['kiln-extra-tool', 'bash'] });
   const run = await runOsbuild(runOptions);
@@ -434,7 +434,7 @@ test('a package missing from the repository gives a depsolve error naming it', a
   const repos: RepoInput[] = [{ baseurl: partial.baseurl }];
 
   // Asked for by name (guest-image's os set): the solver cannot mark it.
-  const guest = depsolveRequestsFor(resolveImageType('fedora-43', 'x86_64', 'guest-image'), repos).os;
+  const guest = depsolveRequestsFor(resolveImage('fedora-43', 'x86_64', 'guest-image'), repos).os;
   const marking = await t.throwsAsync(depsolve(guest, { cacheDir: tmp('cache'), solver: KILN_SOLVER, timeoutMs: 60_000 }), { instanceOf: DepsolveError });
   t.is(marking?.kind, 'MarkingErrors');
   t.is(marking?.code, 'KILN_DEPSOLVE');
@@ -442,7 +442,7 @@ test('a package missing from the repository gives a depsolve error naming it', a
   t.regex(marking?.message ?? '', /qemu-guest-agent/);
 
   // Needed as a dependency (grub2-efi-x64 requires grub2-common): the solve fails, naming it.
-  const raw = depsolveRequestsFor(resolveImageType('fedora-43', 'x86_64', 'minimal-raw'), repos).os;
+  const raw = depsolveRequestsFor(resolveImage('fedora-43', 'x86_64', 'minimal-raw'), repos).os;
   const unsolvable = await t.throwsAsync(depsolve(raw, { cacheDir: tmp('cache'), solver: KILN_SOLVER, timeoutMs: 60_000 }), { instanceOf: DepsolveError });
   t.is(unsolvable?.kind, 'DepsolveError');
   t.regex(unsolvable?.message ?? '', /grub2-common/);

@@ -10,7 +10,7 @@ import {
   loadImageTypeFamilies,
   packageSetRequests,
   pipelineNames,
-  resolveImageType,
+  resolveImage,
   serializeManifest,
   splitExtension,
   supportedImages,
@@ -20,7 +20,7 @@ import { validateManifest } from './osbuild-standin/validate.js';
 import { syntheticDepsolve, syntheticPackage } from './osbuild-standin/synthetic.js';
 
 function build(distro: string, arch: string, type: string, customizations = {}): Manifest {
-  const image = resolveImageType(distro, arch, type);
+  const image = resolveImage(distro, arch, type);
   const packages = syntheticDepsolve(packageSetRequests(image, customizations), arch);
   return generateManifest({ image, packages, customizations });
 }
@@ -65,26 +65,26 @@ test('the validator catches a bad stage option, an unknown stage and a bad sourc
 });
 
 test('same input gives a byte-identical manifest, whatever the order of the depsolve result', (t) => {
-  const image = resolveImageType('rhel-9.6', 'aarch64', 'guest-image');
+  const image = resolveImage('rhel-9.6', 'aarch64', 'guest-image');
   const packages = syntheticDepsolve(packageSetRequests(image), 'aarch64');
   const shuffled = { os: [...packages.os].reverse(), build: [...packages.build].reverse() };
   const a = serializeManifest(generateManifest({ image, packages }));
-  const b = serializeManifest(generateManifest({ image: resolveImageType('rhel-9.6', 'aarch64', 'qcow2'), packages: shuffled }));
+  const b = serializeManifest(generateManifest({ image: resolveImage('rhel-9.6', 'aarch64', 'qcow2'), packages: shuffled }));
   t.is(a, b);
   const sources = Object.keys(JSON.parse(a).sources['org.osbuild.curl'].items);
   t.deepEqual(sources, [...sources].sort());
-  t.not(a, serializeManifest(generateManifest({ image: resolveImageType('rhel-9.5', 'aarch64', 'guest-image'), packages })));
+  t.not(a, serializeManifest(generateManifest({ image: resolveImage('rhel-9.5', 'aarch64', 'guest-image'), packages })));
 });
 
 test('distro data: runner, releasever, module_platform_id, minor versions', (t) => {
-  const r = resolveImageType('rhel-9.6', 'x86_64', 'guest-image');
+  const r = resolveImage('rhel-9.6', 'x86_64', 'guest-image');
   t.is(r.distro.runner, 'org.osbuild.rhel96');
   t.is(r.distro.releasever, '9');
   t.is(r.distro.osVersion, '9.6');
   t.is(r.distro.modulePlatformId, 'platform:el9');
-  t.is(resolveImageType('rhel-10.0', 'x86_64', 'aws').distro.runner, 'org.osbuild.rhel100');
-  t.is(resolveImageType('centos-10', 'aarch64', 'container').distro.runner, 'org.osbuild.centos10');
-  const f = resolveImageType('fedora-43', 'x86_64', 'minimal-raw');
+  t.is(resolveImage('rhel-10.0', 'x86_64', 'aws').distro.runner, 'org.osbuild.rhel100');
+  t.is(resolveImage('centos-10', 'aarch64', 'container').distro.runner, 'org.osbuild.centos10');
+  const f = resolveImage('fedora-43', 'x86_64', 'minimal-raw');
   t.is(f.distro.modulePlatformId, 'platform:f43');
   t.is(f.distro.releasever, '43');
   t.is(build('fedora-43', 'x86_64', 'minimal-raw').pipelines[0].runner, 'org.osbuild.fedora43');
@@ -98,7 +98,7 @@ test('file names, export pipelines, Koji extensions', (t) => {
     ['container', 'container.tar', 'container', '.tar', 'application/x-tar'],
   ];
   for (const [type, filename, exp, ext, mime] of cases) {
-    const r = resolveImageType('centos-9', 'x86_64', type);
+    const r = resolveImage('centos-9', 'x86_64', type);
     t.is(r.filename, filename);
     t.is(r.exportPipeline, exp);
     t.is(r.kojiExtension, ext);
@@ -108,35 +108,35 @@ test('file names, export pipelines, Koji extensions', (t) => {
     const last = m.pipelines.find((p) => p.name === exp)!.stages.at(-1)!;
     t.is(last.options?.filename, filename, `${type} export pipeline writes ${filename}`);
   }
-  t.is(kojiFilename({ name: 'fedora-cloud', version: '43', release: '1.2' }, resolveImageType('fedora-43', 'aarch64', 'minimal-raw')), 'fedora-cloud-43-1.2.aarch64.raw.xz');
+  t.is(kojiFilename({ name: 'fedora-cloud', version: '43', release: '1.2' }, resolveImage('fedora-43', 'aarch64', 'minimal-raw')), 'fedora-cloud-43-1.2.aarch64.raw.xz');
   t.is(splitExtension('image.raw.xz'), '.raw.xz');
   t.is(splitExtension('noext'), '');
 });
 
 test('aliases resolve to the canonical type', (t) => {
-  t.is(resolveImageType('fedora-42', 'x86_64', 'qcow2').name, 'guest-image');
-  t.is(resolveImageType('rhel-10.0', 'x86_64', 'ami').name, 'aws');
+  t.is(resolveImage('fedora-42', 'x86_64', 'qcow2').name, 'guest-image');
+  t.is(resolveImage('rhel-10.0', 'x86_64', 'ami').name, 'aws');
 });
 
 test('unsupported distro, arch or type: KILN_UNSUPPORTED_IMAGE listing what is supported', (t) => {
-  const d = t.throws(() => resolveImageType('fedora-39', 'x86_64', 'guest-image'), { instanceOf: KilnError })!;
+  const d = t.throws(() => resolveImage('fedora-39', 'x86_64', 'guest-image'), { instanceOf: KilnError })!;
   t.is((d as KilnError).code, 'KILN_UNSUPPORTED_IMAGE');
   t.regex(d.message, /fedora-39/);
   t.regex(d.message, /fedora-41, fedora-42, fedora-43/);
   t.regex(d.message, /rhel-9\.<0-10>/);
   t.regex(d.message, /centos-10/);
-  const noMinor = t.throws(() => resolveImageType('rhel-9', 'x86_64', 'guest-image'))! as KilnError;
+  const noMinor = t.throws(() => resolveImage('rhel-9', 'x86_64', 'guest-image'))! as KilnError;
   t.is(noMinor.code, 'KILN_UNSUPPORTED_IMAGE');
-  const a = t.throws(() => resolveImageType('fedora-43', 's390x', 'guest-image'))! as KilnError;
+  const a = t.throws(() => resolveImage('fedora-43', 's390x', 'guest-image'))! as KilnError;
   t.is(a.code, 'KILN_UNSUPPORTED_IMAGE');
   t.regex(a.message, /supported: aarch64, x86_64/);
-  const i = t.throws(() => resolveImageType('centos-9', 'x86_64', 'vhd'))! as KilnError;
+  const i = t.throws(() => resolveImage('centos-9', 'x86_64', 'vhd'))! as KilnError;
   t.is(i.code, 'KILN_UNSUPPORTED_IMAGE');
   t.regex(i.message, /supported: aws, container, guest-image, minimal-raw/);
 });
 
 test('package set requests: build root with platform packages, os with customization chain', (t) => {
-  const image = resolveImageType('centos-9', 'x86_64', 'guest-image');
+  const image = resolveImage('centos-9', 'x86_64', 'guest-image');
   const plain = packageSetRequests(image);
   t.deepEqual(Object.keys(plain), ['build', 'os']);
   t.is(plain.os.length, 1);
@@ -146,7 +146,7 @@ test('package set requests: build root with platform packages, os with customiza
   t.true(plain.os[0].include.includes('centos-stream-release'));
   t.false(plain.os[0].include.includes('redhat-release'));
   t.true(plain.os[0].exclude.includes('dracut-config-rescue'));
-  const rhel = packageSetRequests(resolveImageType('rhel-9.6', 'aarch64', 'guest-image'));
+  const rhel = packageSetRequests(resolveImage('rhel-9.6', 'aarch64', 'guest-image'));
   t.true(rhel.os[0].include.includes('redhat-release'));
   t.true(rhel.os[0].include.includes('grub2-efi-aa64'));
   t.false(rhel.build[0].include.includes('grub2-pc'));
@@ -155,8 +155,8 @@ test('package set requests: build root with platform packages, os with customiza
   t.deepEqual(withPkgs.os[1].include, ['vim-enhanced', 'tmux']);
   t.deepEqual(withPkgs.os[0], plain.os[0]);
   // version conditions
-  const f42 = packageSetRequests(resolveImageType('fedora-42', 'x86_64', 'minimal-raw'));
-  const f43 = packageSetRequests(resolveImageType('fedora-43', 'x86_64', 'minimal-raw'));
+  const f42 = packageSetRequests(resolveImage('fedora-42', 'x86_64', 'minimal-raw'));
+  const f43 = packageSetRequests(resolveImage('fedora-43', 'x86_64', 'minimal-raw'));
   t.false(f42.os[0].exclude.includes('firewalld'));
   t.true(f43.os[0].exclude.includes('firewalld'));
 });
@@ -173,7 +173,7 @@ test('customizations land in the right stages', (t) => {
     kernel: { append: 'console=ttyS1 quiet' },
     services: { enabled: ['cockpit.socket'], disabled: ['kdump.service'] },
   };
-  const image = resolveImageType('fedora-43', 'x86_64', 'guest-image');
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
   const reqs = packageSetRequests(image, customizations);
   const packages = syntheticDepsolve(reqs, 'x86_64');
   const m = generateManifest({ image, packages, customizations });
@@ -208,7 +208,7 @@ test('customizations land in the right stages', (t) => {
 });
 
 test('rpm stage references the curl sources by checksum, with gpg check metadata when asked', (t) => {
-  const image = resolveImageType('centos-10', 'x86_64', 'container');
+  const image = resolveImage('centos-10', 'x86_64', 'container');
   const packages = syntheticDepsolve(packageSetRequests(image), 'x86_64');
   packages.os[0] = { ...packages.os[0], check_gpg: true };
   const key = '-----BEGIN PGP PUBLIC KEY BLOCK-----\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n';
@@ -226,7 +226,7 @@ test('rpm stage references the curl sources by checksum, with gpg check metadata
 });
 
 test('bad inputs: unsupported customization, invalid customization, incomplete depsolve result, disk too small', (t) => {
-  const image = resolveImageType('fedora-43', 'x86_64', 'container');
+  const image = resolveImage('fedora-43', 'x86_64', 'container');
   const packages = syntheticDepsolve(packageSetRequests(image), 'x86_64');
   const k = t.throws(() => generateManifest({ image, packages, customizations: { kernel: { append: 'quiet' } } }), { instanceOf: InvalidInputError })!;
   t.regex(k.message, /customizations\.kernel/);
@@ -238,7 +238,7 @@ test('bad inputs: unsupported customization, invalid customization, incomplete d
   t.is(missing.code, 'KILN_MANIFEST');
   const bad = t.throws(() => generateManifest({ image, packages: { ...packages, os: [{ ...packages.os[0], checksum: 'md5:abc' }] } }))! as KilnError;
   t.is(bad.code, 'KILN_MANIFEST');
-  const disk = resolveImageType('fedora-43', 'x86_64', 'guest-image');
+  const disk = resolveImage('fedora-43', 'x86_64', 'guest-image');
   const small = t.throws(() =>
     generateManifest({ image: disk, packages: syntheticDepsolve(packageSetRequests(disk), 'x86_64'), size: 1024 * 1024 * 1024 }),
   )! as KilnError;
@@ -271,8 +271,8 @@ test('disk layout: partitions aligned, inside the disk, filesystems mounted pare
 });
 
 test('pipeline names by role', (t) => {
-  t.deepEqual(pipelineNames(resolveImageType('fedora-43', 'x86_64', 'guest-image')), { build: ['build'], payload: ['os', 'image', 'qcow2'] });
-  t.deepEqual(pipelineNames(resolveImageType('centos-9', 'x86_64', 'container')), { build: ['build'], payload: ['os', 'container'] });
+  t.deepEqual(pipelineNames(resolveImage('fedora-43', 'x86_64', 'guest-image')), { build: ['build'], payload: ['os', 'image', 'qcow2'] });
+  t.deepEqual(pipelineNames(resolveImage('centos-9', 'x86_64', 'container')), { build: ['build'], payload: ['os', 'container'] });
 });
 
 test('image type files are validated: a broken one is refused naming the file and field', (t) => {

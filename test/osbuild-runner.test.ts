@@ -18,7 +18,7 @@ import {
   parseCacheSize,
   storeArgs,
   storeOptions,
-  resolveImageType,
+  resolveImage,
   runOsbuild,
   type Manifest,
   type MonitorRecord,
@@ -38,8 +38,8 @@ test.after.always(() => rmSync(tmpRoot, { recursive: true, force: true }));
 let dirCount = 0;
 const tmp = () => path.join(tmpRoot, String(dirCount++));
 
-function manifestFor(distro: string, arch: string, type: string): { manifest: Manifest; image: ReturnType<typeof resolveImageType>; packages: ReturnType<typeof syntheticDepsolve> } {
-  const image = resolveImageType(distro, arch, type);
+function manifestFor(distro: string, arch: string, type: string): { manifest: Manifest; image: ReturnType<typeof resolveImage>; packages: ReturnType<typeof syntheticDepsolve> } {
+  const image = resolveImage(distro, arch, type);
   const packages = syntheticDepsolve(packageSetRequests(image), arch);
   return { manifest: generateManifest({ image, packages }), image, packages };
 }

@@ -14,7 +14,7 @@ import { silentLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/cli/serve.js';
 import type { DevHubHandle } from '../src/devhub/index.js';
 import { startKilnHub, type KilnHub } from './helpers/kiln-hub.js';
-import { resolveImageType } from '../src/osbuild/index.js';
+import { resolveImage } from '../src/osbuild/index.js';
 import { API_BASE } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { distroRepo } from './helpers/distro-repo.js';
@@ -39,7 +39,7 @@ test.before(async () => {
   db = await createTestDatabase();
   ({ hub, config: hubConfig, task: newTask } = await startKilnHub(dir));
   for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
-    repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
+    repos[arch] = await serveDirectory((await distroRepo([resolveImage('fedora-43', arch, type)])).path);
   }
   writeFileSync(path.join(dir, 'tokens'), `remote-builder ${TOKEN}\nkoji ${CLIENT_TOKEN}\n`, { mode: 0o600 });
   writeFileSync(path.join(dir, 'worker-token'), `${TOKEN}\n`, { mode: 0o600 });

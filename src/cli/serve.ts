@@ -11,6 +11,7 @@ import { workerFromConfig, databaseSource } from './worker.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
 import { createMetrics } from '../metrics/index.js';
+import { loadImageDefinitions } from './definitions.js';
 
 export interface RunningService {
   url: string;
@@ -23,6 +24,7 @@ export interface RunningService {
 export async function startService(config: Readonly<KilnConfig>, log: Logger): Promise<RunningService> {
   // refuse an open API on a non-loopback address, and read TLS files and tokens, before starting anything
   checkListenSecurity(config);
+  loadImageDefinitions(config, log);
   const https = tlsOptionsFromConfig(config.api);
   const auth = authFromConfig(config.api);
   setPreparedStatements(config.database.prepared_statements);

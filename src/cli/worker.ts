@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/index.js';
+import { loadImageDefinitions } from './definitions.js';
 import { openDatabase } from '../db/open.js';
 import { migrationStatus, DatabaseTooNewError } from '../db/migrate.js';
 import { createLogger } from '../log.js';
@@ -114,6 +115,7 @@ export async function workerCommand(flags: Flags): Promise<number> {
   overrides.workers = workers;
   const config = loadConfig({ file: flags.config as string | undefined, overrides });
   const log = createLogger({ level: config.log.level, name: 'kiln-worker' });
+  loadImageDefinitions(config, log);
   setPreparedStatements(config.database.prepared_statements);
   const services = createJobServices(config, log);
   const handlers = handlerRegistrations(services, list(flags.types ? [flags.types as string] : undefined), {

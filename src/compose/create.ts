@@ -4,7 +4,7 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { resolveImageType } from '../osbuild/index.js';
+import { imageCatalog, randomSeed, resolveImage } from '../osbuild/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
 import { composeJobGraph, type PlannedImageBuild } from './graph.js';
 
@@ -32,7 +32,7 @@ function checkSupported(request: ComposeRequest, images: ImageRequest[]): void {
     // the schema's "integer" admits 1e300: beyond 2^53 a size is no longer exact
     if (ir.size !== undefined && !Number.isSafeInteger(ir.size)) throw new InvalidInputError(`image_requests[${i}].size`, `must be at most ${Number.MAX_SAFE_INTEGER}`);
     try {
-      resolveImageType(request.distribution, ir.architecture, ir.image_type);
+      resolveImage(request.distribution, ir.architecture, ir.image_type);
     } catch (err) {
       if (!(err instanceof KilnError) || err.code !== 'KILN_UNSUPPORTED_IMAGE') throw err;
       const d = err.details ?? {};
@@ -99,7 +99,11 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   const directory = `kiln-cg/${id}`;
   const planned: PlannedImageBuild[] = images.map((ir, position) => ({ id: randomUUID(), position, request: ir }));
   const startTime = Math.floor(Date.now() / 1000);
-  const graph = composeJobGraph(id, { ...request, koji: { ...request.koji, server } }, planned, directory, startTime);
+  // one seed for every image of the compose (as composer draws one): reproducible when a retried job makes its manifest again
+  const graph = composeJobGraph(id, { ...request, koji: { ...request.koji, server } }, planned, directory, startTime, {
+    seed: randomSeed(),
+    definitions: imageCatalog().fingerprint,
+  });
 
   await withTransaction(pool, async (client) => {
     const jobIds = await enqueueJobs(client, graph, options.queueDefaults);

@@ -20,23 +20,27 @@ export interface KojiInitArgs {
   task_id?: number;
 }
 
-export interface DepsolveArgs {
+/** What both the depsolve and the osbuild job of an image need to plan the same manifest. */
+export interface ImageBuildArgs {
   compose_id: string;
   image_build_id: string;
   distribution: string;
   arch: string;
   image_type: string;
-  repositories: ImageRequest['repositories'];
   customizations?: ComposeRequest['customizations'];
+  /** Decimal int64: the image's UUIDs come from it (the request's, or one drawn per compose). */
+  seed: string;
+  /** Requested disk size in bytes (the type's default when absent). */
+  size?: number;
+  /** The image definitions the compose was checked against (catalog fingerprint). */
+  definitions: string;
 }
 
-export interface OsbuildArgs {
-  compose_id: string;
-  image_build_id: string;
-  distribution: string;
-  arch: string;
-  image_type: string;
-  customizations?: ComposeRequest['customizations'];
+export interface DepsolveArgs extends ImageBuildArgs {
+  repositories: ImageRequest['repositories'];
+}
+
+export interface OsbuildArgs extends ImageBuildArgs {
   koji: { server: string; directory: string; name: string; version: string; release: string };
   upload_options?: ImageRequest['upload_options'];
 }
@@ -65,6 +69,7 @@ export function composeJobGraph(
   images: readonly PlannedImageBuild[],
   kojiDirectory: string,
   startTime: number,
+  build: { seed: string; definitions: string },
 ): JobSpec[] {
   const koji = request.koji;
   const base = { composeId };
@@ -78,19 +83,22 @@ export function composeJobGraph(
   ];
   for (const image of images) {
     const ir = image.request;
+    const common: ImageBuildArgs = {
+      compose_id: composeId,
+      image_build_id: image.id,
+      distribution: request.distribution,
+      arch: ir.architecture,
+      image_type: ir.image_type,
+      ...(request.customizations ? { customizations: request.customizations } : {}),
+      seed: build.seed,
+      ...(ir.size !== undefined ? { size: ir.size } : {}),
+      definitions: build.definitions,
+    };
     specs.push({
       ...base,
       key: `depsolve-${image.position}`,
       type: JOB_TYPES.depsolve,
-      args: {
-        compose_id: composeId,
-        image_build_id: image.id,
-        distribution: request.distribution,
-        arch: ir.architecture,
-        image_type: ir.image_type,
-        repositories: ir.repositories,
-        ...(request.customizations ? { customizations: request.customizations } : {}),
-      } satisfies DepsolveArgs,
+      args: { ...common, repositories: ir.repositories } satisfies DepsolveArgs,
     });
     specs.push({
       ...base,
@@ -100,12 +108,7 @@ export function composeJobGraph(
       arch: ir.architecture,
       dependencies: ['init', `depsolve-${image.position}`],
       args: {
-        compose_id: composeId,
-        image_build_id: image.id,
-        distribution: request.distribution,
-        arch: ir.architecture,
-        image_type: ir.image_type,
-        ...(request.customizations ? { customizations: request.customizations } : {}),
+        ...common,
         koji: { server: koji.server, directory: kojiDirectory, name: koji.name, version: koji.version, release: koji.release },
         ...(ir.upload_options ? { upload_options: ir.upload_options } : {}),
       } satisfies OsbuildArgs,
@@ -130,4 +133,9 @@ export function composeJobGraph(
     } satisfies KojiFinalizeArgs,
   });
   return specs;
+}
+
+/** The seed of an image build (jobs queued before Kiln stored one use the image build id). */
+export function seedOf(args: ImageBuildArgs): string {
+  return args.seed ?? args.image_build_id;
 }

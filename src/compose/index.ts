@@ -1,5 +1,5 @@
 export { createCompose, imageRequestsOf, normaliseHubUrl, type CreateComposeOptions } from './create.js';
-export { composeJobGraph, JOB_TYPES, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
+export { composeJobGraph, JOB_TYPES, seedOf, type ImageBuildArgs, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
 export {
   API_BASE,
   loadCompose,

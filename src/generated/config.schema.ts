@@ -175,6 +175,15 @@ export interface KilnConfig {
     timeout_seconds: number;
   };
   /**
+   * Image definitions: Kiln's own (image-types/ in the package) and the host's drop-ins.
+   */
+  image_types: {
+    /**
+     * YAML files that add distro releases or image types, or replace blocks of Kiln's definitions; read at start, refused with the file and field named when invalid. A missing directory is no drop-ins. Every host of one Kiln installation needs the same files.
+     */
+    dropin_dir: string;
+  };
+  /**
    * Where and how workers upload images to S3 when a compose's image request has upload_options. Credentials come from credentials_file when set, else from the AWS SDK's standard chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE, ~/.aws/credentials, instance roles); they are never logged.
    */
   s3: {

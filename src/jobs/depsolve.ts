@@ -1,6 +1,7 @@
 import { depsolve, type DepsolveResult } from '../depsolve/index.js';
-import { resolveImageType, depsolveRequestsFor } from '../osbuild/index.js';
-import type { DepsolveArgs } from '../compose/index.js';
+import { depsolveRequestsFor, packageRequests, resolveImage } from '../osbuild/index.js';
+import { seedOf, type DepsolveArgs } from '../compose/index.js';
+import { checkDefinitions } from './definitions.js';
 import type { JobType } from './types.js';
 import { KilnError } from '../errors.js';
 import { diskFullError, freeBytes, isDiskFullError, mentionsDiskFull } from '../osbuild/disk.js';
@@ -38,8 +39,10 @@ export const depsolveJob: JobType = {
   defaultConcurrency: 2,
   create: (services) => async ({ job, signal, log }) => {
     const args = job.args as DepsolveArgs;
-    const image = resolveImageType(args.distribution, args.arch, args.image_type);
-    const requests = depsolveRequestsFor(image, args.repositories, args.customizations);
+    checkDefinitions(args);
+    const image = resolveImage(args.distribution, args.arch, args.image_type);
+    const planned = packageRequests({ image, ...(args.customizations ? { customizations: args.customizations } : {}), seed: seedOf(args), ...(args.size !== undefined ? { size: args.size } : {}) });
+    const requests = depsolveRequestsFor(image, planned, args.repositories);
     const package_sets: Record<string, DepsolveResult> = {};
     for (const [name, request] of Object.entries(requests)) {
       const started = Date.now();

@@ -4,7 +4,8 @@ import { KilnError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { uploadFile, type UploadResult } from '../koji/index.js';
 import {
-  resolveImageType,
+  resolveImage,
+  imageDefinitionOptions,
   runOsbuild,
   osbuildFailure,
   osbuildVersion,
@@ -15,7 +16,8 @@ import {
   type RpmInfo,
 } from '../osbuild/index.js';
 import { diskFullError, isDiskFullError } from '../osbuild/disk.js';
-import type { OsbuildArgs } from '../compose/index.js';
+import { seedOf, type OsbuildArgs } from '../compose/index.js';
+import { checkDefinitions } from './definitions.js';
 import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
 import { hostOs } from './host.js';
@@ -155,13 +157,17 @@ export const osbuildJob: JobType = {
     const args = job.args as OsbuildArgs;
     const depsolved = job.dependencies[1]?.result as DepsolveJobResult | undefined;
     if (!depsolved?.package_sets) throw new KilnError('KILN_MANIFEST', 'the depsolve result is missing');
-    const image = resolveImageType(args.distribution, args.arch, args.image_type);
+    checkDefinitions(args);
+    const image = resolveImage(args.distribution, args.arch, args.image_type);
     const manifest = await generateManifestOffThread({
       distribution: args.distribution,
       arch: args.arch,
       imageType: args.image_type,
       packageSets: depsolved.package_sets,
-      customizations: args.customizations,
+      ...(args.customizations ? { customizations: args.customizations } : {}),
+      seed: seedOf(args),
+      ...(args.size !== undefined ? { size: args.size } : {}),
+      definitions: imageDefinitionOptions(),
     });
     const outputDir = path.join(services.outputsDir, args.compose_id, args.image_build_id);
     const uploadSubdir = args.image_build_id;

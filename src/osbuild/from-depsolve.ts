@@ -2,14 +2,14 @@
  * The glue between an image request and the two jobs that build it: the depsolve job turns the
  * image type's package sets and the request's repositories into one DepsolveRequest per
  * package set (`depsolveRequestsFor`), and the osbuild job turns the stored results back into
- * the package lists and keys that `generateManifest` takes (`packageSetsFromDepsolve`).
+ * the packages that `generateManifest` takes (`packagesFromDepsolve`).
  */
 import { InvalidInputError, KilnError } from '../errors.js';
-import { cumulativePackages, DepsolveError } from '../depsolve/index.js';
+import { DepsolveError } from '../depsolve/index.js';
 import type { DepsolveRepoConfig, DepsolveRequest, DepsolveResult, DepsolveTransactionRequest } from '../depsolve/index.js';
-import type { Customizations } from '../generated/customizations.schema.js';
-import { packageSetRequests, type ResolvedImageType } from './image-types.js';
-import type { DepsolvedPackage, DepsolvedPackageSets } from './manifest.js';
+import type { ResolvedImage } from './definitions/index.js';
+import type { PackageRequests } from './manifest.js';
+import type { ManifestPackage, PipelinePackages } from './stages/rpm.js';
 
 /**
  * One entry of an image request's `repositories`, as osbuild-composer's cloud API takes it
@@ -33,14 +33,6 @@ export interface RepoInput {
   rhsm?: boolean;
   /** Use this repository only for these package sets (e.g. `["os"]`); without it, for all. */
   package_sets?: string[];
-}
-
-/** What `generateManifest` takes from the depsolve results. */
-export interface ManifestPackages {
-  /** Package set → its full (cumulative) list, each package with `check_gpg` from its repository. */
-  packages: DepsolvedPackageSets;
-  /** ASCII-armored keys of the repositories with gpgcheck that contributed packages. */
-  gpgkeys: string[];
 }
 
 /** The id of the repository at `index` of the request's list: the same in every set's request. */
@@ -78,27 +70,22 @@ function repoConfig(repo: RepoInput, index: number): DepsolveRepoConfig {
 }
 
 /**
- * One DepsolveRequest per package set of the image (`build`, `os`): the image's arch,
- * releasever and module_platform_id, the set's chain of transactions (named `<set>`, then
- * `<set>.1`, … for the chained ones such as customization packages), and the repositories
- * meant for that set. A repository with `package_sets` is used only for the sets it names
- * (names this image type does not have are ignored, as composer does); one without is used
- * for all. Repository ids are `repo-<position in repositories>`, so one repository has one
- * id in every request and in the results.
+ * One DepsolveRequest per pipeline that installs packages (`build`, `os`): the image's arch,
+ * releasever and module_platform_id, the pipeline's chain of transactions (named `<pipeline>`,
+ * then `<pipeline>.1`, … for the chained ones: configuration packages, the request's packages),
+ * and the repositories meant for it. A repository with `package_sets` is used only for the
+ * pipelines it names (names this image does not have are ignored, as composer does); one
+ * without is used for all. Repository ids are `repo-<position in repositories>`, so one
+ * repository has one id in every request and in the results.
  *
  * Throws InvalidInputError (field `repositories…`) for a repository Kiln cannot use or a
- * package set left without repositories.
+ * pipeline left without repositories.
  */
-export function depsolveRequestsFor(
-  image: ResolvedImageType,
-  repositories: RepoInput[],
-  customizations?: Customizations,
-): Record<string, DepsolveRequest> {
+export function depsolveRequestsFor(image: ResolvedImage, requests: PackageRequests, repositories: RepoInput[]): Record<string, DepsolveRequest> {
   if (repositories.length === 0) throw new InvalidInputError('repositories', 'at least one repository is required');
   const configs = repositories.map((r, i) => ({ config: repoConfig(r, i), sets: r.package_sets }));
-  const chains = packageSetRequests(image, customizations);
   const out: Record<string, DepsolveRequest> = {};
-  for (const [set, chain] of Object.entries(chains)) {
+  for (const [set, chain] of Object.entries(requests)) {
     const repos = configs.filter(({ sets }) => !sets || sets.includes(set)).map(({ config }) => config);
     if (repos.length === 0) {
       throw new InvalidInputError('repositories', `no repository is meant for package set ${JSON.stringify(set)} of image type ${image.name}`, {
@@ -107,7 +94,7 @@ export function depsolveRequestsFor(
     }
     const transactions = chain.map((t, i): DepsolveTransactionRequest => {
       if (t.include.length === 0) {
-        // packageSetRequests never chains an empty transaction; an image type with an empty set is a definition bug.
+        // the chain never holds an empty transaction; an image type with an empty set is a definition bug.
         throw new KilnError('KILN_INTERNAL', `package set ${set} of ${image.name} has an empty transaction`, { details: { packageSet: set } });
       }
       return {
@@ -129,46 +116,40 @@ export function depsolveRequestsFor(
 }
 
 /**
- * The depsolve results per package set (as the depsolve job stores them) in the shape
- * `generateManifest` takes: each set's full list (the union of its disjoint transactions, in
- * transaction order), every package marked `check_gpg` when its repository has gpgcheck, and
- * the keys of those repositories (deduplicated, in set then repository order).
+ * The depsolve results per pipeline (as the depsolve job stores them) as the manifest takes
+ * them: each pipeline's transactions in order, every package marked `check_gpg` with its
+ * repository's keys when that repository has gpgcheck.
  *
  * Throws DepsolveError (MalformedResponse) for a package whose repository the result does not
  * list: its gpg setting would be unknown.
  */
-export function packageSetsFromDepsolve(results: Record<string, DepsolveResult>): ManifestPackages {
-  const packages: DepsolvedPackageSets = {};
-  const gpgkeys: string[] = [];
+export function packagesFromDepsolve(results: Record<string, DepsolveResult>): PipelinePackages {
+  const out: PipelinePackages = {};
   for (const [set, result] of Object.entries(results)) {
     const repos = new Map(result.repos.map((r) => [r.id, r]));
-    const used = new Set<string>();
-    packages[set] = cumulativePackages(result).map((p): DepsolvedPackage => {
-      const repo = repos.get(p.repo_id);
-      if (!repo) {
-        throw new DepsolveError('MalformedResponse', `depsolve result for package set ${set}: package ${p.name} comes from repository ${p.repo_id}, which the result does not list`, {
-          packageSet: set,
-          package: p.name,
-          repo_id: p.repo_id,
-        });
-      }
-      used.add(repo.id);
-      return {
-        name: p.name,
-        epoch: p.epoch,
-        version: p.version,
-        release: p.release,
-        arch: p.arch,
-        repo_id: p.repo_id,
-        remote_location: p.remote_location,
-        checksum: p.checksum,
-        check_gpg: repo.gpgcheck,
-      };
-    });
-    for (const repo of result.repos) {
-      if (!repo.gpgcheck || !used.has(repo.id)) continue;
-      for (const key of repo.gpgkeys) if (!gpgkeys.includes(key)) gpgkeys.push(key);
-    }
+    out[set] = result.transactions.map((t) =>
+      t.packages.map((p): ManifestPackage => {
+        const repo = repos.get(p.repo_id);
+        if (!repo) {
+          throw new DepsolveError('MalformedResponse', `depsolve result for package set ${set}: package ${p.name} comes from repository ${p.repo_id}, which the result does not list`, {
+            packageSet: set,
+            package: p.name,
+            repo_id: p.repo_id,
+          });
+        }
+        return {
+          name: p.name,
+          epoch: p.epoch,
+          version: p.version,
+          release: p.release,
+          arch: p.arch,
+          checksum: p.checksum,
+          remote_location: p.remote_location,
+          check_gpg: repo.gpgcheck,
+          ...(repo.gpgcheck ? { gpgkeys: [...repo.gpgkeys] } : {}),
+        };
+      }),
+    );
   }
-  return { packages, gpgkeys };
+  return out;
 }

@@ -1,27 +1,21 @@
-export {
-  imageTypesDir,
-  loadImageTypeFamilies,
-  kojiFilename,
-  packageSetRequests,
-  pipelineNames,
-  resolveImageType,
-  splitExtension,
-  supportedImages,
-  type DistroInfo,
-  type PackageSetRequests,
-  type PackageSetTransaction,
-  type ResolvedImageType,
-  type SupportedImage,
-} from './image-types.js';
+export * from './definitions/index.js';
+export { kojiFilename, splitExtension } from './filenames.js';
 export {
   generateManifest,
+  packageRequests,
+  pipelineNames,
   serializeManifest,
-  type DepsolvedPackage,
-  type DepsolvedPackageSets,
+  type ImageBuildInput,
   type Manifest,
   type ManifestInput,
+  type ManifestPipeline,
+  type ManifestStage,
+  type PackageRequests,
+  type PackageTransaction,
 } from './manifest.js';
+export type { ManifestPackage, PipelinePackages } from './stages/rpm.js';
+export { randomSeed } from './partitions/uuids.js';
 export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
 export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';
-export { depsolveRequestsFor, packageSetsFromDepsolve, repoId, type ManifestPackages, type RepoInput } from './from-depsolve.js';
+export { depsolveRequestsFor, packagesFromDepsolve, repoId, type RepoInput } from './from-depsolve.js';
 export { parseCacheSize, storeArgs, storeOptions, type StoreOptions } from './store.js';

@@ -1,15 +1,15 @@
 /**
  * Manifest generation as a piscina task: the input is plain data (names, depsolve results,
- * customizations), so it crosses to a worker thread by structured clone and the service's
- * event loop, which also answers the API, is not blocked while hundreds of packages are
- * turned into sources and stages.
+ * customizations, seed), so it crosses to a worker thread by structured clone and the
+ * service's event loop, which also answers the API, is not blocked while hundreds of packages
+ * are turned into sources and stages.
  */
 import type { DepsolveResult } from '../depsolve/index.js';
 import type { Customizations } from '../generated/customizations.schema.js';
 import { toKilnError } from '../errors.js';
-import { resolveImageType } from './image-types.js';
+import { imageDefinitionOptions, resolveImage, useImageDefinitions, type LoadOptions } from './definitions/index.js';
 import { generateManifest, serializeManifest } from './manifest.js';
-import { packageSetsFromDepsolve } from './from-depsolve.js';
+import { packagesFromDepsolve } from './from-depsolve.js';
 
 export interface ManifestTaskInput {
   distribution: string;
@@ -17,6 +17,10 @@ export interface ManifestTaskInput {
   imageType: string;
   packageSets: Record<string, DepsolveResult>;
   customizations?: Customizations;
+  seed: string;
+  size?: number;
+  /** The calling thread's definitions (a worker thread loads its own catalog). */
+  definitions?: LoadOptions;
 }
 
 export type ManifestTaskOutput =
@@ -29,9 +33,16 @@ export type ManifestTaskOutput =
  */
 export default function manifestTask(input: ManifestTaskInput): ManifestTaskOutput {
   try {
-    const image = resolveImageType(input.distribution, input.arch, input.imageType);
-    const { packages, gpgkeys } = packageSetsFromDepsolve(input.packageSets);
-    return { ok: true, manifest: serializeManifest(generateManifest({ image, packages, customizations: input.customizations, gpgkeys })) };
+    if (input.definitions && JSON.stringify(input.definitions) !== JSON.stringify(imageDefinitionOptions())) useImageDefinitions(input.definitions);
+    const image = resolveImage(input.distribution, input.arch, input.imageType);
+    const manifest = generateManifest({
+      image,
+      packages: packagesFromDepsolve(input.packageSets),
+      ...(input.customizations ? { customizations: input.customizations } : {}),
+      seed: input.seed,
+      ...(input.size !== undefined ? { size: input.size } : {}),
+    });
+    return { ok: true, manifest: serializeManifest(manifest) };
   } catch (err) {
     return { ok: false, error: toKilnError(err).toJSON() };
   }

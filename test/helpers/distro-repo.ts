@@ -21,7 +21,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSyn
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { packageSetRequests, type ResolvedImageType } from '../../src/osbuild/index.js';
+import { packageRequests, type ResolvedImage } from '../../src/osbuild/index.js';
 import type { Customizations } from '../../src/generated/customizations.schema.js';
 import { cachedRepo, withFixtureLock, type BuiltPackage, type BuiltRepo, type RpmPackage } from './rpm-repos.js';
 
@@ -112,7 +112,7 @@ function groupFor(spec: string): CompsGroup {
 const NOARCH = /(-firmware|-fonts|-release|-release-eula|-release-container|-data|-common)$|^(langpacks-|dracut-config-|python3-|geolite2-)|^(basesystem|setup|rootfiles|tzdata|cloud-init|cloud-utils-growpart|selinux-policy|selinux-policy-targeted|core-optional-tool)$/;
 
 /** `fc43`, `el10`: the dist tag of the image's distro, for realistic release strings. */
-export function distTag(image: ResolvedImageType): string {
+export function distTag(image: ResolvedImage): string {
   return image.distro.family === 'fedora' ? `fc${image.distro.releasever}` : `el${image.distro.releasever}`;
 }
 
@@ -125,7 +125,7 @@ export interface DistroFixture {
  * The packages and groups a repository needs so that every image in `images` (one distro and
  * arch) depsolves: every included and excluded name, every group member, every dependency.
  */
-export function distroFixture(images: ResolvedImageType[], customizations?: Customizations): DistroFixture {
+export function distroFixture(images: ResolvedImage[], customizations?: Customizations): DistroFixture {
   if (images.length === 0) throw new Error('distro fixture: no image types');
   const { distro, arch } = images[0];
   for (const im of images) {
@@ -134,7 +134,7 @@ export function distroFixture(images: ResolvedImageType[], customizations?: Cust
   const names = new Set<string>();
   const groups = new Map<string, CompsGroup>();
   for (const image of images) {
-    for (const chain of Object.values(packageSetRequests(image, customizations))) {
+    for (const chain of Object.values(packageRequests({ image, ...(customizations ? { customizations } : {}), seed: 0 }))) {
       for (const t of chain) {
         for (const spec of [...t.include, ...t.exclude]) {
           if (spec.startsWith('@')) {
@@ -225,7 +225,7 @@ const memo = new Map<string, Promise<DistroRepo>>();
  * The repository for `images` (built once per test run through `cachedRepo`), with its comps
  * groups. `extra` packages are added as given (e.g. what a test's customization asks for).
  */
-export function distroRepo(images: ResolvedImageType[], options: { customizations?: Customizations; extra?: RpmPackage[] } = {}): Promise<DistroRepo> {
+export function distroRepo(images: ResolvedImage[], options: { customizations?: Customizations; extra?: RpmPackage[] } = {}): Promise<DistroRepo> {
   const fixture = distroFixture(images, options.customizations);
   const packages = [...fixture.packages, ...(options.extra ?? [])];
   const name = `distro-${images[0].distro.name}-${images[0].arch}`;

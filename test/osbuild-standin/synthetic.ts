@@ -1,8 +1,8 @@
 /** A synthetic depsolve result: one package per requested spec, deterministic checksums and URLs. */
 import { createHash } from 'node:crypto';
-import type { DepsolvedPackage, DepsolvedPackageSets, PackageSetRequests } from '../../src/osbuild/index.js';
+import type { ManifestPackage, PackageRequests, PipelinePackages } from '../../src/osbuild/index.js';
 
-export function syntheticPackage(name: string, arch: string, release = '1.fc43'): DepsolvedPackage {
+export function syntheticPackage(name: string, arch: string, release = '1.fc43'): ManifestPackage {
   const clean = name.replace(/^@/, 'group-').replace(/[^A-Za-z0-9._+-]/g, '-');
   const version = '1.0';
   const pkgArch = clean.endsWith('-firmware') ? 'noarch' : arch;
@@ -13,17 +13,22 @@ export function syntheticPackage(name: string, arch: string, release = '1.fc43')
     version,
     release,
     arch: pkgArch,
-    repo_id: 'synthetic',
     remote_location: `https://repo.example.com/synthetic/${arch}/Packages/${clean[0]}/${file}`,
     checksum: `sha256:${createHash('sha256').update(file).digest('hex')}`,
+    check_gpg: false,
   };
 }
 
-export function syntheticDepsolve(requests: PackageSetRequests, arch: string): DepsolvedPackageSets {
-  const out: DepsolvedPackageSets = {};
+/** Each transaction gets one package per spec it asks for (the first also a few every system has). */
+export function syntheticDepsolve(requests: PackageRequests, arch: string): PipelinePackages {
+  const out: PipelinePackages = {};
   for (const [name, chain] of Object.entries(requests)) {
-    const specs = new Set(['filesystem', 'glibc', 'bash', ...chain.flatMap((t) => t.include)]);
-    out[name] = [...specs].map((s) => syntheticPackage(s, arch));
+    const seen = new Set<string>();
+    out[name] = chain.map((t, i) => {
+      const specs = [...(i === 0 ? ['filesystem', 'glibc', 'bash'] : []), ...t.include].filter((s) => !seen.has(s));
+      for (const s of specs) seen.add(s);
+      return specs.map((s) => syntheticPackage(s, arch));
+    });
   }
   return out;
 }
