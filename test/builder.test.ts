@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tar from 'tar';
 import { KilnError } from '../src/errors.js';
-import { generateManifest, packageSetRequests, resolveImage, type Manifest, type ProgressEvent } from '../src/osbuild/index.js';
+import { generateManifest, packageRequests, resolveImage, type Manifest, type ProgressEvent } from '../src/osbuild/index.js';
 import { startBuilder, type Builder, type BuilderLimits } from '../src/builder/agent.js';
 import { runOnBuilder } from '../src/builder/manager.js';
 import { spawnTs } from './helpers/process.js';
@@ -27,7 +27,7 @@ const tmp = () => {
 };
 
 const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
-const manifest: Manifest = generateManifest({ image, packages: syntheticDepsolve(packageSetRequests(image), 'x86_64') });
+const manifest: Manifest = generateManifest({ image, seed: '1', packages: syntheticDepsolve(packageRequests({ image, seed: '1' }), 'x86_64') });
 const IMAGE_SIZE = 2 * 1024 * 1024 + 5;
 
 /** The bytes the stand-in writes for an image of `size` bytes (its writeImage pattern). */

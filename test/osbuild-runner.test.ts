@@ -14,7 +14,7 @@ import {
   MonitorState,
   osbuildFailure,
   osbuildVersion,
-  packageSetRequests,
+  packageRequests,
   parseCacheSize,
   storeArgs,
   storeOptions,
@@ -40,8 +40,8 @@ const tmp = () => path.join(tmpRoot, String(dirCount++));
 
 function manifestFor(distro: string, arch: string, type: string): { manifest: Manifest; image: ReturnType<typeof resolveImage>; packages: ReturnType<typeof syntheticDepsolve> } {
   const image = resolveImage(distro, arch, type);
-  const packages = syntheticDepsolve(packageSetRequests(image), arch);
-  return { manifest: generateManifest({ image, packages }), image, packages };
+  const packages = syntheticDepsolve(packageRequests({ image, seed: '1' }), arch);
+  return { manifest: generateManifest({ image, seed: '1', packages }), image, packages };
 }
 
 function runStandin(manifest: Manifest | string, extra: Partial<RunOsbuildOptions> & { standinEnv?: Record<string, string> } = {}) {
@@ -246,7 +246,7 @@ for (const [distro, arch, type] of [
     const logText = readFileSync(res.logPath, 'utf8');
     t.regex(logText, /\[os\] Starting module org\.osbuild\.rpm/);
     t.regex(logText, /installing .* ✓/);
-    t.deepEqual(res.rpms.map((r) => r.name), packages.os.map((p) => p.name).sort());
+    t.deepEqual(res.rpms.map((r) => r.name).sort(), packages.os.flat().map((p) => p.name).sort());
     t.is(res.osbuildResult.success, true);
     t.deepEqual(res.errors, []);
     // progress: monotonic outer counter ending at done == total, stage-level sub-progress seen

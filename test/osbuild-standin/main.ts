@@ -178,9 +178,13 @@ function pipelineDeps(p: Json): string[] {
   return [...deps];
 }
 
-function rpmMetadata(stage: Json, items: Json): Json {
+/** An rpm stage's ids; its metadata, like `rpm -qa` in the real stage, lists every package the tree has so far. */
+function rpmIds(stage: Json): string[] {
   const refs = stage.inputs?.packages?.references ?? [];
-  const ids: string[] = Array.isArray(refs) ? refs.map((r: any) => (typeof r === 'string' ? r : r.id)) : Object.keys(refs);
+  return Array.isArray(refs) ? refs.map((r: any) => (typeof r === 'string' ? r : r.id)) : Object.keys(refs);
+}
+
+function rpmMetadata(ids: string[], items: Json): Json {
   const packages = ids.map((id) => {
     const item = items[id];
     const url: string = typeof item === 'string' ? item : item?.url ?? '';
@@ -360,6 +364,7 @@ async function main(): Promise<number> {
   const delay = Number(env.KILN_STANDIN_DELAY_MS ?? 0);
   const log: Json = {};
   const metadata: Json = {};
+  const installed = new Map<string, string[]>();
   let failure: Json | undefined;
   let sleeper: ReturnType<typeof spawn> | undefined;
   try {
@@ -434,7 +439,8 @@ async function main(): Promise<number> {
         monitor.log('', `stages/${st.type}`);
         await root?.close();
         const output = lines.join('');
-        const md = st.type === 'org.osbuild.rpm' ? rpmMetadata(st, items) : undefined;
+        if (st.type === 'org.osbuild.rpm') installed.set(p.name, [...new Set([...(installed.get(p.name) ?? []), ...rpmIds(st)])]);
+        const md = st.type === 'org.osbuild.rpm' ? rpmMetadata(installed.get(p.name)!, items) : undefined;
         const result = { name: st.type, id: sid.id, success: !fails, output, ...(fails ? { error: { type: 'org.osbuild.error', details: 'exit status 1' } } : {}) };
         monitor.result(result, { options: st.options ?? {}, duration: delay / 1000, ...(md && !fails ? { metadata: md } : {}) });
         log[p.name].push({ id: sid.id, type: st.type, output, ...(fails ? { success: false, error: result.error } : {}) });

@@ -25,8 +25,12 @@ export function syntheticDepsolve(requests: PackageRequests, arch: string): Pipe
   for (const [name, chain] of Object.entries(requests)) {
     const seen = new Set<string>();
     out[name] = chain.map((t, i) => {
-      const specs = [...(i === 0 ? ['filesystem', 'glibc', 'bash'] : []), ...t.include].filter((s) => !seen.has(s));
-      for (const s of specs) seen.add(s);
+      const specs: string[] = [];
+      for (const s of [...(i === 0 ? ['filesystem', 'glibc', 'bash'] : []), ...t.include]) {
+        if (seen.has(s)) continue;
+        seen.add(s);
+        specs.push(s);
+      }
       return specs.map((s) => syntheticPackage(s, arch));
     });
   }

@@ -158,10 +158,10 @@ export function distroNames(catalog: Catalog): DistroMatch[] {
     for (const [id, { value: def, file }] of family.distros) {
       if (!def.name) continue;
       const releases = Object.keys(def.releases ?? {}).map(Number).sort((a, b) => a - b);
-      if (def.name.includes('{major}')) {
-        for (const major of releases) out.push({ family, id, def, file, major });
-      } else if (def.name.includes('{minor}')) {
+      if (def.name.includes('{minor}')) {
         for (const minor of releases) out.push({ family, id, def, file, major: def.major!, minor });
+      } else if (def.name.includes('{major}')) {
+        for (const major of releases) out.push({ family, id, def, file, major });
       } else {
         out.push({ family, id, def, file, major: def.major! });
       }
@@ -194,7 +194,7 @@ function resolveDistro(m: DistroMatch): ResolvedDistro {
     distroName,
     major: m.major,
     ...(m.minor !== undefined ? { minor: m.minor } : {}),
-    preview: (m.def.name!.includes('{major}') ? d.releases?.[String(m.major)]?.preview : d.releases?.[String(m.minor)]?.preview) ?? false,
+    preview: d.releases?.[String(m.minor ?? m.major)]?.preview ?? false,
     product: d.product ?? field('product'),
     ...(d.vendor ? { vendor: d.vendor } : {}),
     ...(d.codename ? { codename: d.codename } : {}),
