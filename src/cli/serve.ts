@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../log.js';
 import { buildApp } from '../api/app.js';
 import { authFromConfig, checkListenSecurity, tlsOptionsFromConfig } from '../api/auth.js';
 import { QueueListener, PgJobSource, Worker, startReaper, setPreparedStatements, deleteFinishedJobs } from '../queue/index.js';
-import { handlerRegistrations, createJobServices } from '../jobs/index.js';
+import { handlerRegistrations, checkKojiAuth, createJobServices } from '../jobs/index.js';
 import { workerFromConfig, databaseSource } from './worker.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
@@ -23,6 +23,7 @@ export interface RunningService {
 export async function startService(config: Readonly<KilnConfig>, log: Logger): Promise<RunningService> {
   // refuse an open API on a non-loopback address, and read TLS files and tokens, before starting anything
   checkListenSecurity(config);
+  if (config.workers.local) checkKojiAuth(config);
   const https = tlsOptionsFromConfig(config.api);
   const auth = authFromConfig(config.api);
   setPreparedStatements(config.database.prepared_statements);
