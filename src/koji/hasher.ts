@@ -3,11 +3,13 @@
  * few shared buffers and sends it to the hub from there; two worker threads hash it meanwhile:
  * one the chunk's adler32 (which the hub's reply is checked against) and the file's sha256, the
  * other the file's md5. One thread doing all three (3.4 ms per MiB here: md5 1.7, adler32 1.0,
- * sha256 0.7) capped an upload at about 300 MB/s, below what the wire takes.
+ * sha256 0.7) capped an upload at about 300 MB/s, below what the wire takes; adler32 runs as
+ * WebAssembly SIMD (0.3 ms per MiB) where available.
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { adler32Update } from './adler32.js';
+import { adler32Simd, adler32Update } from './adler32.js';
+import { ADLER32_WASM } from './adler32-wasm.js';
 import { KojiUploadError } from './errors.js';
 
 /**
@@ -20,6 +22,7 @@ const WORKER_SOURCE = `
 const { createHash } = require('node:crypto');
 const { parentPort, workerData } = require('node:worker_threads');
 const adler32Update = (${adler32Update.toString()});
+const simd = workerData.adler32 ? (${adler32Simd.toString()})(workerData.wasm) : undefined;
 const slots = workerData.buffers.map((b) => Buffer.from(b));
 const hashes = workerData.algorithms.map((a) => [a, createHash(a)]);
 parentPort.on('message', (msg) => {
@@ -30,9 +33,15 @@ parentPort.on('message', (msg) => {
     for (const [, h] of hashes) h.update(fresh);
     let adler32;
     if (workerData.adler32) {
-      const state = [1, 0];
-      adler32Update(state, data);
-      adler32 = (((state[1] << 16) | state[0]) >>> 0).toString(16).padStart(8, '0');
+      let value;
+      if (simd) {
+        value = simd(1, data);
+      } else {
+        const state = [1, 0];
+        adler32Update(state, data);
+        value = ((state[1] << 16) | state[0]) >>> 0;
+      }
+      adler32 = value.toString(16).padStart(8, '0');
     }
     parentPort.postMessage({ id: msg.id, adler32 });
   } else if (msg.op === 'peek') {
@@ -114,7 +123,7 @@ class HashWorker {
   #next = 0;
   #failed?: Error;
 
-  constructor(workerData: { buffers: SharedArrayBuffer[]; algorithms: string[]; adler32: boolean }) {
+  constructor(workerData: { buffers: SharedArrayBuffer[]; algorithms: string[]; adler32: boolean; wasm?: string }) {
     this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
     this.#worker.on('message', (msg: { id: number } & Record<string, string>) => {
       const p = this.#pending.get(msg.id);
@@ -154,7 +163,7 @@ export class ChunkHasher implements FileHasher {
   constructor(chunkSize: number, slots = 3) {
     const shared = Array.from({ length: slots }, () => new SharedArrayBuffer(chunkSize));
     this.buffers = shared.map((b) => Buffer.from(b));
-    this.#adlerSha256 = new HashWorker({ buffers: shared, algorithms: ['sha256'], adler32: true });
+    this.#adlerSha256 = new HashWorker({ buffers: shared, algorithms: ['sha256'], adler32: true, wasm: ADLER32_WASM });
     this.#md5 = new HashWorker({ buffers: shared, algorithms: ['md5'], adler32: false });
   }
 
