@@ -39,8 +39,8 @@ async function installWithout(t: { teardown: (fn: () => Promise<void>) => void }
 
 const kerberosHub = JSON.stringify([{ url: 'https://koji.example.test/kojihub', auth: 'kerberos', keytab: '/etc/kiln/kiln.keytab' }]);
 
-async function serveFails(dir: string): Promise<string> {
-  const err = await run(process.execPath, [path.join(dir, 'bin/kiln.js'), 'serve'], {
+async function serveFails(dir: string, command = 'serve'): Promise<string> {
+  const err = await run(process.execPath, [path.join(dir, 'bin/kiln.js'), command], {
     env: {
       ...process.env,
       KILN_KOJI_HUBS: kerberosHub,
@@ -54,11 +54,11 @@ async function serveFails(dir: string): Promise<string> {
     () => undefined,
     (e: { code?: number; stderr?: string }) => e,
   );
-  if (!err) throw new Error('kiln serve started without the kerberos addon');
+  if (!err) throw new Error(`kiln ${command} started without the kerberos addon`);
   return `exit ${err.code}: ${err.stderr ?? ''}`;
 }
 
-test('kiln serve with a Kerberos hub refuses to start without the kerberos package, naming what to install', async (t) => {
+test('kiln serve and kiln worker with a Kerberos hub refuse to start without the kerberos package, naming what to install', async (t) => {
   const dir = await installWithout(t, 'absent');
   const out = await serveFails(dir);
   t.regex(out, /^exit 1: kiln serve: config koji\.hubs\[0\]\.auth: is "kerberos", but Kerberos login needs the optional npm package "kerberos", which is not installed/, out);
@@ -66,6 +66,8 @@ test('kiln serve with a Kerberos hub refuses to start without the kerberos packa
   t.regex(out, /dnf install krb5-devel/);
   t.true(out.includes(`then run "npm ci" again in ${dir}`), out);
   t.notRegex(out, /ECONNREFUSED|database/i, 'failed before starting anything');
+  const worker = await serveFails(dir, 'worker');
+  t.regex(worker, /^exit 1: kiln worker: config koji\.hubs\[0\]\.auth: is "kerberos", but Kerberos login needs the optional npm package "kerberos"/, worker);
 });
 
 test('kiln serve without a Kerberos hub starts where the kerberos package is missing', async (t) => {
