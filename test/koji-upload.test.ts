@@ -172,3 +172,15 @@ test('an aborted upload stops before its next chunk; the next try resumes where 
   t.is(again.resumedFrom, 5 * chunk);
   t.is(again.sha256, createHash('sha256').update(content).digest('hex'));
 });
+
+test("the dev hub reads a directory's owner record as the real hub does: half-written, the upload fails with ValueError", async (t) => {
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  // what a second first upload sees while the first one has created .user but not written it
+  await mkdir(path.join(f.hub.dir, 'work', 'half'), { recursive: true });
+  await writeFile(path.join(f.hub.dir, 'work', 'half', '.user'), '');
+  const file = await f.file('h.raw', Buffer.alloc(1000, 3));
+  const err = await t.throwsAsync(uploadFile(f.client(), file, { directory: 'half', resume: false }));
+  t.regex(err!.message, /Fault \(1\): <class 'ValueError'>: invalid literal for int\(\) with base 10: ''/);
+});
