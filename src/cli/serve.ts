@@ -23,9 +23,9 @@ export interface RunningService {
 export async function startService(config: Readonly<KilnConfig>, log: Logger): Promise<RunningService> {
   // refuse an open API on a non-loopback address, and read TLS files and tokens, before starting anything
   checkListenSecurity(config);
-  if (config.workers.local) checkKojiAuth(config);
   const https = tlsOptionsFromConfig(config.api);
   const auth = authFromConfig(config.api);
+  if (config.workers.local) checkKojiAuth(config); // e.g. Kerberos without its optional addon
   setPreparedStatements(config.database.prepared_statements);
   const db = await openDatabase(config, log, { startEmbedded: true, applicationName: 'kiln-serve' });
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
