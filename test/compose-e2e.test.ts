@@ -165,6 +165,18 @@ test.serial('two images (x86_64 + aarch64) become one COMPLETE Koji build with i
   const metadata = (await api('GET', `/composes/${created.json.id}/metadata`)).json;
   t.true(metadata.images[1].packages.length > 0);
   t.is(metadata.images[1].packages[0].type, 'rpm');
+
+  // Each image's manifest and log went up beside it, on a second session, once the image's
+  // first chunk had made its directory's owner record.
+  for (const image of images) {
+    const events = hub.hub.uploads.map((u, i) => ({ ...u, i })).filter((u) => u.filename.startsWith(image.filename));
+    const ofImage = events.filter((u) => u.filename === image.filename);
+    const beside = events.filter((u) => u.filename !== image.filename);
+    t.deepEqual([...new Set(beside.map((u) => u.filename))].sort(), [`${image.filename}.manifest.json`, `${image.filename}.osbuild.log`]);
+    t.is(new Set(beside.map((u) => u.sessionId)).size, 1);
+    t.not(beside[0].sessionId, ofImage[0].sessionId, 'manifest and log on their own session');
+    t.true(ofImage[0].i < beside[0].i, "after the image's first chunk");
+  }
 });
 
 test.serial('one image fails: the compose fails, the Koji build is refunded as FAILED, both images keep their logs', async (t) => {

@@ -119,3 +119,68 @@ test('resume: a complete file is not sent again; a different prefix on the hub s
   t.is(fresh.sha256, first.sha256);
   t.true((await (await import('node:fs/promises')).readFile(stored)).equals(content));
 });
+
+test('pipelined chunks: sizes around chunk boundaries arrive intact with the right sums, corrupted chunks are re-sent', async (t) => {
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const client = f.client();
+  const chunk = 64 * 1024;
+  const { readFile } = await import('node:fs/promises');
+  // above 256 KiB the chunks are hashed on worker threads; below, inline
+  for (const size of [0, 1, chunk - 1, chunk, chunk + 1, 5 * chunk, 17 * chunk + 3]) {
+    const content = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) content[i] = (i * 7 + size) & 0xff;
+    const file = await f.file(`p${size}.raw`, content);
+    const r = await uploadFile(client, file, { directory: 'pipe', chunkSize: chunk });
+    t.is(r.sha256, createHash('sha256').update(content).digest('hex'), `size ${size}`);
+    t.is(r.md5, createHash('md5').update(content).digest('hex'), `size ${size}`);
+    t.is(r.chunks, Math.max(1, Math.ceil(size / chunk)), `size ${size}`);
+    t.true((await readFile(path.join(f.hub.dir, 'work', 'pipe', `p${size}.raw`))).equals(content), `size ${size}`);
+  }
+  // a third of the chunks stored with a flipped byte: each is re-sent from its buffer, never a later one's
+  const content = Buffer.alloc(40 * chunk + 11);
+  for (let i = 0; i < content.length; i++) content[i] = (i * 13) & 0xff;
+  const file = await f.file('corrupt.raw', content);
+  f.hub.setFaults({ rate: 0.33, kinds: ['corrupt-chunk'], methods: ['upload'], seed: 7 });
+  const r = await uploadFile(client, file, { directory: 'pipe', chunkSize: chunk, chunkRetries: 10 });
+  f.hub.setFaults(null);
+  t.true(r.chunkRetries > 5, `${r.chunkRetries} chunks re-sent`);
+  t.is(r.sha256, createHash('sha256').update(content).digest('hex'));
+  t.true((await readFile(path.join(f.hub.dir, 'work', 'pipe', 'corrupt.raw'))).equals(content));
+});
+
+test('an aborted upload stops before its next chunk; the next try resumes where the hub is', async (t) => {
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const client = f.client();
+  const chunk = 64 * 1024;
+  const content = Buffer.alloc(20 * chunk, 5);
+  const file = await f.file('abort.raw', content);
+  const controller = new AbortController();
+  const err = await t.throwsAsync(
+    uploadFile(client, file, {
+      directory: 'abort',
+      chunkSize: chunk,
+      signal: controller.signal,
+      onProgress: ({ offset }) => offset >= 5 * chunk && controller.abort(new Error('job canceled')),
+    }),
+  );
+  t.is(err!.message, 'job canceled');
+  const { stat: statFile } = await import('node:fs/promises');
+  t.is((await statFile(path.join(f.hub.dir, 'work', 'abort', 'abort.raw'))).size, 5 * chunk);
+  const again = await uploadFile(client, file, { directory: 'abort', chunkSize: chunk });
+  t.is(again.resumedFrom, 5 * chunk);
+  t.is(again.sha256, createHash('sha256').update(content).digest('hex'));
+});
+
+test("the dev hub reads a directory's owner record as the real hub does: half-written, the upload fails with ValueError", async (t) => {
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  // what a second first upload sees while the first one has created .user but not written it
+  await mkdir(path.join(f.hub.dir, 'work', 'half'), { recursive: true });
+  await writeFile(path.join(f.hub.dir, 'work', 'half', '.user'), '');
+  const file = await f.file('h.raw', Buffer.alloc(1000, 3));
+  const err = await t.throwsAsync(uploadFile(f.client(), file, { directory: 'half', resume: false }));
+  t.regex(err!.message, /Fault \(1\): <class 'ValueError'>: invalid literal for int\(\) with base 10: ''/);
+});

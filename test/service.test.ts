@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -56,6 +56,22 @@ test('`kiln serve` on embedded defaults: starts its own Postgres, migrates, answ
   // the cluster is really gone: connecting fails
   const client = new pg.Client({ connectionString: `postgres://kiln:kiln-embedded@127.0.0.1:${pgPort}/kiln`, connectionTimeoutMillis: 2_000 });
   await t.throwsAsync(client.connect());
+});
+
+test('as root, a state directory the postgres user cannot reach stops start-up with an error naming the directory', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('only root runs the embedded Postgres as another user');
+    return;
+  }
+  // Like a checkout under /root (mode 0700): the state directory is below a private one.
+  const home = stateDir();
+  chmodSync(home, 0o700);
+  const state = path.join(home, 'kiln', '.kiln');
+  const serve = kiln(['serve', '--state-dir', state, '--port', String(await freePort())], { KILN_DATABASE_EMBEDDED_PORT: String(await freePort()) });
+  const { code } = await serve.exited;
+  t.is(code, 1, serve.output());
+  t.true(serve.output().includes(`kiln serve: embedded Postgres cannot start from ${path.join(state, 'postgres')}: Postgres refuses to run as root, so Kiln runs it as the "postgres" user, which cannot enter ${home} (mode 0700)`), serve.output());
+  t.false(existsSync(path.join(state, 'postgres')), 'nothing was initialised');
 });
 
 test('with a database URL, `kiln serve` uses it, starts no embedded Postgres, and its local workers run jobs', async (t) => {

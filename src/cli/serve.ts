@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../log.js';
 import { buildApp } from '../api/app.js';
 import { authFromConfig, checkListenSecurity, tlsOptionsFromConfig } from '../api/auth.js';
 import { QueueListener, PgJobSource, Worker, startReaper, setPreparedStatements, deleteFinishedJobs } from '../queue/index.js';
-import { handlerRegistrations, createJobServices } from '../jobs/index.js';
+import { handlerRegistrations, checkKojiAuth, createJobServices } from '../jobs/index.js';
 import { workerFromConfig, databaseSource } from './worker.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
@@ -27,6 +27,7 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
   loadImageDefinitions(config, log);
   const https = tlsOptionsFromConfig(config.api);
   const auth = authFromConfig(config.api);
+  if (config.workers.local) checkKojiAuth(config); // e.g. Kerberos without its optional addon
   setPreparedStatements(config.database.prepared_statements);
   const db = await openDatabase(config, log, { startEmbedded: true, applicationName: 'kiln-serve' });
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];

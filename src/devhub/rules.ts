@@ -459,6 +459,16 @@ export function checkUploadOwner(reldir: string, ownerId: number | null, userId:
   if (ownerId !== null && ownerId !== userId) throw genericError(`Invalid upload directory, not owner: ${reldir}`);
 }
 
+/**
+ * The owner id in a `.user` file, read as get_upload_path does (`int(open(u_fn).read())`). The
+ * hub writes the file without a lock (create, then write), so a concurrent first upload into the
+ * same directory can read it empty and fail with Python's ValueError.
+ */
+export function parseUploadOwner(text: string): number {
+  if (!/^\s*[+-]?\d+\s*$/.test(text)) throw new HubFault(FaultCode.Generic, `<class 'ValueError'>: invalid literal for int() with base 10: '${text}'`);
+  return Number(text);
+}
+
 export const lockError = () => new HubFault(FaultCode.LockError, '[Errno 11] Resource temporarily unavailable');
 
 /** handle_upload: only a logged-in session may upload. */

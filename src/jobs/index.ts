@@ -7,7 +7,7 @@ import { depsolveJob } from './depsolve.js';
 import { osbuildJob } from './osbuild.js';
 import { kojiFinalize } from './koji-finalize.js';
 
-export { createJobServices, type JobServices } from './services.js';
+export { checkKojiAuth, createJobServices, type JobServices } from './services.js';
 export type { JobType } from './types.js';
 
 /** `noop` finishes at once with its arguments as result: queue health checks and benchmarks. */

@@ -2,7 +2,7 @@ import { stat, open, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { uploadFile, type UploadResult } from '../koji/index.js';
+import { uploadFile, type KojiClient, type UploadResult } from '../koji/index.js';
 import {
   resolveImage,
   imageDefinitionOptions,
@@ -232,22 +232,47 @@ export const osbuildJob: JobType = {
       }
 
       const files = [run.imagePath, run.manifestPath, run.logPath];
-      const results = await services.withKoji(args.koji.server, async (client) => {
-        const out: UploadResult[] = [];
-        for (const [i, file] of files.entries()) {
-          if (signal.aborted) throw signal.reason;
-          out.push(
-            await uploadFile(client, file, {
-              directory: path.posix.join(args.koji.directory, uploadSubdir),
-              chunkSize: services.config.koji.upload_chunk_bytes,
-              log,
-              onProgress: ({ offset, size }) =>
-                report({ phase: 'uploading', done: i, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(file)}` }),
-            }),
-          );
-        }
-        return out;
+      // The image goes on the job's Koji session and the manifest and log beside it on a second
+      // one (a session takes one request at a time). They start once the image's first chunk is
+      // answered: the hub records an upload directory's owner on the first upload into it,
+      // without a lock, and a second first upload could read the record half-written.
+      const directory = path.posix.join(args.koji.directory, uploadSubdir);
+      const stop = new AbortController();
+      let uploadedFiles = 0;
+      const upload = (client: KojiClient, i: number, onChunk?: () => void): Promise<UploadResult> =>
+        uploadFile(client, files[i], {
+          directory,
+          chunkSize: services.config.koji.upload_chunk_bytes,
+          log,
+          signal: AbortSignal.any([signal, stop.signal]),
+          onProgress: ({ offset, size }) => {
+            onChunk?.();
+            report({ phase: 'uploading', done: uploadedFiles, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(files[i])}` });
+          },
+        }).then(
+          (r: UploadResult) => {
+            uploadedFiles++;
+            return r;
+          },
+          (err: unknown) => {
+            stop.abort(err);
+            throw err;
+          },
+        );
+      let directoryOwned!: () => void;
+      const owned = new Promise<void>((resolve) => (directoryOwned = resolve));
+      const imageUpload = services.withKoji(args.koji.server, (client) => upload(client, 0, directoryOwned).finally(directoryOwned));
+      const besideUpload = services.withKoji(args.koji.server, async (client): Promise<UploadResult[]> => {
+        await owned;
+        if (stop.signal.aborted) throw stop.signal.reason;
+        return [await upload(client, 1), await upload(client, 2)];
       });
+      const [imageDone, besideDone] = await Promise.allSettled([imageUpload, besideUpload]);
+      // the first failure, not the other upload's abort it caused
+      for (const r of [imageDone, besideDone]) if (r.status === 'rejected' && r.reason !== stop.signal.reason) throw r.reason;
+      if (imageDone.status === 'rejected') throw imageDone.reason;
+      if (besideDone.status === 'rejected') throw besideDone.reason;
+      const results = [imageDone.value, ...besideDone.value];
       let uploads: OsbuildJobResult['uploads'];
       if (args.upload_options) {
         const options = s3UploadOptions(args.upload_options, services.config.s3);

@@ -5,6 +5,7 @@ import { InvalidConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { KojiClient, type KojiAuth } from '../koji/index.js';
 import { kerberosAuth } from '../koji/kerberos-auth.js';
+import { kerberosAddonPath } from '../koji/spnego.js';
 import { normaliseHubUrl } from '../compose/index.js';
 import { closeCpuPool } from './cpu-pool.js';
 
@@ -48,7 +49,23 @@ function authFor(hub: HubConfig, at: string): KojiAuth {
   }
 }
 
+/**
+ * Fails, naming the key, when a configured hub's login cannot work on this machine: Kerberos
+ * needs the optional `kerberos` addon. Run at start, before anything else is started.
+ */
+export function checkKojiAuth(config: Readonly<KilnConfig>): void {
+  config.koji.hubs.forEach((hub, index) => {
+    if (hub.auth !== 'kerberos') return;
+    try {
+      kerberosAddonPath();
+    } catch (err) {
+      throw new InvalidConfigError(`koji.hubs[${index}].auth`, `is "kerberos", but ${(err as Error).message}`, { cause: err });
+    }
+  });
+}
+
 export function createJobServices(config: Readonly<KilnConfig>, log: Logger): JobServices {
+  checkKojiAuth(config);
   return {
     config,
     log,

@@ -1,6 +1,8 @@
 /**
  * Adler-32 (zlib's, starting value 1), the checksum Koji's upload protocol uses per chunk.
- * Node has no binding for it; this loop measured about 1 GB/s on one core.
+ * Node has no binding for it. The loop below measured about 1 GB/s on one core; the
+ * WebAssembly SIMD version (adler32.wat) about 3.4 GB/s with the machine busy, where the JS loop
+ * did 450 MB/s. Uploads hash big files with the latter.
  */
 
 /**
@@ -56,4 +58,29 @@ export class Adler32 {
 
 export function adler32Hex(buf: Uint8Array): string {
   return new Adler32().update(buf).hexdigest();
+}
+
+/**
+ * An Adler-32 continuation `(adler, buf) => adler` running `wasmBase64` (adler32.wat, see
+ * adler32-wasm.ts), or undefined where WebAssembly SIMD is not available. Self-contained (no
+ * outside names) so the hash worker can be built from its source text; the bytes are copied
+ * into the module's memory a MiB at a time.
+ */
+export function adler32Simd(wasmBase64: string): ((adler: number, buf: Uint8Array) => number) | undefined {
+  let exports: { memory: { buffer: ArrayBuffer }; adler32: (len: number, adler: number) => number };
+  try {
+    exports = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(wasmBase64, 'base64'))).exports as unknown as typeof exports;
+  } catch {
+    return undefined;
+  }
+  const memory = new Uint8Array(exports.memory.buffer);
+  const windowSize = 1 << 20;
+  return (adler: number, buf: Uint8Array): number => {
+    for (let offset = 0; offset < buf.length; offset += windowSize) {
+      const part = buf.subarray(offset, offset + windowSize);
+      memory.set(part);
+      adler = exports.adler32(part.length, adler) >>> 0;
+    }
+    return adler;
+  };
 }

@@ -11,10 +11,14 @@
  * 2-CPU VM against a loopback KDC: 99 ms to build a client token including the AS and TGS
  * exchanges, 90 ms to verify one, 1 ms for the mutual-auth step), paid once per Koji login
  * (sessions last hours), and it keeps a crash in the native code out of the service.
+ * The `kerberos` package is optional (see KerberosUnavailableError): nothing here loads it
+ * until a Negotiate token is made or checked.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidInputError, KilnError } from '../errors.js';
 
 export interface NegotiateClientOptions {
@@ -114,7 +118,68 @@ process.stdin.on('data', (d) => {
 process.stdin.on('end', () => process.exit(0));
 `;
 
-let kerberosPath: string | undefined;
+/**
+ * The `kerberos` package is an optional dependency: its native addon is built at install time
+ * against the libkrb5 headers, and `npm ci` leaves the package out when that build fails.
+ * Thrown when Kerberos is used on such a machine; the message says what to install.
+ */
+export class KerberosUnavailableError extends KilnError {
+  constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super('KILN_KOJI_AUTH', message, options);
+  }
+}
+
+const KILN_DIR = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const INSTALL_HINT = 'install the Kerberos development files and a C++ toolchain (Debian/Ubuntu: apt-get install libkrb5-dev g++ make python3; Fedora/RHEL: dnf install krb5-devel gcc-c++ make python3)';
+
+// argv[1]: the package's main file (lib/index.js). Its loader falls back to a Debug build and
+// reports only that one's absence; loading the Release build directly says what is wrong.
+const PROBE_SCRIPT = `
+try {
+  require(process.argv[1]);
+} catch (err) {
+  let why = err;
+  try { require(require('path').join(process.argv[1], '..', '..', 'build', 'Release', 'kerberos.node')); } catch (e) { why = e; }
+  process.stderr.write(String(why && why.message).split('\\n')[0]);
+  process.exit(1);
+}
+`;
+
+let addon: { path: string } | { error: KerberosUnavailableError } | undefined;
+
+function probeKerberosAddon(): { path: string } | { error: KerberosUnavailableError } {
+  let resolved: string;
+  try {
+    resolved = createRequire(import.meta.url).resolve('kerberos');
+  } catch (err) {
+    return {
+      error: new KerberosUnavailableError(
+        `Kerberos login needs the optional npm package "kerberos", which is not installed (npm leaves it out when its native addon cannot be built): ${INSTALL_HINT}, then run "npm ci" again in ${KILN_DIR}`,
+        { cause: err, details: { package: 'kerberos', kilnDir: KILN_DIR } },
+      ),
+    };
+  }
+  // Loaded in a child, like every GSS call (see GssChild): the addon stays out of this process.
+  const probe = spawnSync(process.execPath, ['-e', PROBE_SCRIPT, resolved], { env: childEnv({}), encoding: 'utf8', timeout: 15_000 });
+  if (probe.status === 0) return { path: resolved };
+  const reason = probe.stderr?.trim().split('\n')[0] || probe.error?.message || `exit ${probe.status ?? probe.signal}`;
+  return {
+    error: new KerberosUnavailableError(
+      `Kerberos login needs the native addon of the npm package "kerberos", which does not load (${reason}): ${INSTALL_HINT}, then run "npm rebuild kerberos" in ${KILN_DIR}`,
+      { details: { package: 'kerberos', kilnDir: KILN_DIR, reason } },
+    ),
+  };
+}
+
+/**
+ * The resolved path of the `kerberos` package after checking, once per process, that its addon
+ * loads; throws KerberosUnavailableError naming what to install when it does not.
+ */
+export function kerberosAddonPath(): string {
+  addon ??= probeKerberosAddon();
+  if ('error' in addon) throw addon.error;
+  return addon.path;
+}
 
 interface ChildReply {
   ok: boolean;
@@ -132,8 +197,7 @@ class GssChild {
   #waiter?: { resolve: (r: ChildReply) => void; reject: (e: Error) => void };
   #exitError?: Error;
 
-  constructor(env: NodeJS.ProcessEnv) {
-    kerberosPath ??= createRequire(import.meta.url).resolve('kerberos');
+  constructor(env: NodeJS.ProcessEnv, kerberosPath: string) {
     this.#child = spawn(process.execPath, ['-e', CHILD_SCRIPT, kerberosPath], {
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -271,6 +335,7 @@ export class NegotiateSession {
     if (!SERVICE_RE.test(opts.service)) {
       throw new InvalidInputError('service', `${JSON.stringify(opts.service)} is not a GSS host-based service name like HTTP@hub.example.com`);
     }
+    const kerberosPath = kerberosAddonPath();
     if (opts.keytab !== undefined) await checkKeytab(opts.keytab, 'client');
     const mutual = opts.mutual ?? true;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -281,6 +346,7 @@ export class NegotiateSession {
         KRB5_CLIENT_KTNAME: opts.keytab,
         KRB5CCNAME: opts.ccache ?? (opts.keytab !== undefined ? 'MEMORY:kiln-spnego' : undefined),
       }),
+      kerberosPath,
     );
     const who = opts.principal ?? (opts.keytab ? `the first principal of ${opts.keytab}` : 'the default credentials');
     let reply: ChildReply;
@@ -375,6 +441,7 @@ export async function verifyNegotiate(authorizationHeader: string, opts: Negotia
   if (opts.service !== undefined && !SERVICE_RE.test(opts.service)) {
     throw new InvalidInputError('service', `${JSON.stringify(opts.service)} is not a GSS host-based service name like HTTP@hub.example.com`);
   }
+  const kerberosPath = kerberosAddonPath();
   await checkKeytab(opts.keytab, 'service');
   const details = { keytab: opts.keytab, service: opts.service };
   const child = new GssChild(
@@ -385,6 +452,7 @@ export async function verifyNegotiate(authorizationHeader: string, opts: Negotia
       // The acceptor needs no ccache; this keeps it off the user's default one regardless.
       KRB5CCNAME: 'MEMORY:kiln-spnego-acceptor',
     }),
+    kerberosPath,
   );
   try {
     let reply: ChildReply;

@@ -1,9 +1,10 @@
 /**
  * Uploads into the hub's work area by raw POSTs (Koji's fastUpload protocol): fixed-size
- * chunks read from disk with one chunk of read-ahead, each chunk's size and adler32 checked
- * against the hub's reply, sha256 and md5 of the whole file computed in the same pass (on a
- * worker thread, see hasher.ts).
- * Memory stays at about two chunks whatever the file size.
+ * chunks, each chunk's size and adler32 checked against the hub's reply, sha256 and md5 of the
+ * whole file computed in the same pass (on worker threads, see hasher.ts). The hub takes one
+ * chunk of a file at a time (it locks the file per request and answers after checking the
+ * chunk), so while one chunk is on the wire the next ones are read and hashed, and the
+ * connection is kept alive. Memory stays at three chunks whatever the file size.
  *
  * Resume: the hub is asked (checkUpload with sha256) what it already holds; if its bytes
  * match the local file's prefix the upload continues from there, else it starts over.
@@ -14,9 +15,12 @@ import { InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { KojiClient } from './client.js';
 import { KojiUploadError } from './errors.js';
-import { createFileHasher, type FileHasher } from './hasher.js';
+import { createFileHasher, type ChunkDigest, type FileHasher } from './hasher.js';
 
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+
+/** Chunk buffers per upload: one on the wire, two read and hashed ahead. */
+const SLOTS = 3;
 
 export interface UploadOptions {
   /** upload directory relative to the hub's work/ (Koji's `filepath`) */
@@ -32,6 +36,8 @@ export interface UploadOptions {
   /** re-sends of a chunk the hub stored differently from what was sent; default 3 */
   chunkRetries?: number;
   onProgress?: (progress: { name: string; offset: number; size: number }) => void;
+  /** checked before each chunk; the upload stops with its reason (it resumes on the next try) */
+  signal?: AbortSignal;
   log?: Logger;
 }
 
@@ -79,19 +85,17 @@ export async function uploadFile(client: KojiClient, localPath: string, options:
   let hasher: FileHasher | undefined;
   try {
     const size = (await fh.stat()).size;
-    // Two shared buffers in turn: one chunk in flight (and being hashed), the next being read.
-    hasher = createFileHasher(size, chunkSize);
+    // SLOTS shared buffers in turn: one chunk on the wire, the next ones read and hashed ahead.
+    hasher = createFileHasher(size, chunkSize, SLOTS);
     const h = hasher;
-    let turn = 0;
-    const readAt = async (pos: number, len: number): Promise<{ slot: number; buf: Buffer }> => {
-      const slot = turn++ % 2;
+    const readInto = async (slot: number, pos: number, len: number): Promise<Buffer> => {
       const buf = h.buffers[slot].subarray(0, len);
       for (let n = 0; n < len; ) {
         const { bytesRead } = await fh.read(buf, n, len - n, pos + n);
         if (bytesRead === 0) throw new KojiUploadError(`${localPath} shrank to ${pos + n} bytes while uploading (was ${size})`);
         n += bytesRead;
       }
-      return { slot, buf };
+      return buf;
     };
     let hashed = 0;
 
@@ -102,8 +106,8 @@ export async function uploadFile(client: KojiClient, localPath: string, options:
       const held = info ? Number(info.size) : 0;
       if (held > 0 && held <= size) {
         for (let pos = 0; pos < held; ) {
-          const { slot, buf } = await readAt(pos, Math.min(chunkSize, held - pos));
-          await h.update(slot, buf.length);
+          const buf = await readInto(0, pos, Math.min(chunkSize, held - pos));
+          await h.update(0, buf.length).hashed;
           pos += buf.length;
         }
         hashed = held;
@@ -114,50 +118,57 @@ export async function uploadFile(client: KojiClient, localPath: string, options:
       }
     }
 
+    // Chunk i goes from buffer i % SLOTS. It is read and handed to the hasher once chunk
+    // i - SLOTS is done (answered by the hub and hashed), after chunk i - 1 (the file hashes
+    // take the chunks in order), so up to SLOTS - 1 chunks are ready while one is on the wire.
+    const count = size === start ? (size === 0 ? 1 : 0) : Math.ceil((size - start) / chunkSize);
+    interface Ready { pos: number; buf: Buffer; digest: ChunkDigest }
+    const ready: Promise<Ready>[] = [];
+    const done: Promise<void>[] = [];
+    const finish: (() => void)[] = [];
+    const prepare = (i: number): void => {
+      const pos = start + i * chunkSize;
+      const slot = i % SLOTS;
+      done[i] = new Promise<void>((resolve) => (finish[i] = resolve));
+      ready[i] = Promise.all([ready[i - 1], done[i - SLOTS]]).then(async () => {
+        const buf = await readInto(slot, pos, Math.min(chunkSize, size - pos));
+        const digest = h.update(slot, buf.length, Math.max(0, Math.min(buf.length, hashed - pos)));
+        hashed = Math.max(hashed, pos + buf.length);
+        return { pos, buf, digest };
+      });
+      ready[i].catch(() => undefined); // awaited in turn below; this only keeps an early failure from being unhandled
+    };
+
     let bytesSent = 0;
     let chunks = 0;
     let chunkRetries = 0;
-    const sendChunk = async (pos: number, slot: number, buf: Buffer): Promise<void> => {
-      // The worker hashes the chunk while it travels; the reply is checked against its adler32.
-      const digestPromise = h.update(slot, buf.length, Math.max(0, Math.min(buf.length, hashed - pos)));
-      digestPromise.catch(() => undefined);
-      hashed = Math.max(hashed, pos + buf.length);
+    const sendChunk = async ({ pos, buf, digest }: Ready): Promise<void> => {
       for (let attempt = 0; ; attempt++) {
+        if (options.signal?.aborted) throw options.signal.reason;
         const reply = await client.uploadChunk(
           { filename: name, filepath: directory, offset: String(pos), fileverify: 'adler32', ...(overwrite ? { overwrite: '1' } : {}) },
           buf,
         );
-        const digest = await digestPromise;
+        const adler32 = await digest.adler32;
         chunks++;
         bytesSent += buf.length;
-        if (Number(reply.size) === buf.length && reply.hexdigest === digest && Number(reply.offset) === pos) return;
-        const problem = `chunk at offset ${pos}: hub stored ${String(reply.size)} bytes at ${String(reply.offset)} with adler32 ${String(reply.hexdigest)}, sent ${buf.length} bytes with adler32 ${digest}`;
+        if (Number(reply.size) === buf.length && reply.hexdigest === adler32 && Number(reply.offset) === pos) return;
+        const problem = `chunk at offset ${pos}: hub stored ${String(reply.size)} bytes at ${String(reply.offset)} with adler32 ${String(reply.hexdigest)}, sent ${buf.length} bytes with adler32 ${adler32}`;
         if (attempt >= maxChunkRetries) {
-          throw new KojiUploadError(`upload of ${directory}/${name}: ${problem}`, { details: { offset: pos, size: buf.length, adler32: digest, reply } });
+          throw new KojiUploadError(`upload of ${directory}/${name}: ${problem}`, { details: { offset: pos, size: buf.length, adler32, reply } });
         }
         chunkRetries++;
         log.warn({ offset: pos, attempt: attempt + 1 }, `re-sending ${problem}`);
       }
     };
 
-    if (size === 0) {
-      await sendChunk(0, 0, h.buffers[0].subarray(0, 0));
-    } else {
-      const read = (pos: number) => {
-        const p = readAt(pos, Math.min(chunkSize, size - pos));
-        p.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
-        return p;
-      };
-      let next = start < size ? read(start) : null;
-      for (let pos = start; pos < size; ) {
-        const { slot, buf } = await next!;
-        const after = pos + buf.length;
-        // The other buffer's chunk is done (sent, answered, hashed): read the next chunk into it.
-        next = after < size ? read(after) : null;
-        await sendChunk(pos, slot, buf);
-        pos = after;
-        options.onProgress?.({ name, offset: pos, size });
-      }
+    for (let i = 0, prepared = 0; i < count; i++) {
+      for (; prepared < Math.min(count, i + SLOTS); prepared++) prepare(prepared);
+      const chunk = await ready[i];
+      await sendChunk(chunk);
+      await chunk.digest.hashed;
+      finish[i]();
+      options.onProgress?.({ name, offset: chunk.pos + chunk.buf.length, size });
     }
     const sums = await h.final();
 
