@@ -8,7 +8,7 @@
 import type { FastifyPluginAsync, FastifySchema } from 'fastify';
 import type { Pool } from '../db/index.js';
 import { queueDepth } from '../queue/index.js';
-import { API_BASE, composeStatus, loadCompose, type ComposeView } from '../compose/index.js';
+import { API_BASE, composeActivity, composeStatus, loadCompose, type ComposeView } from '../compose/index.js';
 import type { ComposeStatus, ImageStatus } from '../generated/compose-status.schema.js';
 import { KILN_VERSION } from '../version.js';
 
@@ -190,11 +190,13 @@ function renderComposes(items: { view: ComposeView; status: ComposeStatus }[], n
       if (web && Number.isSafeInteger(taskId) && taskId! > 0) links.push(`<a class="koji-task" href="${esc(`${web}/taskinfo?taskID=${taskId}`)}">task ${taskId}</a>`);
       if (web && Number.isSafeInteger(buildId) && buildId! > 0) links.push(`<a class="koji-build" href="${esc(`${web}/buildinfo?buildID=${buildId}`)}">build ${buildId}</a>`);
       const images = status.image_statuses.map((img, i) => renderImage(view, i, img)).join('');
+      // the API's status stays pending until the Koji import; people see what the images are doing
+      const activity = composeActivity(status);
       const reason = status.reason ? `<div class="error">${esc(status.reason)}</div>` : '';
       return (
         `<tr class="compose" data-id="${esc(c.id)}"><td>${ago(c.created_at, now)}</td>` +
         `<td><code>${esc(c.id)}</code><br>${esc(`${c.koji_name}-${c.koji_version}-${c.koji_release}`)} <span class="muted">${esc(c.distribution)}</span></td>` +
-        `<td class="${statusClass(status.status)} compose-status">${esc(status.status)}${reason}</td>` +
+        `<td class="${statusClass(activity)} compose-status">${esc(activity)}${reason}</td>` +
         `<td class="images">${images}</td><td class="links">${links.join(' · ')}</td></tr>`
       );
     })

@@ -15,12 +15,15 @@ import type { Pool } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { createCompose, getComposeStatus, getComposeLogs, cancelCompose, listComposes } from '../compose/index.js';
 import type { QueueDefaults } from '../queue/index.js';
+import type { KilnConfig } from '../generated/config.schema.js';
 import { faultCodeOf, fromFastifyError, httpStatusOf } from './errors.js';
 
 export interface XmlRpcOptions {
   pool: Pool;
   kojiServers?: readonly string[];
   queueDefaults?: QueueDefaults;
+  /** The config's [s3] (default bucket of upload_options). */
+  s3?: KilnConfig['s3'];
   /** Largest accepted request body (bytes); default 1 MiB. */
   bodyLimit?: number;
 }
@@ -351,10 +354,7 @@ export function serializeFault(faultCode: number, faultString: string): string {
 // ---------------------------------------------------------------------------------------------
 // methods
 
-interface Context {
-  pool: Pool;
-  kojiServers?: readonly string[];
-  queueDefaults?: QueueDefaults;
+interface Context extends Omit<XmlRpcOptions, 'bodyLimit'> {
   request: FastifyRequest;
 }
 
@@ -385,9 +385,9 @@ const asJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
 const METHODS: Record<string, Method> = {
   'compose.create': {
     params: 'compose.create(request: struct) -> id',
-    async run({ pool, kojiServers, queueDefaults, request }, args) {
+    async run({ pool, kojiServers, queueDefaults, s3, request }, args) {
       arity(args, 1, 1, 'compose.create(request)');
-      const { id } = await createCompose(pool, args[0], { kojiServers, queueDefaults, owner: request.kilnPrincipal });
+      const { id } = await createCompose(pool, args[0], { kojiServers, queueDefaults, s3, owner: request.kilnPrincipal });
       request.log.info({ composeId: id }, 'compose created (XML-RPC)');
       return id;
     },
@@ -454,7 +454,7 @@ function sendFault(reply: FastifyReply, err: KilnError): FastifyReply {
   return reply.code(200).type('text/xml; charset=utf-8').send(serializeFault(faultCodeOf(err), faultString));
 }
 
-export const xmlrpcRoutes: FastifyPluginAsync<XmlRpcOptions> = async (app, { pool, kojiServers, queueDefaults, bodyLimit = 1024 * 1024 }) => {
+export const xmlrpcRoutes: FastifyPluginAsync<XmlRpcOptions> = async (app, { pool, kojiServers, queueDefaults, s3, bodyLimit = 1024 * 1024 }) => {
   // this scope parses only XML, as raw bytes, capped; everything else is a fault
   app.removeAllContentTypeParsers();
   // An oversized body is still read (and dropped) up to drainLimit, so the caller gets the fault:
@@ -484,7 +484,7 @@ export const xmlrpcRoutes: FastifyPluginAsync<XmlRpcOptions> = async (app, { poo
     payload.on('close', () => finish(size > drainLimit ? tooLarge() : new InvalidInputError('(body)', 'the request ended before its body')));
   });
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const err = fromFastifyError(error);
+    const err = fromFastifyError(error, request);
     if (httpStatusOf(err) >= 500) request.log.error({ err: error }, 'XML-RPC call failed');
     else request.log.info({ code: err.code, reason: err.message }, 'XML-RPC call refused');
     return sendFault(reply, err);
@@ -504,7 +504,7 @@ export const xmlrpcRoutes: FastifyPluginAsync<XmlRpcOptions> = async (app, { poo
     const method = Object.prototype.hasOwnProperty.call(METHODS, call.method) ? METHODS[call.method] : undefined;
     if (!method) throw new KilnError('KILN_NOT_FOUND', `no method ${JSON.stringify(call.method)} (see system.listMethods)`);
     request.log.debug({ method: call.method }, 'XML-RPC call');
-    const result = await method.run({ pool, kojiServers, queueDefaults, request }, call.params);
+    const result = await method.run({ pool, kojiServers, queueDefaults, s3, request }, call.params);
     return reply.code(200).type('text/xml; charset=utf-8').send(serializeResponse(result));
   });
 };

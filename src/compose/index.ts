@@ -4,6 +4,8 @@ export {
   API_BASE,
   loadCompose,
   composeStatus,
+  composeActivity,
+  type ComposeActivity,
   getComposeStatus,
   getComposeLogs,
   getComposeManifests,
@@ -13,3 +15,4 @@ export {
   type ComposeView,
 } from './status.js';
 export { ComposeNotFoundError } from './errors.js';
+export { defaultUploadTarget, checkUploadOptionFields } from './options.js';
