@@ -111,6 +111,7 @@ async function finalStatus(id: string, seen?: Set<string>): Promise<any> {
   return waitFor(`compose ${id} to end`, async () => {
     const { json } = await api('GET', `/composes/${id}`);
     seen?.add(json.status);
+    for (const image of json.image_statuses ?? []) seen?.add(`image:${image.status}`);
     return json.status === 'success' || json.status === 'failure' ? json : undefined;
   });
 }
@@ -121,7 +122,8 @@ test.serial('two images (x86_64 + aarch64) become one COMPLETE Koji build with i
   const seen = new Set<string>();
   const status = await finalStatus(created.json.id, seen);
   t.is(status.status, 'success', JSON.stringify(status));
-  t.true(seen.has('building') || seen.has('uploading'), `the compose was not stuck at pending (${[...seen].join(', ')})`);
+  t.true(seen.has('image:building') || seen.has('image:uploading'), `the images were not stuck at pending (${[...seen].join(', ')})`);
+  t.deepEqual([...seen].filter((s) => !s.startsWith('image:')).sort(), ['pending', 'success'], 'the compose status keeps to osbuild-composer\'s values');
   t.deepEqual(status.image_statuses.map((i: any) => i.status), ['success', 'success']);
   const buildId = status.koji_status.build_id;
   t.true(buildId > 0);
@@ -202,7 +204,8 @@ test.serial('cancel while osbuild runs: its process group is gone within seconds
   t.true(Number.isInteger(pid) && pid > 1, `osbuild pid ${pid}`);
   t.notThrows(() => process.kill(-pid, 0), 'osbuild process group is running before the cancel');
   const building = (await api('GET', `/composes/${created.json.id}`)).json;
-  t.is(building.status, 'building');
+  t.is(building.status, 'pending');
+  t.true(building.image_statuses.some((i: any) => i.status === 'building'), JSON.stringify(building.image_statuses));
   const canceledAt = Date.now();
   const res = await api('POST', `/composes/${created.json.id}/cancel`, { reason: 'release engineer canceled the task' });
   t.is(res.status, 200);

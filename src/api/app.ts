@@ -68,6 +68,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     httpPart === 'querystring' || httpPart === 'params' ? coercingAjvInstance().compile(schema) : ajv().compile(schema),
   );
   app.setErrorHandler(errorHandler);
+  // the JSON APIs take JSON only (osbuild-composer: 415); fastify would otherwise hand text/plain
+  // bodies to the schema as strings. /RPC2 registers its own XML parsers in its scope.
+  app.removeContentTypeParser('text/plain');
   app.setNotFoundHandler(notFoundHandler);
   if (deps.auth) app.addHook('onRequest', authHook(deps.auth));
   // before any route: the OpenAPI document is built from the routes registered after this
