@@ -138,7 +138,8 @@ test.serial('start, status, logs, list and cancel, for people and with --json', 
   // the cancel prints the state the compose is in: pending until koji-finalize has refunded the build
   const cancel = await kiln(['cancel', ...auth(), id, '--reason', 'changed my mind']).done;
   t.is(cancel.code, 0, cancel.stderr);
-  t.regex(cancel.stdout, new RegExp(`^compose ${id} is being canceled: still pending until the Koji reservation \\(if any\\) is being refunded as CANCELED\n`));
+  t.regex(cancel.stdout, new RegExp(`^compose ${id} is being canceled: it stays pending until its Koji reservation \\(if any\\) is refunded as CANCELED\n`));
+  t.regex(cancel.stdout, new RegExp(`\\ncompose ${id}: refunding  \\[koji task 555\\]\\n`), 'the compose line says what is going on');
   t.regex(cancel.stdout, /\[0\]  x86_64  guest-image  failure  error: canceled: changed my mind/);
   const after = JSON.parse((await kiln(['status', ...auth(), '--json', id]).done).stdout);
   t.is(after.status, 'pending');

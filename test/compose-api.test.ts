@@ -2,7 +2,7 @@ import test from 'ava';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/api/app.js';
 import { silentLogger } from '../src/log.js';
-import { API_BASE } from '../src/compose/index.js';
+import { API_BASE, composeActivity } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
 let db: TestDatabase;
@@ -247,4 +247,17 @@ test.serial('options that change nothing are accepted: size 0 or within the type
   b.image_requests[1].ostree = {};
   const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
   t.is(res.statusCode, 201, res.body);
+});
+
+test('what people see of a pending compose follows its images, then koji-finalize', (t) => {
+  const pending = (...images: string[]) => composeActivity({ status: 'pending', image_statuses: images.map((status) => ({ status })) as never });
+  t.is(pending('pending', 'pending'), 'pending');
+  t.is(pending('building', 'pending'), 'building');
+  t.is(pending('success', 'building'), 'building');
+  t.is(pending('uploading', 'success'), 'uploading');
+  t.is(pending('success', 'success'), 'importing');
+  t.is(pending('failure', 'success'), 'refunding');
+  t.is(pending('failure', 'pending'), 'building', 'the other image has yet to be canceled or run');
+  t.is(composeActivity({ status: 'failure', image_statuses: [{ status: 'failure' }] }), 'failure');
+  t.is(composeActivity({ status: 'success', image_statuses: [{ status: 'success' }] }), 'success');
 });

@@ -129,7 +129,7 @@ h1 { font-size: 1.4rem; margin: 0 0 .2rem; } h2 { font-size: 1.1rem; margin: 1.6
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-size: 12px; } .muted { color: var(--muted); }
-.status { font-weight: 600; } .status-success { color: var(--ok); } .status-failure { color: var(--bad); } .status-building, .status-uploading { color: var(--run); }
+.status { font-weight: 600; } .status-success { color: var(--ok); } .status-failure { color: var(--bad); } .status-building, .status-uploading, .status-importing, .status-refunding { color: var(--run); }
 .image { display: grid; grid-template-columns: 12rem 6rem 10rem auto; gap: .5rem; align-items: center; margin: .1rem 0; }
 .bar { width: 10rem; height: .7rem; background: var(--line); border-radius: .35rem; overflow: hidden; }
 .fill { height: 100%; background: var(--run); } .image.success .fill { background: var(--ok); } .image.failure .fill { background: var(--bad); }

@@ -246,8 +246,8 @@ async function waitFor(client: ApiClient, id: string, intervalMs: number, json: 
 export function cancelSummary(s: ComposeStatus): string {
   if (s.status === 'success') return `compose ${s.id} had already succeeded${s.koji_status.build_id ? ` (koji build ${s.koji_status.build_id})` : ''}: not canceled`;
   if (s.status === 'failure') return `compose ${s.id} has ended: ${s.reason ?? 'failed'}`;
-  const refund = s.koji_status.build_id ? `koji build ${s.koji_status.build_id} is being refunded as CANCELED` : 'the Koji reservation (if any) is being refunded as CANCELED';
-  return `compose ${s.id} is being canceled: still pending until ${refund}`;
+  const build = s.koji_status.build_id ? `koji build ${s.koji_status.build_id}` : 'its Koji reservation (if any)';
+  return `compose ${s.id} is being canceled: it stays pending until ${build} is refunded as CANCELED`;
 }
 
 function jobText(name: string, job: Record<string, any> | undefined): string[] {

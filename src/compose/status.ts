@@ -165,19 +165,21 @@ export function composeStatus(view: ComposeView): ComposeStatus {
   };
 }
 
-/** What a compose is doing, for people (CLI, status page): its images' activity while it is pending. */
-export type ComposeActivity = 'pending' | 'building' | 'uploading' | 'success' | 'failure';
+/** What a compose is doing, for people (CLI, status page): while the API status is pending, what its images and koji-finalize are doing. */
+export type ComposeActivity = 'pending' | 'building' | 'uploading' | 'importing' | 'refunding' | 'success' | 'failure';
 
 /**
- * A pending compose is building while any image builds, uploading while an image uploads or,
- * once every image has ended, while koji-finalize imports (or refunds) the Koji build.
+ * A pending compose is building while any image builds, uploading while an image uploads;
+ * once every image has ended, koji-finalize is importing the Koji build (all succeeded) or
+ * refunding it (an image failed or the compose was canceled).
  */
 export function composeActivity(status: Pick<ComposeStatus, 'status' | 'image_statuses'>): ComposeActivity {
   if (status.status !== 'pending') return status.status;
   const states = new Set(status.image_statuses.map((i) => i.status));
   if (states.has('building')) return 'building';
   if (states.has('uploading') || states.has('registering')) return 'uploading';
-  if (status.image_statuses.length && status.image_statuses.every((i) => i.status === 'success' || i.status === 'failure')) return 'uploading';
+  const ended = status.image_statuses.length > 0 && status.image_statuses.every((i) => i.status === 'success' || i.status === 'failure');
+  if (ended) return states.has('failure') ? 'refunding' : 'importing';
   return states.size === 1 && states.has('pending') ? 'pending' : 'building';
 }
 
