@@ -4,7 +4,7 @@
  * and the osbuild stand-in as osbuild.
  */
 import test from 'ava';
-import { mkdtempSync, readdirSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { API_BASE } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { distroRepo } from './helpers/distro-repo.js';
 import { serveDirectory, type ServedDirectory } from './helpers/rpm-repos.js';
-import { startS3rver, S3RVER_CREDENTIALS, type S3Stub } from './helpers/s3.js';
+import { startS3rver, kilnS3Config, type S3Stub } from './helpers/s3.js';
 import { canMountAndLoop, groupMembers, loopsUnder, mountsUnder, scrubHost } from './helpers/host.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
@@ -45,10 +45,6 @@ test.before(async () => {
     repos[arch] = await serveDirectory((await distroRepo([resolveImageType('fedora-43', arch, type)])).path);
   }
   s3 = await startS3rver(['fedora-images']);
-  writeFileSync(
-    path.join(dir, 'aws-credentials'),
-    `[default]\naws_access_key_id = ${S3RVER_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${S3RVER_CREDENTIALS.secretAccessKey}\n`,
-  );
   const config = loadConfig({
     env: {},
     overrides: {
@@ -59,7 +55,7 @@ test.before(async () => {
       workers: { arches: ['x86_64', 'aarch64'], concurrency: { osbuild: 2 }, shutdown_grace_seconds: 5 },
       koji: { hubs: [hubConfig] },
       osbuild: { binary: STANDIN },
-      s3: { endpoint: s3.endpoint, force_path_style: true, credentials_file: path.join(dir, 'aws-credentials') },
+      s3: kilnS3Config(s3, dir),
     },
   });
   service = await startService(config, silentLogger);

@@ -9,7 +9,7 @@
  * shown to fail on answers that break the contract.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import { API_BASE } from '../src/compose/index.js';
 import type { DevHubHandle } from '../src/devhub/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startKilnHub } from './helpers/kiln-hub.js';
-import { startS3rver, S3RVER_CREDENTIALS, type S3Stub } from './helpers/s3.js';
+import { startS3rver, kilnS3Config, type S3Stub } from './helpers/s3.js';
 import { until } from './helpers/until.js';
 import { findComposerSpec, loadComposerContract, type ComposerContract, type Checked } from './helpers/composer-openapi.js';
 
@@ -52,10 +52,6 @@ if (!SPEC) {
     const kiln = await startKilnHub(dir);
     hub = kiln.hub;
     s3 = await startS3rver([BUCKET]);
-    writeFileSync(
-      path.join(dir, 'aws-credentials'),
-      `[default]\naws_access_key_id = ${S3RVER_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${S3RVER_CREDENTIALS.secretAccessKey}\n`,
-    );
     service = await startService(
       loadConfig({
         env: {},
@@ -68,7 +64,7 @@ if (!SPEC) {
           koji: { hubs: [kiln.config] },
           osbuild: { binary: STANDIN },
           depsolve: { solver: SOLVER },
-          s3: { endpoint: s3.endpoint, force_path_style: true, credentials_file: path.join(dir, 'aws-credentials'), bucket: BUCKET },
+          s3: { ...kilnS3Config(s3, dir), bucket: BUCKET },
           log: { level: 'silent' },
         },
       }),

@@ -13,7 +13,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifyError, FastifySchema } from 'fastify';
 import type { Pool } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
-import { createCompose, getComposeStatus, getComposeLogs, cancelCompose, listComposes } from '../compose/index.js';
+import { createCompose, getComposeStatus, getComposeLogs, cancelCompose, listComposes, isComposeId } from '../compose/index.js';
 import type { QueueDefaults } from '../queue/index.js';
 import type { KilnConfig } from '../generated/config.schema.js';
 import { faultCodeOf, fromFastifyError, httpStatusOf } from './errors.js';
@@ -372,6 +372,13 @@ function stringArg(args: unknown[], i: number, name: string): string {
   return v;
 }
 
+/** params[0], a compose id (a UUID), named as XML-RPC callers see it. */
+function composeIdArg(args: unknown[]): string {
+  const id = stringArg(args, 0, 'id');
+  if (!isComposeId(id)) throw new InvalidInputError('params[0] (id)', `${JSON.stringify(id.slice(0, 100))} is not a compose id (a UUID)`);
+  return id;
+}
+
 function intArg(args: unknown[], i: number, name: string, min: number, max: number, fallback: number): number {
   const v = args[i];
   if (v === undefined || v === null) return fallback;
@@ -396,23 +403,25 @@ const METHODS: Record<string, Method> = {
     params: 'compose.status(id: string) -> ComposeStatus struct',
     async run({ pool }, args) {
       arity(args, 1, 1, 'compose.status(id)');
-      return asJson(await getComposeStatus(pool, stringArg(args, 0, 'id')));
+      return asJson(await getComposeStatus(pool, composeIdArg(args)));
     },
   },
   'compose.logs': {
     params: 'compose.logs(id: string) -> ComposeLogs struct',
     async run({ pool }, args) {
       arity(args, 1, 1, 'compose.logs(id)');
-      return asJson(await getComposeLogs(pool, stringArg(args, 0, 'id')));
+      return asJson(await getComposeLogs(pool, composeIdArg(args)));
     },
   },
   'compose.cancel': {
     params: 'compose.cancel(id: string, reason?: string) -> ComposeStatus struct',
     async run({ pool, request }, args) {
       arity(args, 1, 2, 'compose.cancel(id, reason?)');
-      const id = stringArg(args, 0, 'id');
+      stringArg(args, 0, 'id');
       const reason = args[1] === undefined || args[1] === null ? 'canceled by request' : stringArg(args, 1, 'reason');
       if (reason.length > 1000) throw new InvalidInputError('params[1] (reason)', 'must be at most 1000 characters');
+      // the arguments' types first, then whether the id can name a compose
+      const id = composeIdArg(args);
       request.log.info({ composeId: id, reason }, 'compose cancel requested (XML-RPC)');
       return asJson(await cancelCompose(pool, id, reason));
     },

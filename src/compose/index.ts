@@ -3,6 +3,7 @@ export { composeJobGraph, JOB_TYPES, type DepsolveArgs, type OsbuildArgs, type K
 export {
   API_BASE,
   loadCompose,
+  isComposeId,
   composeStatus,
   composeActivity,
   type ComposeActivity,

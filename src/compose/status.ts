@@ -11,6 +11,9 @@ import { JOB_TYPES } from './graph.js';
 export const API_BASE = '/api/image-builder-composer/v2';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether `id` has the form of a compose id (a UUID). */
+export const isComposeId = (id: string): boolean => UUID.test(id);
+
 export interface ComposeRow {
   id: string;
   created_at: Date;
@@ -47,7 +50,7 @@ export interface ComposeView {
 }
 
 export async function loadCompose(db: Queryable, id: string): Promise<ComposeView> {
-  if (!UUID.test(id)) throw new InvalidInputError('id', `${JSON.stringify(id.slice(0, 100))} is not a compose id (a UUID)`);
+  if (!isComposeId(id)) throw new InvalidInputError('id', `${JSON.stringify(id.slice(0, 100))} is not a compose id (a UUID)`);
   const { rows } = await db.query<ComposeRow>('SELECT * FROM kiln_composes WHERE id = $1', [id]);
   const compose = rows[0];
   if (!compose) throw new ComposeNotFoundError(id);
