@@ -285,7 +285,7 @@ class CanceledKiln(FakeKiln):
         if CanceledKiln.canceled:
             return {'id': 'c1', 'status': 'failure', 'reason': 'canceled: %s' % CanceledKiln.canceled, 'koji_status': {'build_id': 5},
                     'image_statuses': [{'status': 'failure', 'error': {'id': 12, 'reason': 'canceled: %s' % CanceledKiln.canceled}}]}
-        return {'id': 'c1', 'status': 'building', 'koji_status': {'build_id': 5}, 'image_statuses': [{'status': 'building'}]}
+        return {'id': 'c1', 'status': 'pending', 'koji_status': {'build_id': 5}, 'image_statuses': [{'status': 'building'}]}
 
     def do_GET(self):
         CanceledKiln.requests.append(('GET', self.path, self.headers.get('Authorization'), None))
