@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'KILN_UNAUTHORIZED'
   | 'KILN_FORBIDDEN'
   | 'KILN_PAYLOAD_TOO_LARGE'
+  | 'KILN_UNSUPPORTED_MEDIA_TYPE'
   | 'KILN_DATABASE_TOO_NEW'
   | 'KILN_DATABASE_UNAVAILABLE'
   | 'KILN_JOB_NOT_FOUND'
@@ -37,6 +38,46 @@ export type ErrorCode =
   | 'KILN_UPLOAD'
   | 'KILN_DISK_FULL'
   | 'KILN_INTERNAL';
+
+/**
+ * What each code means, for people: served at {API_BASE}/errors/{code}, where every error
+ * body's `href` points (the cloud API's error catalogue).
+ */
+export const ERROR_DESCRIPTIONS: Readonly<Record<ErrorCode, string>> = {
+  KILN_INVALID_INPUT: 'The request is invalid; the reason names the offending field.',
+  KILN_INVALID_CONFIG: "Kiln's configuration is invalid; the reason names the key.",
+  KILN_NOT_FOUND: 'The compose, route or other resource asked for does not exist.',
+  KILN_CONFLICT: 'The request conflicts with the current state of the resource.',
+  KILN_UNAUTHORIZED: 'Authentication is required: a bearer token or an allowed client certificate.',
+  KILN_FORBIDDEN: 'The caller is authenticated but not allowed to do this.',
+  KILN_PAYLOAD_TOO_LARGE: 'The request body is larger than the server accepts.',
+  KILN_UNSUPPORTED_MEDIA_TYPE: "Only 'application/json' request bodies are accepted.",
+  KILN_DATABASE_TOO_NEW: 'The database was migrated by a newer Kiln than this one.',
+  KILN_DATABASE_UNAVAILABLE: 'The database is unreachable; the request may be retried.',
+  KILN_JOB_NOT_FOUND: 'The job does not exist.',
+  KILN_JOB_STALE_TOKEN: "The job's token is no longer valid: the job was handed to another worker.",
+  KILN_JOB_NOT_RUNNING: 'The job is not running.',
+  KILN_JOB_CANCELED: 'The job was canceled.',
+  KILN_JOB_INVALID_DEPENDENCY: "A job's dependency is invalid.",
+  KILN_JOB_DEPENDENCY_FAILED: 'The job did not run because a job it depends on failed.',
+  KILN_JOB_LOST: 'The worker running the job stopped sending heartbeats too often.',
+  KILN_KOJI_FAULT: 'The Koji hub answered with a fault.',
+  KILN_KOJI_TRANSPORT: 'The Koji hub could not be reached or did not answer.',
+  KILN_KOJI_UPLOAD: 'An upload to the Koji hub failed.',
+  KILN_KOJI_AUTH: 'Logging in to the Koji hub failed.',
+  KILN_DEPSOLVE: "The image's packages could not be resolved against its repositories.",
+  KILN_UNSUPPORTED_IMAGE: 'The distribution, architecture or image type is not supported.',
+  KILN_IMAGE_DEFINITION: 'An image definition (Kiln\'s or a drop-in in image_types.dropin_dir) is invalid, or differs between the hosts of one installation.',
+  KILN_MANIFEST: 'The osbuild manifest could not be generated.',
+  KILN_OSBUILD: 'osbuild failed to build the image.',
+  KILN_OSBUILD_MISSING: 'The osbuild program is not installed or not executable.',
+  KILN_OSBUILD_TIMEOUT: 'osbuild did not finish within its time limit.',
+  KILN_OSBUILD_CANCELED: 'The osbuild run was canceled.',
+  KILN_BUILDER: 'The remote builder failed or broke its protocol.',
+  KILN_UPLOAD: 'An upload of the image (e.g. to S3) failed.',
+  KILN_DISK_FULL: "Kiln's state directory ran out of space.",
+  KILN_INTERNAL: 'An unexpected internal error; the server log has the details.',
+};
 
 export interface KilnErrorOptions {
   cause?: unknown;

@@ -80,6 +80,8 @@ export function describeSchemaError(error: ErrorObject): string {
       return 'is required';
     case 'additionalProperties':
       return 'is not an allowed field';
+    case 'format':
+      return `is not a valid ${String(params.format)}`;
     case 'enum':
       return `must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     default:

@@ -45,16 +45,21 @@ test('every compose route appears with its request and response schemas', (t) =>
   t.deepEqual(create.requestBody.content['application/json'].schema, ref('ComposeRequest'));
   t.true(create.requestBody.required);
   t.deepEqual(json(create, '201').properties.kind, { enum: ['ComposeId'] });
+  t.like(json(create, '201').properties.id, { type: 'string', format: 'uuid' });
   t.deepEqual(json(create, 'default'), ref('Error'));
 
   const list = p('/composes/').get;
   t.deepEqual(
     list.parameters.map((x: any) => [x.name, x.in, x.schema.type, x.schema.maximum]),
-    [['limit', 'query', 'integer', 100], ['offset', 'query', 'integer', 1_000_000]],
+    [['page', 'query', 'integer', 1_000_000], ['size', 'query', 'integer', 100]],
   );
+  t.deepEqual(json(list, '200'), ref('ComposeList'));
   t.deepEqual(json(p('/composes/{id}').get, '200'), ref('ComposeStatus'));
-  t.like(p('/composes/{id}').get.parameters[0], { name: 'id', in: 'path', required: true });
-  for (const sub of ['logs', 'manifests', 'metadata']) t.is(json(p(`/composes/{id}/${sub}`).get, '200').type, 'object', sub);
+  t.like(p('/composes/{id}').get.parameters[0], { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+  for (const [sub, name] of [['logs', 'ComposeLogs'], ['manifests', 'ComposeManifests'], ['metadata', 'ComposeMetadata']]) t.deepEqual(json(p(`/composes/{id}/${sub}`).get, '200'), ref(name), sub);
+  t.deepEqual(json(p('/errors').get, '200'), ref('ErrorList'));
+  t.deepEqual(json(p('/errors/{id}').get, '200'), ref('Error'));
+  t.deepEqual(p('/errors/{id}').get.security, [], 'the error catalogue needs no credentials');
   const cancel = p('/composes/{id}/cancel').post;
   t.deepEqual(json(cancel, '200'), ref('ComposeStatus'));
   t.like(cancel.requestBody.content['application/json'].schema, { type: 'object', nullable: true, properties: { reason: { type: 'string' } } });
@@ -63,7 +68,7 @@ test('every compose route appears with its request and response schemas', (t) =>
   t.truthy(doc.paths['/RPC2'].post.description.includes('compose.create'));
   t.falsy(doc.paths[`${API_BASE}/openapi`], 'the document does not describe itself');
   // components come from schemas/, definitions included
-  for (const name of ['ComposeRequest', 'ComposeRequest.ImageRequest', 'ComposeStatus', 'ComposeStatus.ImageStatus', 'Customizations', 'Error']) {
+  for (const name of ['ComposeRequest', 'ComposeRequest.ImageRequest', 'ComposeStatus', 'ComposeStatus.ImageStatus', 'ComposeStatus.UploadStatus', 'ComposeList', 'ComposeLogs.JobLog', 'ComposeMetadata.PackageMetadata', 'Customizations', 'Error', 'ErrorList']) {
     t.truthy(doc.components.schemas[name], name);
   }
 });
@@ -113,7 +118,7 @@ test('real bodies validate against the document and invalid ones do not', async 
   const validStatus = schema('ComposeStatus');
   t.true(validStatus(status.json()), JSON.stringify(validStatus.errors));
   t.false(validStatus({ ...status.json(), status: 'exploded' }));
-  const error = await app.inject({ method: 'GET', url: `${API_BASE}/composes/nope` });
+  const error = await app.inject({ method: 'GET', url: `${API_BASE}/composes/00000000-0000-4000-8000-000000000000` });
   const validError = schema('Error');
   t.true(validError(error.json()), JSON.stringify(validError.errors));
 });

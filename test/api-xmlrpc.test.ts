@@ -83,7 +83,7 @@ print(json.dumps({"id": cid, "st1": st1, "logs": logs, "list": lst, "st2": st2, 
   t.is(out.list.items[0].id, out.id);
   t.is(out.list.limit, 5);
   // koji-finalize still has to refund the build (no worker runs here), the images are failed already
-  t.like(out.st3, { status: 'uploading', image_statuses: [{ status: 'failure', error: { id: 26 } }] });
+  t.like(out.st3, { status: 'pending', image_statuses: [{ status: 'failure', error: { id: 26 } }] });
   t.regex(out.st3.image_statuses[0].error.reason, /canceled: no longer needed/);
   t.deepEqual(out.methods, ['compose.cancel', 'compose.create', 'compose.list', 'compose.logs', 'compose.status', 'system.listMethods', 'system.methodHelp']);
   const owner = await db.pool.query('SELECT koji_task_id FROM kiln_composes WHERE id = $1', [out.id]);

@@ -128,17 +128,26 @@ test.serial('start, status, logs, list and cancel, for people and with --json', 
   t.regex(logs.stdout, /koji\n {4}init: ready/);
   t.is(JSON.parse((await kiln(['logs', ...auth(), '--json', id]).done).stdout).kind, 'ComposeLogs');
 
-  const list = await kiln(['list', ...auth(), '--limit', '5']).done;
+  const list = await kiln(['list', ...auth(), '--size', '5']).done;
   t.regex(list.stdout, /^ID +STATUS +KOJI TASK +CREATED\n/);
   t.regex(list.stdout, new RegExp(`${id}  pending +555`));
-  t.is(JSON.parse((await kiln(['list', ...auth(), '--json']).done).stdout).items[0].id, id);
+  t.regex(list.stdout, /\(1–1 of 1, page 0\)\n$/);
+  t.regex((await kiln(['list', ...auth(), '--page', '1']).done).stdout, /\(none on page 1; 1 in all\)/);
+  t.like(JSON.parse((await kiln(['list', ...auth(), '--json']).done).stdout), { kind: 'ComposeList', page: 0, size: 1, total: 1, items: [{ id }] });
 
+  // the cancel prints the state the compose is in: pending until koji-finalize has refunded the build
   const cancel = await kiln(['cancel', ...auth(), id, '--reason', 'changed my mind']).done;
   t.is(cancel.code, 0, cancel.stderr);
-  t.regex(cancel.stdout, new RegExp(`compose ${id} cancel requested`));
+  t.regex(cancel.stdout, new RegExp(`^compose ${id} is being canceled: it stays pending until its Koji reservation \\(if any\\) is refunded as CANCELED\n`));
+  t.regex(cancel.stdout, new RegExp(`\\ncompose ${id}: refunding  \\[koji task 555\\]\\n`), 'the compose line says what is going on');
+  t.regex(cancel.stdout, /\[0\]  x86_64  guest-image  failure  error: canceled: changed my mind/);
   const after = JSON.parse((await kiln(['status', ...auth(), '--json', id]).done).stdout);
+  t.is(after.status, 'pending');
   t.regex(after.image_statuses[0].error.reason, /canceled: changed my mind/);
   await runJob('koji-finalize', { state: 'failure', error: { code: 'KILN_JOB_CANCELED', message: 'canceled' } });
+  const again = await kiln(['cancel', ...auth(), id]).done;
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, new RegExp(`^compose ${id} has ended: canceled: changed my mind\n`));
 });
 
 test.serial('a client certificate over HTTPS works too; errors exit 1 with the API reason, usage errors 2', async (t) => {
@@ -185,8 +194,13 @@ test.serial('start --wait exits 0 when the compose succeeds, showing each image\
   await runJob('koji-finalize', { state: 'success', result: {} });
   const { code, stdout, stderr } = await run.done;
   t.is(code, 0, stdout + stderr);
+  t.regex(stdout, /compose [0-9a-f-]+: building/, 'the compose line shows what the images do while the API says pending');
   t.regex(stdout, /\[0\]  x86_64  guest-image  building  3\/10  org\.osbuild\.rpm/);
   t.regex(stdout, /succeeded \(koji build 4711\)/);
+  const id = /compose ([0-9a-f-]{36}) created/.exec(stdout)![1];
+  const late = await kiln(['cancel', ...auth(), id]).done;
+  t.is(late.code, 1, 'a compose that had succeeded is not canceled');
+  t.regex(late.stdout, new RegExp(`^compose ${id} had already succeeded \\(koji build 4711\\): not canceled\n`));
 });
 
 test.serial('on a terminal, --wait redraws one live block per compose instead of printing lines', async (t) => {

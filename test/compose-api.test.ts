@@ -2,7 +2,7 @@ import test from 'ava';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/api/app.js';
 import { silentLogger } from '../src/log.js';
-import { API_BASE } from '../src/compose/index.js';
+import { API_BASE, composeActivity } from '../src/compose/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
 let db: TestDatabase;
@@ -67,10 +67,15 @@ test.serial('POST /compose enqueues the whole graph and answers like the cloud A
   const logs = (await app.inject({ method: 'GET', url: `${API_BASE}/composes/${created.id}/logs` })).json();
   t.is(logs.image_builds.length, 2);
   t.is(logs.koji.init.type, 'koji-init');
-  const listRes = await app.inject({ method: "GET", url: `${API_BASE}/composes/?limit=5` });
+  const listRes = await app.inject({ method: 'GET', url: `${API_BASE}/composes/?size=5` });
   t.is(listRes.statusCode, 200, listRes.body);
   const list = listRes.json();
+  t.like(list, { kind: 'ComposeList', page: 0, size: 1, total: 1 });
   t.is(list.items[0].id, created.id);
+  t.is((await app.inject({ method: 'GET', url: `${API_BASE}/composes/?page=1&size=5` })).json().size, 0, 'page 1 is past the end');
+  const bad = await app.inject({ method: 'GET', url: `${API_BASE}/composes/?size=0` });
+  t.is(bad.statusCode, 400);
+  t.like(bad.json(), { code: 'KILN_INVALID_INPUT', details: { field: 'querystring.size' } });
 });
 
 const invalid: [string, (b: Record<string, any>) => void, RegExp, string][] = [
@@ -113,12 +118,45 @@ test.serial('an oversized body is refused before it is parsed, and a non-JSON bo
   t.is(await jobCount(), before);
 });
 
-test.serial('unknown compose ids are 404 in the cloud API error shape', async (t) => {
-  for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-uuid']) {
-    const res = await app.inject({ method: 'GET', url: `${API_BASE}/composes/${id}` });
-    t.is(res.statusCode, 404);
-    t.like(res.json(), { kind: 'Error', code: 'KILN_NOT_FOUND' });
+test.serial('an unknown compose id is 404 and a malformed one 400, in the cloud API error shape', async (t) => {
+  for (const sub of ['', '/logs', '/manifests', '/metadata']) {
+    const missing = await app.inject({ method: 'GET', url: `${API_BASE}/composes/00000000-0000-4000-8000-000000000000${sub}` });
+    t.is(missing.statusCode, 404, sub);
+    t.like(missing.json(), { kind: 'Error', code: 'KILN_NOT_FOUND', href: `${API_BASE}/errors/KILN_NOT_FOUND` });
+    const malformed = await app.inject({ method: 'GET', url: `${API_BASE}/composes/not-a-uuid${sub}` });
+    t.is(malformed.statusCode, 400, sub);
+    t.like(malformed.json(), { kind: 'Error', code: 'KILN_INVALID_INPUT', details: { field: 'params.id' } });
+    t.regex(malformed.json().reason, /^params\.id: is not a valid uuid/);
   }
+  const cancel = await app.inject({ method: 'POST', url: `${API_BASE}/composes/not-a-uuid/cancel`, payload: {} });
+  t.is(cancel.statusCode, 400);
+});
+
+test.serial('every error carries an operation_id, and its href is a catalogue entry that exists', async (t) => {
+  const errors = [
+    await app.inject({ method: 'GET', url: `${API_BASE}/no-such-route` }),
+    await app.inject({ method: 'GET', url: `${API_BASE}/composes/not-a-uuid` }),
+    await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: 'distribution=fedora-43', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+    await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: { distribution: 'fedora-43' } }),
+  ];
+  t.deepEqual(errors.map((e) => e.statusCode), [404, 400, 415, 400]);
+  t.like(errors[0].json(), { code: 'KILN_NOT_FOUND', reason: `no route GET ${API_BASE}/no-such-route` });
+  t.like(errors[2].json(), { code: 'KILN_UNSUPPORTED_MEDIA_TYPE', details: { field: 'content-type' } });
+  t.regex(errors[2].json().reason, /^content-type: "application\/x-www-form-urlencoded" is not supported; send application\/json$/);
+  for (const res of errors) {
+    const body = res.json();
+    t.true(typeof body.operation_id === 'string' && body.operation_id.length > 0, res.body);
+    const entry = await app.inject({ method: 'GET', url: body.href });
+    t.is(entry.statusCode, 200, `${body.href}: ${entry.body}`);
+    t.like(entry.json(), { kind: 'Error', id: body.code, code: body.code, href: body.href });
+    t.is(entry.json().details.http_status, res.statusCode, body.code);
+  }
+  const all = (await app.inject({ method: 'GET', url: `${API_BASE}/errors` })).json();
+  t.like(all, { kind: 'ErrorList', page: 0 });
+  t.is(all.size, all.items.length);
+  t.is(all.total, all.items.length);
+  t.true(all.items.some((e: any) => e.code === 'KILN_UNSUPPORTED_MEDIA_TYPE'));
+  t.is((await app.inject({ method: 'GET', url: `${API_BASE}/errors/KILN_NO_SUCH_CODE` })).statusCode, 404);
 });
 
 test.serial('cancel before anything ran: every job but koji-finalize is canceled, finalize is released to clean up', async (t) => {
@@ -135,9 +173,91 @@ test.serial('cancel before anything ran: every job but koji-finalize is canceled
     'koji-finalize:ready',
   ]);
   const status = res.json();
-  t.is(status.status, 'uploading', 'finalize still has to refund before the compose is over');
+  t.is(status.status, 'pending', 'finalize still has to refund before the compose is over');
   t.deepEqual(status.image_statuses.map((i: any) => [i.status, i.error.reason]), [
     ['failure', 'canceled: release engineer changed their mind'],
     ['failure', 'canceled: release engineer changed their mind'],
   ]);
+});
+
+/** The osbuild job args of a compose's images, in request order. */
+async function osbuildArgs(id: string): Promise<any[]> {
+  const { rows } = await db.pool.query(`SELECT args FROM kiln_jobs WHERE compose_id = $1 AND type = 'osbuild' ORDER BY seq`, [id]);
+  return rows.map((r) => r.args);
+}
+
+test.serial('upload_options as koji-osbuild sends them: region only takes the bucket from the config, and without one the POST is refused', async (t) => {
+  const withBucket = await buildApp({ pool: db.pool, log: silentLogger, kojiServers: [HUB], s3: { bucket: 'kiln-images', force_path_style: false, profile: 'default', part_size_mib: 16, concurrency: 4, retries: 4 } });
+  t.teardown(() => withBucket.close());
+  const b = body();
+  b.image_requests[0].upload_options = { region: 'eu-west-1' };
+  const before = await jobCount();
+  const refused = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+  t.is(refused.statusCode, 400, refused.body);
+  t.like(refused.json(), { code: 'KILN_INVALID_INPUT', details: { field: 'image_requests[0].upload_options.bucket' } });
+  t.regex(refused.json().reason, /names no bucket and Kiln is configured without a default one \(s3\.bucket\)/);
+  t.is(await jobCount(), before, 'nothing enqueued, no Koji build reserved');
+
+  const created = await withBucket.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+  t.is(created.statusCode, 201, created.body);
+  const args = await osbuildArgs(created.json().id);
+  t.deepEqual(args[0].upload_options, { region: 'eu-west-1', bucket: 'kiln-images' }, 'the worker gets the bucket chosen at creation');
+  t.is(args[1].upload_options, undefined);
+  const metadata = (await withBucket.inject({ method: 'GET', url: `${API_BASE}/composes/${created.json().id}/metadata` })).json();
+  t.deepEqual(metadata.request.image_requests[0].upload_options, { region: 'eu-west-1' }, 'the request is kept as it was posted');
+
+  // a bucket in the request wins
+  b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'other-bucket', public: true };
+  const own = await withBucket.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+  t.is(own.statusCode, 201, own.body);
+  t.deepEqual((await osbuildArgs(own.json().id))[0].upload_options, { region: 'eu-west-1', bucket: 'other-bucket', public: true });
+});
+
+const unhonoured: [string, (b: Record<string, any>) => void, string, RegExp][] = [
+  ['AWS EC2 options (koji-osbuild\'s AWS shape)', (b) => (b.image_requests[0].upload_options = { region: 'eu-west-1', share_with_accounts: ['123456789012'] }), 'image_requests[0].upload_options.share_with_accounts', /uploads to AWS EC2 \(an AMI\) and Google Cloud, which Kiln does not do/],
+  ['Azure options', (b) => (b.image_requests[0].upload_options = { tenant_id: 't', subscription_id: 's', resource_group: 'g' }), 'image_requests[0].upload_options.tenant_id', /Azure/],
+  ['container registry options', (b) => (b.image_requests[0].upload_options = { name: 'osbuild', tag: 'latest' }), 'image_requests[0].upload_options.name', /a container registry/],
+  ['S3 options without a region', (b) => (b.image_requests[0].upload_options = { bucket: 'kiln-images' }), 'image_requests[0].upload_options.region', /is required/],
+  ['upload_options on an image type whose default target is EC2', (b) => { b.image_requests[0].image_type = 'aws'; b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'kiln-images' }; }, 'image_requests[0].upload_options', /aws images upload to AWS EC2 \(an AMI\).*which Kiln does not do/],
+  ['upload_options on a container image', (b) => { b.image_requests[0].image_type = 'container'; b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'kiln-images' }; }, 'image_requests[0].upload_options', /container images upload to a container registry/],
+  ['an invalid bucket name', (b) => (b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'Not_A_Bucket' }), 'image_requests[0].upload_options.bucket', /is not a valid S3 bucket name/],
+  ['ostree options on a disk image', (b) => (b.image_requests[1].ostree = { ref: 'fedora/43/aarch64/iot', url: 'https://ostree.example.test/repo' }), 'image_requests[1].ostree', /minimal-raw is not an ostree image type \(it is a disk image\)/],
+  ['a size larger than the image type\'s', (b) => (b.image_requests[0].size = 10 * 1024 ** 3), 'image_requests[0].size', /10737418240 bytes is more than guest-image's size of 5368709120 bytes, and Kiln does not grow images/],
+  ['a size for a container image', (b) => { b.image_requests[0].image_type = 'container'; b.image_requests[0].size = 1024; }, 'image_requests[0].size', /container images have no size to set/],
+];
+
+for (const [name, mutate, field, reason] of unhonoured) {
+  test.serial(`an option Kiln cannot honour (${name}) → 400 naming ${field}, nothing enqueued`, async (t) => {
+    const before = await jobCount();
+    const b = body();
+    mutate(b);
+    const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+    t.is(res.statusCode, 400, res.body);
+    t.like(res.json(), { code: 'KILN_INVALID_INPUT', details: { field } });
+    t.regex(res.json().reason, reason);
+    t.true(res.json().reason.startsWith(`${field}: `), res.json().reason);
+    t.is(await jobCount(), before);
+  });
+}
+
+test.serial('options that change nothing are accepted: size 0 or within the type\'s size, an empty ostree object', async (t) => {
+  const b = body();
+  b.image_requests[0].size = 4 * 1024 ** 3;
+  b.image_requests[1].size = 0;
+  b.image_requests[1].ostree = {};
+  const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+  t.is(res.statusCode, 201, res.body);
+});
+
+test('what people see of a pending compose follows its images, then koji-finalize', (t) => {
+  const pending = (...images: string[]) => composeActivity({ status: 'pending', image_statuses: images.map((status) => ({ status })) as never });
+  t.is(pending('pending', 'pending'), 'pending');
+  t.is(pending('building', 'pending'), 'building');
+  t.is(pending('success', 'building'), 'building');
+  t.is(pending('uploading', 'success'), 'uploading');
+  t.is(pending('success', 'success'), 'importing');
+  t.is(pending('failure', 'success'), 'refunding');
+  t.is(pending('failure', 'pending'), 'building', 'the other image has yet to be canceled or run');
+  t.is(composeActivity({ status: 'failure', image_statuses: [{ status: 'failure' }] }), 'failure');
+  t.is(composeActivity({ status: 'success', image_statuses: [{ status: 'success' }] }), 'success');
 });

@@ -425,7 +425,8 @@ class KilnOSBuildImage(BaseTaskHandler):
         try:
             manifests = self.client.compose_manifests(cid)
             for ireq, manifest in zip(image_requests, manifests):
-                self.upload_json('%s-%s.manifest' % (ireq['architecture'], ireq['image_type']), manifest)
+                if manifest:  # {} holds the place of an image that has no manifest (its depsolve failed)
+                    self.upload_json('%s-%s.manifest' % (ireq['architecture'], ireq['image_type']), manifest)
         except Exception as e:
             logger.warning('could not attach the manifests of compose %s: %s', cid, e)
         try:

@@ -146,14 +146,27 @@ class TestRequest(unittest.TestCase):
 
 class TestStatusText(unittest.TestCase):
     def test_status_line_and_reason(self):
-        st = {'id': 'c1', 'status': 'building', 'image_statuses': [
+        st = {'id': 'c1', 'status': 'pending', 'image_statuses': [
             {'status': 'building', 'progress': {'done': 3, 'total': 10, 'message': 'org.osbuild.rpm',
                                                 'subprogress': {'done': 1, 'total': 2}}},
             {'status': 'failure', 'error': {'id': 10, 'reason': 'depsolve failed'}}]}
         self.assertEqual(builder.status_line(st),
-                         'compose c1: building; [0] building 3/10 org.osbuild.rpm (1/2); [1] failure error: depsolve failed')
+                         'compose c1: pending; [0] building 3/10 org.osbuild.rpm (1/2); [1] failure error: depsolve failed')
         self.assertEqual(builder.failure_reason(st), 'depsolve failed')
         self.assertEqual(builder.failure_reason({'reason': 'canceled: x', 'image_statuses': []}), 'canceled: x')
+
+
+class TestAttachResults(unittest.TestCase):
+    def test_an_image_without_a_manifest_gets_no_manifest_file(self):
+        h = make_handler()
+        h.client = mock.Mock()
+        h.client.compose_manifests.return_value = [{}, {'version': '2', 'pipelines': []}]
+        h.client.compose_logs.return_value = {'image_builds': [{'depsolve': {}}, {'osbuild': {}}], 'koji': {}}
+        names = []
+        with mock.patch.object(h, 'upload_json', side_effect=lambda name, data: names.append(name)):
+            h.attach_results('c1', [{'architecture': 'x86_64', 'image_type': 'guest-image'},
+                                    {'architecture': 'aarch64', 'image_type': 'guest-image'}])
+        self.assertEqual(names, ['aarch64-guest-image.manifest', 'x86_64-guest-image.log', 'aarch64-guest-image.log'])
 
 
 class TestConfig(unittest.TestCase):
@@ -209,7 +222,7 @@ class FakeKiln(BaseHTTPRequestHandler):
             if FakeKiln.polls == 2:
                 return self.reply(503, {'kind': 'Error', 'code': 'KILN_UNAVAILABLE', 'reason': 'busy'})
             if FakeKiln.polls < 4:
-                return self.reply(200, {'id': 'c1', 'status': 'building', 'koji_status': {'build_id': 5},
+                return self.reply(200, {'id': 'c1', 'status': 'pending', 'koji_status': {'build_id': 5},
                                         'image_statuses': [{'status': 'building', 'progress': {'done': FakeKiln.polls, 'total': 9}}]})
             return self.reply(200, {'id': 'c1', 'status': 'failure', 'koji_status': {'build_id': 5},
                                     'image_statuses': [{'status': 'failure', 'error': {'id': 10, 'reason': 'osbuild stage org.osbuild.rpm failed'}}]})
@@ -272,7 +285,7 @@ class CanceledKiln(FakeKiln):
         if CanceledKiln.canceled:
             return {'id': 'c1', 'status': 'failure', 'reason': 'canceled: %s' % CanceledKiln.canceled, 'koji_status': {'build_id': 5},
                     'image_statuses': [{'status': 'failure', 'error': {'id': 12, 'reason': 'canceled: %s' % CanceledKiln.canceled}}]}
-        return {'id': 'c1', 'status': 'building', 'koji_status': {'build_id': 5}, 'image_statuses': [{'status': 'building'}]}
+        return {'id': 'c1', 'status': 'pending', 'koji_status': {'build_id': 5}, 'image_statuses': [{'status': 'building'}]}
 
     def do_GET(self):
         CanceledKiln.requests.append(('GET', self.path, self.headers.get('Authorization'), None))

@@ -1,10 +1,11 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
 import type { Pool } from '../db/index.js';
+import type { KilnConfig } from '../generated/config.schema.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { schemaDir, ajv, coercingAjvInstance } from '../schemas.js';
-import { errorHandler } from './errors.js';
+import { errorHandler, errorCatalogueRoutes, notFoundHandler } from './errors.js';
 import { healthRoutes } from './health.js';
 import { composeRoutes } from './compose.js';
 import { API_BASE } from '../compose/index.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Koji hubs composes may name (none given: any). */
   kojiServers?: readonly string[];
+  /** The config's [s3]: the default bucket for upload_options without one (absent: none). */
+  s3?: KilnConfig['s3'];
   /** Retries and heartbeat timeout for the jobs of new composes (config `queue`). */
   queueDefaults?: QueueDefaults;
   /** Who may call the API (src/api/auth.ts); absent: the API is open (loopback only, see checkListenSecurity). */
@@ -65,20 +68,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     httpPart === 'querystring' || httpPart === 'params' ? coercingAjvInstance().compile(schema) : ajv().compile(schema),
   );
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({
-      href: '/api/image-builder-composer/v2/errors/KILN_NOT_FOUND',
-      id: 'KILN_NOT_FOUND',
-      kind: 'Error',
-      code: 'KILN_NOT_FOUND',
-      reason: `no route ${request.method} ${request.url.split('?')[0]}`,
-    });
-  });
+  // the JSON APIs take JSON only (osbuild-composer: 415); fastify would otherwise hand text/plain
+  // bodies to the schema as strings. /RPC2 registers its own XML parsers in its scope.
+  app.removeContentTypeParser('text/plain');
+  app.setNotFoundHandler(notFoundHandler);
   if (deps.auth) app.addHook('onRequest', authHook(deps.auth));
   // before any route: the OpenAPI document is built from the routes registered after this
   registerOpenApi(app);
   await app.register(healthRoutes, { pool: deps.pool });
-  await app.register(composeRoutes, { prefix: API_BASE, pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults });
+  await app.register(composeRoutes, { prefix: API_BASE, pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults, s3: deps.s3 });
+  await app.register(errorCatalogueRoutes);
   await app.register(workerApiRoutes, { prefix: WORKER_API_BASE, pool: deps.pool, listener: deps.listener, ...deps.workerApi });
   // /metrics and /status are behind the API's auth like the compose API: they show compose
   // names, error reasons, worker names and hub URLs, which GET /composes/ guards too. Prometheus
@@ -86,6 +85,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? createMetrics({ db: deps.pool, defaultMetrics: false, observeKoji: false });
   await app.register(metricsRoutes, { metrics });
   await app.register(statusPageRoutes, { pool: deps.pool, localWorkers: deps.localWorkers });
-  await app.register(xmlrpcRoutes, { pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults, bodyLimit: deps.bodyLimit });
+  await app.register(xmlrpcRoutes, { pool: deps.pool, kojiServers: deps.kojiServers, queueDefaults: deps.queueDefaults, s3: deps.s3, bodyLimit: deps.bodyLimit });
   return app;
 }

@@ -23,7 +23,9 @@ export interface AuthOptions {
   publicPaths?: readonly string[];
 }
 
-export const PUBLIC_PATHS: readonly string[] = ['/health', '/ready', `${API_BASE}/openapi`, `${API_BASE}/openapi.json`];
+export const PUBLIC_PATHS: readonly string[] = ['/health', '/ready', `${API_BASE}/openapi`, `${API_BASE}/openapi.json`, `${API_BASE}/errors`];
+/** Paths under these are public too: the error catalogue every error body's href points into (as in osbuild-composer). */
+export const PUBLIC_PREFIXES: readonly string[] = [`${API_BASE}/errors/`];
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
@@ -162,7 +164,7 @@ export function authHook(options: AuthOptions) {
   const publicPaths = new Set(options.publicPaths ?? PUBLIC_PATHS);
   return async function kilnAuth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const path = request.url.split('?')[0];
-    if (publicPaths.has(path)) return;
+    if (publicPaths.has(path) || (!options.publicPaths && PUBLIC_PREFIXES.some((p) => path.startsWith(p)))) return;
     const socket = request.raw.socket as Partial<TLSSocket>;
     let certName: string | undefined;
     let certNames: string[] = [];

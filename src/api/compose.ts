@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../db/index.js';
 import type { QueueDefaults } from '../queue/index.js';
+import type { KilnConfig } from '../generated/config.schema.js';
+import type { ComposeList } from '../generated/compose-list.schema.js';
 import {
   API_BASE,
   createCompose,
@@ -10,35 +12,44 @@ import {
   getComposeMetadata,
   cancelCompose,
   listComposes,
+  checkUploadOptionFields,
 } from '../compose/index.js';
 
 export interface ComposeRoutesOptions {
   pool: Pool;
   kojiServers?: readonly string[];
   queueDefaults?: QueueDefaults;
+  /** The config's [s3] (default bucket of upload_options). */
+  s3?: KilnConfig['s3'];
 }
 
 const idParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  properties: { id: { type: 'string', format: 'uuid', description: 'The compose id (from POST /compose).' } },
 } as const;
 
 const composeId = {
   type: 'object',
+  additionalProperties: false,
   required: ['href', 'kind', 'id'],
-  properties: { href: { type: 'string' }, kind: { const: 'ComposeId' }, id: { type: 'string' } },
+  properties: { href: { type: 'string' }, kind: { const: 'ComposeId' }, id: { type: 'string', format: 'uuid' } },
 } as const;
 
-const openObject = { type: 'object', additionalProperties: true } as const;
+/** Largest page of GET /composes/. */
+export const MAX_PAGE_SIZE = 100;
 
 /** The cloud API subset Koji builder plugins call (reference/composer-koji.md §1), under API_BASE. */
-export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (app, { pool, kojiServers, queueDefaults }) => {
+export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (app, { pool, kojiServers, queueDefaults, s3 }) => {
   app.post(
     '/compose',
-    { schema: { body: { $ref: 'compose-request.schema#' }, response: { 201: composeId } } },
+    {
+      schema: { body: { $ref: 'compose-request.schema#' }, response: { 201: composeId } },
+      // other targets' upload options get a message saying whose they are, not the schema's generic one
+      preValidation: async (request) => checkUploadOptionFields(request.body),
+    },
     async (request, reply) => {
-      const { id } = await createCompose(pool, request.body, { kojiServers, queueDefaults, owner: request.kilnPrincipal });
+      const { id } = await createCompose(pool, request.body, { kojiServers, queueDefaults, s3, owner: request.kilnPrincipal });
       request.log.info({ composeId: id }, 'compose created');
       return reply.code(201).send({ href: `${API_BASE}/compose`, kind: 'ComposeId', id });
     },
@@ -48,40 +59,42 @@ export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (ap
     '/composes/',
     {
       schema: {
+        description: 'Composes, newest first, paged as the cloud API List: `page` counts from 0, `size` is the page size asked for (the answer\'s `size` is the number of items in it).',
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
-            offset: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 },
+            page: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 },
+            size: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 },
           },
         },
-        response: { 200: openObject },
+        response: { 200: { $ref: 'compose-list.schema#' } },
       },
     },
-    async (request) => {
-      const { limit, offset } = request.query as { limit: number; offset: number };
-      const page = await listComposes(pool, { limit, offset });
-      return { href: `${API_BASE}/composes/`, kind: 'ComposeList', limit, offset, total: page.total, items: page.items };
+    async (request): Promise<ComposeList> => {
+      const { page, size } = request.query as { page: number; size: number };
+      const { items, total } = await listComposes(pool, { limit: size, offset: page * size });
+      return { href: `${API_BASE}/composes/`, kind: 'ComposeList', page, size: items.length, total, items };
     },
   );
 
   app.get('/composes/:id', { schema: { params: idParams, response: { 200: { $ref: 'compose-status.schema#' } } } }, async (request) =>
     getComposeStatus(pool, (request.params as { id: string }).id),
   );
-  app.get('/composes/:id/logs', { schema: { params: idParams, response: { 200: openObject } } }, async (request) =>
+  app.get('/composes/:id/logs', { schema: { params: idParams, response: { 200: { $ref: 'compose-logs.schema#' } } } }, async (request) =>
     getComposeLogs(pool, (request.params as { id: string }).id),
   );
-  app.get('/composes/:id/manifests', { schema: { params: idParams, response: { 200: openObject } } }, async (request) =>
+  app.get('/composes/:id/manifests', { schema: { params: idParams, response: { 200: { $ref: 'compose-manifests.schema#' } } } }, async (request) =>
     getComposeManifests(pool, (request.params as { id: string }).id),
   );
-  app.get('/composes/:id/metadata', { schema: { params: idParams, response: { 200: openObject } } }, async (request) =>
+  app.get('/composes/:id/metadata', { schema: { params: idParams, response: { 200: { $ref: 'compose-metadata.schema#' } } } }, async (request) =>
     getComposeMetadata(pool, (request.params as { id: string }).id),
   );
   app.post(
     '/composes/:id/cancel',
     {
       schema: {
+        description: "Kiln's own (osbuild-composer has no cancel): cancels what has not finished; koji-finalize still runs and refunds the Koji build as CANCELED. Answers the compose's status, which stays pending until that refund is done; a compose that had already ended is left as it was.",
         params: idParams,
         body: {
           anyOf: [

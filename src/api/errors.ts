@@ -1,5 +1,8 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidInputError, KilnError, toKilnError, type ErrorCode } from '../errors.js';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_DESCRIPTIONS, InvalidInputError, KilnError, NotFoundError, toKilnError, type ErrorCode } from '../errors.js';
+import type { Error as ApiError } from '../generated/api-error.schema.js';
+import type { ErrorList } from '../generated/api-error-list.schema.js';
+import { API_BASE } from '../compose/index.js';
 import { errorField, describeSchemaError } from '../schemas.js';
 import { DatabaseUnavailableError, isConnectionError } from '../db/index.js';
 
@@ -21,6 +24,7 @@ const STATUS: Partial<Record<ErrorCode, { http: number; fault: number }>> = {
   KILN_JOB_NOT_RUNNING: { http: 409, fault: 1000 },
   KILN_JOB_CANCELED: { http: 409, fault: 1000 },
   KILN_PAYLOAD_TOO_LARGE: { http: 413, fault: 1019 },
+  KILN_UNSUPPORTED_MEDIA_TYPE: { http: 415, fault: 1019 },
   KILN_DATABASE_UNAVAILABLE: { http: 503, fault: 1014 },
 };
 
@@ -33,7 +37,7 @@ export function faultCodeOf(err: KilnError): number {
 }
 
 /** Normalises fastify's own errors (schema validation, body limits, bad JSON) into KilnErrors. */
-export function fromFastifyError(err: FastifyError): KilnError {
+export function fromFastifyError(err: FastifyError, request?: FastifyRequest): KilnError {
   if (err instanceof KilnError) return err;
   if (err.validation && err.validation.length) {
     const first = err.validation[0] as Parameters<typeof errorField>[0];
@@ -43,8 +47,13 @@ export function fromFastifyError(err: FastifyError): KilnError {
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new KilnError('KILN_PAYLOAD_TOO_LARGE', 'request body is too large', { cause: err });
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new InvalidInputError('content-type', 'unsupported media type', { cause: err });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const type = request?.headers['content-type'];
+      return new KilnError('KILN_UNSUPPORTED_MEDIA_TYPE', `content-type: ${type ? JSON.stringify(type.slice(0, 100)) : 'none given'} is not supported; send application/json`, {
+        cause: err,
+        details: { field: 'content-type' },
+      });
+    }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new InvalidInputError('(body)', 'is empty', { cause: err });
   }
@@ -55,11 +64,14 @@ export function fromFastifyError(err: FastifyError): KilnError {
   return toKilnError(err);
 }
 
+/** Where the catalogue entry of an error code is served. */
+export const ERRORS_PATH = `${API_BASE}/errors`;
+
 /** The error body shape osbuild-composer's cloud API uses, which Koji plugins parse. */
-export function errorBody(err: KilnError, request: FastifyRequest): Record<string, unknown> {
+export function errorBody(err: KilnError, request: FastifyRequest): ApiError {
   const status = httpStatusOf(err);
   return {
-    href: `/api/image-builder-composer/v2/errors/${err.code}`,
+    href: `${ERRORS_PATH}/${err.code}`,
     id: err.code,
     kind: 'Error',
     code: err.code,
@@ -69,8 +81,70 @@ export function errorBody(err: KilnError, request: FastifyRequest): Record<strin
   };
 }
 
+/** Unknown routes answer the error body too (osbuild-composer: its "resource not found"). */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+  const err = new KilnError('KILN_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+  request.log.info({ code: err.code, reason: err.message }, 'request refused');
+  void reply.status(404).send(errorBody(err, request));
+}
+
+const CODES = Object.keys(ERROR_DESCRIPTIONS).sort() as ErrorCode[];
+
+/** A catalogue entry: the code's description as the reason, its HTTP status in details. */
+function catalogueEntry(code: ErrorCode, request: FastifyRequest): ApiError {
+  return {
+    href: `${ERRORS_PATH}/${code}`,
+    id: code,
+    kind: 'Error',
+    code,
+    reason: ERROR_DESCRIPTIONS[code],
+    operation_id: request.id,
+    details: { http_status: STATUS[code]?.http ?? 500 },
+  };
+}
+
+/** GET {API_BASE}/errors and /errors/{id}: the catalogue every error's `href` points into (public, as in osbuild-composer). */
+export const errorCatalogueRoutes: FastifyPluginAsync = async (app) => {
+  app.get(
+    ERRORS_PATH,
+    {
+      schema: {
+        description: 'Every error code, paged as the cloud API List (`page` from 0).',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            page: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 },
+            size: { type: 'integer', minimum: 1, maximum: 100, default: 100 },
+          },
+        },
+        response: { 200: { $ref: 'api-error-list.schema#' } },
+      },
+    },
+    async (request): Promise<ErrorList> => {
+      const { page, size } = request.query as { page: number; size: number };
+      const items = CODES.slice(page * size, (page + 1) * size).map((code) => catalogueEntry(code, request));
+      return { href: ERRORS_PATH, kind: 'ErrorList', page, size: items.length, total: CODES.length, items };
+    },
+  );
+  app.get(
+    `${ERRORS_PATH}/:id`,
+    {
+      schema: {
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64, description: 'An error code, e.g. KILN_NOT_FOUND.' } } },
+        response: { 200: { $ref: 'api-error.schema#' } },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      if (!Object.prototype.hasOwnProperty.call(ERROR_DESCRIPTIONS, id)) throw new NotFoundError('error code', id);
+      return catalogueEntry(id as ErrorCode, request);
+    },
+  );
+};
+
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const err = fromFastifyError(error);
+  const err = fromFastifyError(error, request);
   const status = httpStatusOf(err);
   if (err.code === 'KILN_DATABASE_UNAVAILABLE') request.log.warn({ code: err.code, reason: err.message, err: error }, 'request refused: database unavailable');
   else if (status >= 500) request.log.error({ err: error }, 'request failed');

@@ -11,28 +11,13 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { API_BASE } from '../compose/index.js';
 import { KILN_VERSION } from '../version.js';
-import { PUBLIC_PATHS } from './auth.js';
+import { PUBLIC_PATHS, PUBLIC_PREFIXES } from './auth.js';
 
 type Json = Record<string, unknown>;
 
 const OPENAPI_VERSION = '3.0.3';
 const DROPPED = new Set(['$schema', '$id', '$comment', 'definitions', '$defs', 'if', 'then', 'else', 'propertyNames', 'contains', 'dependencies', 'additionalItems', 'examples', 'const']);
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'patch']);
-
-/** The cloud API error body (src/api/errors.ts errorBody), used as every operation's default response. */
-const ERROR_SCHEMA: Json = {
-  type: 'object',
-  required: ['href', 'id', 'kind', 'code', 'reason'],
-  properties: {
-    href: { type: 'string' },
-    id: { type: 'string' },
-    kind: { type: 'string', enum: ['Error'] },
-    code: { type: 'string' },
-    reason: { type: 'string' },
-    operation_id: { type: 'string' },
-    details: { type: 'object', additionalProperties: true },
-  },
-};
 
 export interface SchemaNames {
   /** $id → component name */
@@ -122,7 +107,7 @@ export function componentsFrom(schemas: Record<string, unknown>): { names: Schem
   const names: SchemaNames = { byId: new Map() };
   const entries = Object.entries(schemas).filter(([, s]) => isObject(s)) as [string, Json][];
   for (const [id, schema] of entries) names.byId.set(id, componentName(schema, id));
-  const components: Record<string, unknown> = { Error: ERROR_SCHEMA };
+  const components: Record<string, unknown> = {};
   for (const [id, schema] of entries.sort(([a], [b]) => a.localeCompare(b))) {
     const base = names.byId.get(id)!;
     components[base] = toOpenApiSchema(schema, id, names);
@@ -179,7 +164,7 @@ export function buildOpenApiDocument(routes: readonly SeenRoute[], schemas: Reco
     if (!HTTP_METHODS.has(method)) continue;
     const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     const op = operationFor(route, names);
-    if (PUBLIC_PATHS.includes(route.url)) op.security = [];
+    if (PUBLIC_PATHS.includes(route.url) || PUBLIC_PREFIXES.some((p) => route.url.startsWith(p))) op.security = [];
     (paths[path] ??= {})[method] = op;
   }
   return {

@@ -8,7 +8,7 @@
 import type { FastifyPluginAsync, FastifySchema } from 'fastify';
 import type { Pool } from '../db/index.js';
 import { queueDepth } from '../queue/index.js';
-import { API_BASE, composeStatus, loadCompose, type ComposeView } from '../compose/index.js';
+import { API_BASE, composeActivity, composeStatus, loadCompose, type ComposeView } from '../compose/index.js';
 import type { ComposeStatus, ImageStatus } from '../generated/compose-status.schema.js';
 import { KILN_VERSION } from '../version.js';
 
@@ -129,7 +129,7 @@ h1 { font-size: 1.4rem; margin: 0 0 .2rem; } h2 { font-size: 1.1rem; margin: 1.6
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-size: 12px; } .muted { color: var(--muted); }
-.status { font-weight: 600; } .status-success { color: var(--ok); } .status-failure { color: var(--bad); } .status-building, .status-uploading { color: var(--run); }
+.status { font-weight: 600; } .status-success { color: var(--ok); } .status-failure { color: var(--bad); } .status-building, .status-uploading, .status-importing, .status-refunding { color: var(--run); }
 .image { display: grid; grid-template-columns: 12rem 6rem 10rem auto; gap: .5rem; align-items: center; margin: .1rem 0; }
 .bar { width: 10rem; height: .7rem; background: var(--line); border-radius: .35rem; overflow: hidden; }
 .fill { height: 100%; background: var(--run); } .image.success .fill { background: var(--ok); } .image.failure .fill { background: var(--bad); }
@@ -190,11 +190,13 @@ function renderComposes(items: { view: ComposeView; status: ComposeStatus }[], n
       if (web && Number.isSafeInteger(taskId) && taskId! > 0) links.push(`<a class="koji-task" href="${esc(`${web}/taskinfo?taskID=${taskId}`)}">task ${taskId}</a>`);
       if (web && Number.isSafeInteger(buildId) && buildId! > 0) links.push(`<a class="koji-build" href="${esc(`${web}/buildinfo?buildID=${buildId}`)}">build ${buildId}</a>`);
       const images = status.image_statuses.map((img, i) => renderImage(view, i, img)).join('');
+      // the API's status stays pending until the Koji import; people see what the images are doing
+      const activity = composeActivity(status);
       const reason = status.reason ? `<div class="error">${esc(status.reason)}</div>` : '';
       return (
         `<tr class="compose" data-id="${esc(c.id)}"><td>${ago(c.created_at, now)}</td>` +
         `<td><code>${esc(c.id)}</code><br>${esc(`${c.koji_name}-${c.koji_version}-${c.koji_release}`)} <span class="muted">${esc(c.distribution)}</span></td>` +
-        `<td class="${statusClass(status.status)} compose-status">${esc(status.status)}${reason}</td>` +
+        `<td class="${statusClass(activity)} compose-status">${esc(activity)}${reason}</td>` +
         `<td class="images">${images}</td><td class="links">${links.join(' · ')}</td></tr>`
       );
     })

@@ -13,14 +13,17 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifyError, FastifySchema } from 'fastify';
 import type { Pool } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
-import { createCompose, getComposeStatus, getComposeLogs, cancelCompose, listComposes } from '../compose/index.js';
+import { createCompose, getComposeStatus, getComposeLogs, cancelCompose, listComposes, isComposeId } from '../compose/index.js';
 import type { QueueDefaults } from '../queue/index.js';
+import type { KilnConfig } from '../generated/config.schema.js';
 import { faultCodeOf, fromFastifyError, httpStatusOf } from './errors.js';
 
 export interface XmlRpcOptions {
   pool: Pool;
   kojiServers?: readonly string[];
   queueDefaults?: QueueDefaults;
+  /** The config's [s3] (default bucket of upload_options). */
+  s3?: KilnConfig['s3'];
   /** Largest accepted request body (bytes); default 1 MiB. */
   bodyLimit?: number;
 }
@@ -351,10 +354,7 @@ export function serializeFault(faultCode: number, faultString: string): string {
 // ---------------------------------------------------------------------------------------------
 // methods
 
-interface Context {
-  pool: Pool;
-  kojiServers?: readonly string[];
-  queueDefaults?: QueueDefaults;
+interface Context extends Omit<XmlRpcOptions, 'bodyLimit'> {
   request: FastifyRequest;
 }
 
@@ -372,6 +372,13 @@ function stringArg(args: unknown[], i: number, name: string): string {
   return v;
 }
 
+/** params[0], a compose id (a UUID), named as XML-RPC callers see it. */
+function composeIdArg(args: unknown[]): string {
+  const id = stringArg(args, 0, 'id');
+  if (!isComposeId(id)) throw new InvalidInputError('params[0] (id)', `${JSON.stringify(id.slice(0, 100))} is not a compose id (a UUID)`);
+  return id;
+}
+
 function intArg(args: unknown[], i: number, name: string, min: number, max: number, fallback: number): number {
   const v = args[i];
   if (v === undefined || v === null) return fallback;
@@ -385,9 +392,9 @@ const asJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
 const METHODS: Record<string, Method> = {
   'compose.create': {
     params: 'compose.create(request: struct) -> id',
-    async run({ pool, kojiServers, queueDefaults, request }, args) {
+    async run({ pool, kojiServers, queueDefaults, s3, request }, args) {
       arity(args, 1, 1, 'compose.create(request)');
-      const { id } = await createCompose(pool, args[0], { kojiServers, queueDefaults, owner: request.kilnPrincipal });
+      const { id } = await createCompose(pool, args[0], { kojiServers, queueDefaults, s3, owner: request.kilnPrincipal });
       request.log.info({ composeId: id }, 'compose created (XML-RPC)');
       return id;
     },
@@ -396,23 +403,25 @@ const METHODS: Record<string, Method> = {
     params: 'compose.status(id: string) -> ComposeStatus struct',
     async run({ pool }, args) {
       arity(args, 1, 1, 'compose.status(id)');
-      return asJson(await getComposeStatus(pool, stringArg(args, 0, 'id')));
+      return asJson(await getComposeStatus(pool, composeIdArg(args)));
     },
   },
   'compose.logs': {
     params: 'compose.logs(id: string) -> ComposeLogs struct',
     async run({ pool }, args) {
       arity(args, 1, 1, 'compose.logs(id)');
-      return asJson(await getComposeLogs(pool, stringArg(args, 0, 'id')));
+      return asJson(await getComposeLogs(pool, composeIdArg(args)));
     },
   },
   'compose.cancel': {
     params: 'compose.cancel(id: string, reason?: string) -> ComposeStatus struct',
     async run({ pool, request }, args) {
       arity(args, 1, 2, 'compose.cancel(id, reason?)');
-      const id = stringArg(args, 0, 'id');
+      stringArg(args, 0, 'id');
       const reason = args[1] === undefined || args[1] === null ? 'canceled by request' : stringArg(args, 1, 'reason');
       if (reason.length > 1000) throw new InvalidInputError('params[1] (reason)', 'must be at most 1000 characters');
+      // the arguments' types first, then whether the id can name a compose
+      const id = composeIdArg(args);
       request.log.info({ composeId: id, reason }, 'compose cancel requested (XML-RPC)');
       return asJson(await cancelCompose(pool, id, reason));
     },
@@ -454,7 +463,7 @@ function sendFault(reply: FastifyReply, err: KilnError): FastifyReply {
   return reply.code(200).type('text/xml; charset=utf-8').send(serializeFault(faultCodeOf(err), faultString));
 }
 
-export const xmlrpcRoutes: FastifyPluginAsync<XmlRpcOptions> = async (app, { pool, kojiServers, queueDefaults, bodyLimit = 1024 * 1024 }) => {
+export const xmlrpcRoutes: FastifyPluginAsync<XmlRpcOptions> = async (app, { pool, kojiServers, queueDefaults, s3, bodyLimit = 1024 * 1024 }) => {
   // this scope parses only XML, as raw bytes, capped; everything else is a fault
   app.removeAllContentTypeParsers();
   // An oversized body is still read (and dropped) up to drainLimit, so the caller gets the fault:
@@ -484,7 +493,7 @@ export const xmlrpcRoutes: FastifyPluginAsync<XmlRpcOptions> = async (app, { poo
     payload.on('close', () => finish(size > drainLimit ? tooLarge() : new InvalidInputError('(body)', 'the request ended before its body')));
   });
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const err = fromFastifyError(error);
+    const err = fromFastifyError(error, request);
     if (httpStatusOf(err) >= 500) request.log.error({ err: error }, 'XML-RPC call failed');
     else request.log.info({ code: err.code, reason: err.message }, 'XML-RPC call refused');
     return sendFault(reply, err);
@@ -504,7 +513,7 @@ export const xmlrpcRoutes: FastifyPluginAsync<XmlRpcOptions> = async (app, { poo
     const method = Object.prototype.hasOwnProperty.call(METHODS, call.method) ? METHODS[call.method] : undefined;
     if (!method) throw new KilnError('KILN_NOT_FOUND', `no method ${JSON.stringify(call.method)} (see system.listMethods)`);
     request.log.debug({ method: call.method }, 'XML-RPC call');
-    const result = await method.run({ pool, kojiServers, queueDefaults, request }, call.params);
+    const result = await method.run({ pool, kojiServers, queueDefaults, s3, request }, call.params);
     return reply.code(200).type('text/xml; charset=utf-8').send(serializeResponse(result));
   });
 };

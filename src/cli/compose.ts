@@ -9,8 +9,9 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { KilnError, type ErrorCode } from '../errors.js';
-import { API_BASE } from '../compose/index.js';
+import { API_BASE, composeActivity } from '../compose/index.js';
 import type { ComposeStatus, ImageStatus } from '../generated/compose-status.schema.js';
+import type { ComposeList } from '../generated/compose-list.schema.js';
 import type { Flags } from './main.js';
 
 export const COMPOSE_USAGE = `usage: kiln compose <subcommand> [options]
@@ -19,8 +20,8 @@ subcommands:
   start FILE.json [--wait]   submit a compose request (FILE "-" reads stdin); prints its id
   status ID                  the compose's status and each image's progress
   logs ID                    every job's state, error and log
-  cancel ID [--reason R]     cancel a compose
-  list [--limit N] [--offset N]
+  cancel ID [--reason R]     cancel a compose; prints the state it is in afterwards
+  list [--page N] [--size N] composes newest first, N per page (default 20), pages from 0
 
 options:
   --server URL         the Kiln API (default http://127.0.0.1:8700)
@@ -43,8 +44,8 @@ export const COMPOSE_OPTIONS = {
   wait: { type: 'boolean' },
   interval: { type: 'string' },
   reason: { type: 'string' },
-  limit: { type: 'string' },
-  offset: { type: 'string' },
+  page: { type: 'string' },
+  size: { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
@@ -175,10 +176,11 @@ export function imageLine(i: number, image: ImageStatus, label: ImageLabel = {})
   return parts.join('  ');
 }
 
+/** The compose line says what it is doing (its images' activity while the API status is pending), then one line per image. */
 function statusLines(s: ComposeStatus, labels: ImageLabel[]): string[] {
   const koji = [s.koji_status.task_id !== undefined ? `task ${s.koji_status.task_id}` : '', s.koji_status.build_id ? `build ${s.koji_status.build_id}` : ''].filter(Boolean).join(', ');
   return [
-    `compose ${s.id}: ${s.status}${s.reason ? ` (${s.reason})` : ''}${koji ? `  [koji ${koji}]` : ''}`,
+    `compose ${s.id}: ${composeActivity(s)}${s.reason ? ` (${s.reason})` : ''}${koji ? `  [koji ${koji}]` : ''}`,
     ...s.image_statuses.map((img, i) => `  ${imageLine(i, img, labels[i])}`),
   ];
 }
@@ -234,6 +236,18 @@ async function waitFor(client: ApiClient, id: string, intervalMs: number, json: 
     }
     await sleep(intervalMs);
   }
+}
+
+/**
+ * What a cancel did, from the status it answers: a compose that had ended is as it was; one
+ * still pending has had its unfinished jobs canceled and ends once koji-finalize has refunded
+ * the Koji build as CANCELED.
+ */
+export function cancelSummary(s: ComposeStatus): string {
+  if (s.status === 'success') return `compose ${s.id} had already succeeded${s.koji_status.build_id ? ` (koji build ${s.koji_status.build_id})` : ''}: not canceled`;
+  if (s.status === 'failure') return `compose ${s.id} has ended: ${s.reason ?? 'failed'}`;
+  const build = s.koji_status.build_id ? `koji build ${s.koji_status.build_id}` : 'its Koji reservation (if any)';
+  return `compose ${s.id} is being canceled: it stays pending until ${build} is refunded as CANCELED`;
 }
 
 function jobText(name: string, job: Record<string, any> | undefined): string[] {
@@ -310,26 +324,25 @@ export async function composeCommand(flags: Flags): Promise<number> {
       case 'cancel': {
         expectArgs(args, 1, 'cancel ID');
         if (flags.reason !== undefined && (typeof flags.reason !== 'string' || !flags.reason)) throw new UsageError('--reason: must not be empty');
-        const status = await clientFrom(flags).request<ComposeStatus>(
-          'POST',
-          `/composes/${encodeURIComponent(args[0])}/cancel`,
-          flags.reason ? { reason: flags.reason } : {},
-        );
+        const client = clientFrom(flags);
+        const status = await client.request<ComposeStatus>('POST', `/composes/${encodeURIComponent(args[0])}/cancel`, flags.reason ? { reason: flags.reason } : {});
         if (json) printJson(status);
-        else out(`compose ${status.id} cancel requested: ${status.status}${status.reason ? ` (${status.reason})` : ''}`);
-        return 0;
+        else out([cancelSummary(status), ...statusLines(status, await labelsOf(client, status.id))].join('\n'));
+        // a compose that had already succeeded was not canceled: say so in the exit code too
+        return status.status === 'success' ? 1 : 0;
       }
       case 'list': {
         expectArgs(args, 0, 'list takes no arguments');
-        const limit = intFlag(flags, 'limit', 1, 100) ?? 20;
-        const offset = intFlag(flags, 'offset', 0, 1_000_000) ?? 0;
-        const page = await clientFrom(flags).request<{ total: number; items: ComposeStatus[] }>('GET', `/composes/?limit=${limit}&offset=${offset}`);
+        const size = intFlag(flags, 'size', 1, 100) ?? 20;
+        const pageNo = intFlag(flags, 'page', 0, 1_000_000) ?? 0;
+        const page = await clientFrom(flags).request<ComposeList>('GET', `/composes/?page=${pageNo}&size=${size}`);
         if (json) printJson(page);
         else {
-          const rows = [['ID', 'STATUS', 'KOJI TASK', 'CREATED'], ...page.items.map((c) => [c.id, c.status, String(c.koji_status.task_id ?? ''), c.created_at ?? ''])];
+          const rows = [['ID', 'STATUS', 'KOJI TASK', 'CREATED'], ...page.items.map((c) => [c.id, composeActivity(c), String(c.koji_status.task_id ?? ''), c.created_at ?? ''])];
           const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
           out(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n'));
-          out(`(${page.items.length} of ${page.total})`);
+          const first = pageNo * size;
+          out(page.items.length ? `(${first + 1}–${first + page.items.length} of ${page.total}, page ${pageNo})` : `(none on page ${pageNo}; ${page.total} in all)`);
         }
         return 0;
       }

@@ -63,6 +63,7 @@ export async function startService(config: Readonly<KilnConfig>, log: Logger): P
       pool: db.pool,
       log,
       kojiServers: config.koji.hubs.map((h) => h.url),
+      s3: config.s3,
       queueDefaults: { maxRetries: config.queue.max_retries, heartbeatTimeoutSeconds: config.queue.heartbeat_timeout_seconds },
       auth,
       https,

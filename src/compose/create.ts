@@ -4,9 +4,11 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { imageCatalog, randomSeed, resolveImage } from '../osbuild/index.js';
+import { imageCatalog, randomSeed, resolveImage, type ResolvedImage } from '../osbuild/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
+import type { KilnConfig } from '../generated/config.schema.js';
 import { composeJobGraph, type PlannedImageBuild } from './graph.js';
+import { checkUploadOptionFields, honouredOptions } from './options.js';
 
 export interface CreateComposeOptions {
   /** Who asked (client certificate name or token name), kept with the compose. */
@@ -14,7 +16,12 @@ export interface CreateComposeOptions {
   /** Koji hub URLs this Kiln holds credentials for; others are refused up front. */
   kojiServers?: readonly string[];
   queueDefaults?: QueueDefaults;
+  /** The config's [s3]: the default bucket of upload_options, and the rules an upload is checked by. */
+  s3?: KilnConfig['s3'];
 }
+
+/** [s3] with the config schema's defaults, for callers that pass none (no default bucket). */
+const defaultS3 = () => validate<KilnConfig['s3']>('config.schema#/properties/s3', {});
 
 /** The image requests of a body, which gives either `image_request` or `image_requests`. */
 export function imageRequestsOf(request: ComposeRequest): ImageRequest[] {
@@ -26,18 +33,16 @@ export function imageRequestsOf(request: ComposeRequest): ImageRequest[] {
   return list;
 }
 
-/** Checks every image request against the supported distro × arch × image type matrix. */
-function checkSupported(request: ComposeRequest, images: ImageRequest[]): void {
-  images.forEach((ir, i) => {
-    // the schema's "integer" admits 1e300: beyond 2^53 a size is no longer exact
-    if (ir.size !== undefined && !Number.isSafeInteger(ir.size)) throw new InvalidInputError(`image_requests[${i}].size`, `must be at most ${Number.MAX_SAFE_INTEGER}`);
+/** Each image request's resolved image type, checked against the supported distro × arch × image type matrix. */
+function checkSupported(request: ComposeRequest, images: ImageRequest[], field: (i: number) => string): ResolvedImage[] {
+  return images.map((ir, i) => {
     try {
-      resolveImage(request.distribution, ir.architecture, ir.image_type);
+      return resolveImage(request.distribution, ir.architecture, ir.image_type);
     } catch (err) {
       if (!(err instanceof KilnError) || err.code !== 'KILN_UNSUPPORTED_IMAGE') throw err;
       const d = err.details ?? {};
-      const field = 'arch' in d ? `image_requests[${i}].architecture` : 'imageType' in d ? `image_requests[${i}].image_type` : 'distribution';
-      throw new InvalidInputError(field, err.message.replace(/^unsupported /, 'unsupported: '), { details: d });
+      const where = 'arch' in d ? `${field(i)}.architecture` : 'imageType' in d ? `${field(i)}.image_type` : 'distribution';
+      throw new InvalidInputError(where, err.message.replace(/^unsupported /, 'unsupported: '), { details: d });
     }
   });
 }
@@ -87,17 +92,25 @@ export function normaliseHubUrl(url: string): string {
  * image builds, in one transaction: either all of it exists afterwards or none of it.
  */
 export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
+  checkUploadOptionFields(body);
   const request = validate<ComposeRequest>('compose-request.schema', body);
   checkStorable(request);
   const images = imageRequestsOf(request);
-  checkSupported(request, images);
+  const field = (i: number) => (request.image_requests ? `image_requests[${i}]` : 'image_request');
+  const resolved = checkSupported(request, images, field);
+  const s3 = options.s3 ?? defaultS3();
+  const honoured = images.map((ir, i) => honouredOptions(ir, resolved[i], field(i), s3));
   const server = normaliseHubUrl(request.koji.server);
   if (options.kojiServers && !options.kojiServers.map(normaliseHubUrl).includes(server)) {
     throw new InvalidInputError('koji.server', `${JSON.stringify(request.koji.server)} is not a Koji hub this Kiln is configured for (configured: ${options.kojiServers.join(', ') || 'none'})`);
   }
   const id = randomUUID();
   const directory = `kiln-cg/${id}`;
-  const planned: PlannedImageBuild[] = images.map((ir, position) => ({ id: randomUUID(), position, request: ir }));
+  const planned: PlannedImageBuild[] = images.map((ir, position) => ({
+    id: randomUUID(),
+    position,
+    request: honoured[position].uploadOptions ? { ...ir, upload_options: honoured[position].uploadOptions } : ir,
+  }));
   const startTime = Math.floor(Date.now() / 1000);
   // one seed for every image of the compose (as composer draws one): reproducible when a retried job makes its manifest again
   const graph = composeJobGraph(id, { ...request, koji: { ...request.koji, server } }, planned, directory, startTime, {

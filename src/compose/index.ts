@@ -3,7 +3,10 @@ export { composeJobGraph, JOB_TYPES, seedOf, type ImageBuildArgs, type DepsolveA
 export {
   API_BASE,
   loadCompose,
+  isComposeId,
   composeStatus,
+  composeActivity,
+  type ComposeActivity,
   getComposeStatus,
   getComposeLogs,
   getComposeManifests,
@@ -13,3 +16,4 @@ export {
   type ComposeView,
 } from './status.js';
 export { ComposeNotFoundError } from './errors.js';
+export { defaultUploadTarget, checkUploadOptionFields } from './options.js';

@@ -1,11 +1,18 @@
 import type { Queryable } from '../db/index.js';
 import { listComposeJobs, cancelComposeJobs, type JobRecord, type JobError } from '../queue/index.js';
 import type { ComposeStatus, ImageStatus, ImageError, ImageProgress } from '../generated/compose-status.schema.js';
+import type { ComposeLogs, JobLog } from '../generated/compose-logs.schema.js';
+import type { ComposeManifests } from '../generated/compose-manifests.schema.js';
+import type { ComposeMetadata, PackageMetadata } from '../generated/compose-metadata.schema.js';
 import { ComposeNotFoundError } from './errors.js';
+import { InvalidInputError } from '../errors.js';
 import { JOB_TYPES } from './graph.js';
 
 export const API_BASE = '/api/image-builder-composer/v2';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether `id` has the form of a compose id (a UUID). */
+export const isComposeId = (id: string): boolean => UUID.test(id);
 
 export interface ComposeRow {
   id: string;
@@ -43,7 +50,7 @@ export interface ComposeView {
 }
 
 export async function loadCompose(db: Queryable, id: string): Promise<ComposeView> {
-  if (!UUID.test(id)) throw new ComposeNotFoundError(id);
+  if (!isComposeId(id)) throw new InvalidInputError('id', `${JSON.stringify(id.slice(0, 100))} is not a compose id (a UUID)`);
   const { rows } = await db.query<ComposeRow>('SELECT * FROM kiln_composes WHERE id = $1', [id]);
   const compose = rows[0];
   if (!compose) throw new ComposeNotFoundError(id);
@@ -106,9 +113,9 @@ function progressOf(job: JobRecord): { progress?: ImageProgress; phase?: string 
 function imageStatus(view: ComposeView, image: ComposeView['images'][number]): ImageStatus {
   const { osbuild, depsolve } = image;
   if (osbuild.state === 'success') {
-    const upload = (osbuild.result as { uploads?: { type: string; bucket: string; key: string; url: string }[] } | null)?.uploads?.[0];
+    const upload = (osbuild.result as { uploads?: { type: 'aws.s3'; bucket: string; key: string; url: string }[] } | null)?.uploads?.[0];
     return upload
-      ? { status: 'success', upload_status: { type: upload.type, status: 'success', options: { bucket: upload.bucket, key: upload.key, url: upload.url } } }
+      ? { status: 'success', upload_status: { type: upload.type, status: 'success', options: { url: upload.url, bucket: upload.bucket, key: upload.key } } }
       : { status: 'success' };
   }
   if (osbuild.state === 'failure' || osbuild.state === 'canceled') {
@@ -128,10 +135,15 @@ function buildId(view: ComposeView): number | undefined {
   return typeof r?.build_id === 'number' && r.build_id > 0 ? r.build_id : undefined;
 }
 
+/**
+ * The cloud API ComposeStatus, by osbuild-composer's rules: the compose is pending until
+ * koji-finalize has imported (success) or refunded (failure) the Koji build; what each image is
+ * doing meanwhile is in its own status.
+ */
 export function composeStatus(view: ComposeView): ComposeStatus {
   const { compose, finalize } = view;
   const images = view.images.map((i) => imageStatus(view, i));
-  let status: ComposeStatus['status'];
+  let status: ComposeStatus['status'] = 'pending';
   let reason: string | undefined;
   if (finalize.state === 'success') {
     status = 'success';
@@ -140,12 +152,6 @@ export function composeStatus(view: ComposeView): ComposeStatus {
     reason = compose.cancel_reason
       ? `canceled: ${compose.cancel_reason}`
       : finalize.error?.message ?? images.find((i) => i.error)?.error?.reason ?? 'failed';
-  } else if (view.images.every((i) => FINISHED.has(i.osbuild.state))) {
-    status = 'uploading';
-  } else if (images.some((i) => i.status !== 'pending') || view.init.startedAt) {
-    status = 'building';
-  } else {
-    status = 'pending';
   }
   const id = buildId(view);
   return {
@@ -154,7 +160,7 @@ export function composeStatus(view: ComposeView): ComposeStatus {
     kind: 'ComposeStatus',
     status,
     ...(reason ? { reason } : {}),
-    ...(images[0] ? { image_status: images[0] } : {}),
+    image_status: images[0],
     image_statuses: images,
     koji_status: { ...(id ? { build_id: id } : {}), task_id: compose.koji_task_id },
     created_at: compose.created_at.toISOString(),
@@ -162,28 +168,48 @@ export function composeStatus(view: ComposeView): ComposeStatus {
   };
 }
 
+/** What a compose is doing, for people (CLI, status page): while the API status is pending, what its images and koji-finalize are doing. */
+export type ComposeActivity = 'pending' | 'building' | 'uploading' | 'importing' | 'refunding' | 'success' | 'failure';
+
+/**
+ * A pending compose is building while any image builds, uploading while an image uploads;
+ * once every image has ended, koji-finalize is importing the Koji build (all succeeded) or
+ * refunding it (an image failed or the compose was canceled).
+ */
+export function composeActivity(status: Pick<ComposeStatus, 'status' | 'image_statuses'>): ComposeActivity {
+  if (status.status !== 'pending') return status.status;
+  const states = new Set(status.image_statuses.map((i) => i.status));
+  if (states.has('building')) return 'building';
+  if (states.has('uploading') || states.has('registering')) return 'uploading';
+  const ended = status.image_statuses.length > 0 && status.image_statuses.every((i) => i.status === 'success' || i.status === 'failure');
+  if (ended) return states.has('failure') ? 'refunding' : 'importing';
+  return states.size === 1 && states.has('pending') ? 'pending' : 'building';
+}
+
 export async function getComposeStatus(db: Queryable, id: string): Promise<ComposeStatus> {
   return composeStatus(await loadCompose(db, id));
 }
 
-function jobLog(job: JobRecord): Record<string, unknown> {
+const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+
+function jobLog(job: JobRecord): JobLog {
   const result = (job.result ?? {}) as { log?: string };
   return {
     job_id: job.id,
     type: job.type,
     state: job.state,
     attempts: job.attempts,
-    worker: job.worker,
-    queued_at: job.queuedAt,
-    started_at: job.startedAt,
-    finished_at: job.finishedAt,
+    worker: job.worker ?? null,
+    queued_at: iso(job.queuedAt),
+    started_at: iso(job.startedAt),
+    finished_at: iso(job.finishedAt),
     ...(job.error ? { error: job.error } : {}),
-    ...(result.log ? { log: result.log } : {}),
+    ...(typeof result.log === 'string' && result.log ? { log: result.log } : {}),
   };
 }
 
 /** GET /composes/{id}/logs: every job's state, error and log, per image and for Koji. */
-export async function getComposeLogs(db: Queryable, id: string): Promise<Record<string, unknown>> {
+export async function getComposeLogs(db: Queryable, id: string): Promise<ComposeLogs> {
   const view = await loadCompose(db, id);
   return {
     href: `${API_BASE}/composes/${id}/logs`,
@@ -199,29 +225,54 @@ export async function getComposeLogs(db: Queryable, id: string): Promise<Record<
   };
 }
 
-/** GET /composes/{id}/manifests: the osbuild manifest of each image build (null before it exists). */
-export async function getComposeManifests(db: Queryable, id: string): Promise<Record<string, unknown>> {
+/**
+ * GET /composes/{id}/manifests: the osbuild manifest of each image build, in request order;
+ * an image without one (not generated yet, or never: its depsolve failed) has `{}`, so clients
+ * that pair manifests with image requests by position stay aligned.
+ */
+export async function getComposeManifests(db: Queryable, id: string): Promise<ComposeManifests> {
   const view = await loadCompose(db, id);
   return {
     href: `${API_BASE}/composes/${id}/manifests`,
     id,
     kind: 'ComposeManifests',
-    manifests: view.images.map((i) => (i.osbuild.result as { manifest?: unknown } | null)?.manifest ?? null),
+    manifests: view.images.map((i) => {
+      const manifest = (i.osbuild.result as { manifest?: unknown } | null)?.manifest;
+      return manifest && typeof manifest === 'object' && !Array.isArray(manifest) ? (manifest as Record<string, unknown>) : {};
+    }),
   };
 }
 
-/** GET /composes/{id}/metadata: the RPMs in each image (supported for Koji composes too). */
-export async function getComposeMetadata(db: Queryable, id: string): Promise<Record<string, unknown>> {
+/** An RPM of osbuild's org.osbuild.rpm metadata as the cloud API's PackageMetadata. */
+function packageMetadata(rpm: Record<string, unknown>): PackageMetadata {
+  const text = (v: unknown) => (typeof v === 'string' && v ? v : typeof v === 'number' ? String(v) : undefined);
+  const epoch = text(rpm.epoch);
+  const sigmd5 = text(rpm.sigmd5);
+  const signature = text(rpm.sigpgp) ?? text(rpm.siggpg);
+  return {
+    type: 'rpm',
+    name: String(rpm.name),
+    version: String(rpm.version),
+    release: String(rpm.release),
+    ...(epoch ? { epoch } : {}),
+    arch: String(rpm.arch),
+    ...(sigmd5 ? { sigmd5 } : {}),
+    ...(signature ? { signature } : {}),
+  };
+}
+
+/** GET /composes/{id}/metadata: the request and the RPMs in each image (for Koji composes too). */
+export async function getComposeMetadata(db: Queryable, id: string): Promise<ComposeMetadata> {
   const view = await loadCompose(db, id);
   return {
     href: `${API_BASE}/composes/${id}/metadata`,
     id,
     kind: 'ComposeMetadata',
-    request: view.compose.request,
+    request: view.compose.request as Record<string, unknown>,
     images: view.images.map((i) => ({
       arch: i.arch,
       image_type: i.image_type,
-      packages: ((i.osbuild.result as { rpms?: unknown[] } | null)?.rpms ?? []).map((p) => ({ type: 'rpm', ...(p as object) })),
+      packages: ((i.osbuild.result as { rpms?: Record<string, unknown>[] } | null)?.rpms ?? []).map(packageMetadata),
     })),
   };
 }

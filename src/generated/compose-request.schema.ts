@@ -35,7 +35,13 @@ export interface ImageRequest {
    * @maxItems 64
    */
   repositories: [Repository, ...Repository[]];
+  /**
+   * Image size in bytes; 0 means the image type's own. Kiln does not grow an image beyond its type's size: a larger value is refused.
+   */
   size?: number;
+  /**
+   * ostree options; they apply to ostree image types only, and are refused for any other.
+   */
   ostree?: {
     url?: string;
     ref?: string;
@@ -61,10 +67,10 @@ export interface Repository2 {
   package_sets?: string[];
 }
 /**
- * AWS S3 upload options (bucket, region, key prefix, public).
+ * Options of the image type's default upload target, as in osbuild-composer; Kiln uploads to AWS S3 (or an S3-compatible server) only, so these are osbuild-composer's AWSS3UploadOptions (region, public) and two fields of Kiln's own: bucket (default: the config's s3.bucket) and key_prefix. Image types whose default target is another (aws: an EC2 AMI; container types: a registry) and options of other targets are refused with the field named.
  */
 export interface UploadOptions {
-  region?: string;
+  region: string;
   bucket?: string;
   key_prefix?: string;
   public?: boolean;

@@ -188,6 +188,10 @@ export interface KilnConfig {
    */
   s3: {
     /**
+     * The bucket for image requests whose upload_options name none (osbuild-composer's S3 options carry only a region, the bucket is the service's). Read by the API when a compose is created: without it such a compose is refused (400 naming upload_options.bucket).
+     */
+    bucket?: string;
+    /**
      * An S3-compatible endpoint (e.g. http://minio.example:9000); default AWS S3 of the request's region.
      */
     endpoint?: string;

@@ -125,6 +125,14 @@ export function s3UploadOptions(upload: ComposeUploadOptions | undefined, config
   };
 }
 
+/**
+ * Checks, when a compose is created, what its upload will need (bucket name, region, key
+ * prefix) by the same rules the worker applies; InvalidInputErrors name `upload_options.*`.
+ */
+export function checkS3UploadOptions(upload: ComposeUploadOptions, config: KilnConfig['s3']): void {
+  check('image', s3UploadOptions(upload, config));
+}
+
 /** Bucket naming rules of S3 (general purpose buckets). */
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 

@@ -8,7 +8,7 @@
  * tests can check through the S3 API that an aborted upload leaves nothing behind.
  */
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +33,13 @@ const S3rver = require('s3rver') as new (options: Record<string, unknown>) => S3
 
 /** s3rver's fixed account. */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+/** Kiln's [s3] for a stub: its endpoint, path-style addressing and its credentials in a file written under `dir`. */
+export function kilnS3Config(stub: S3Stub, dir: string): { endpoint: string; force_path_style: true; credentials_file: string } {
+  const file = path.join(dir, 'aws-credentials');
+  writeFileSync(file, `[default]\naws_access_key_id = ${S3RVER_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${S3RVER_CREDENTIALS.secretAccessKey}\n`);
+  return { endpoint: stub.endpoint, force_path_style: true, credentials_file: file };
+}
 
 export interface S3Stub {
   endpoint: string;
