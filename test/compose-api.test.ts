@@ -81,7 +81,7 @@ test.serial('POST /compose enqueues the whole graph and answers like the cloud A
 const invalid: [string, (b: Record<string, any>) => void, RegExp, string][] = [
   ['unknown distro', (b) => (b.distribution = 'fedora-12'), /unsupported: distro "fedora-12"; supported: .*fedora-43/, 'distribution'],
   ['unknown image type', (b) => (b.image_requests[1].image_type = 'iso-of-doom'), /image type "iso-of-doom".*supported: .*guest-image/, 'image_requests[1].image_type'],
-  ['unknown arch', (b) => (b.image_requests[0].architecture = 's390x'), /architecture "s390x".*supported: aarch64, x86_64/, 'image_requests[0].architecture'],
+  ['unknown arch', (b) => (b.image_requests[0].architecture = 'riscv64'), /architecture "riscv64".*supported: aarch64, ppc64le, s390x, x86_64/, 'image_requests[0].architecture'],
   ['missing koji field', (b) => delete b.koji.release, /is required/, 'koji.release'],
   ['missing koji', (b) => delete b.koji, /is required/, 'koji'],
   ['bad repo URL', (b) => (b.image_requests[0].repositories[0].baseurl = 'not a url'), /must match pattern/, 'image_requests[0].repositories[0].baseurl'],
@@ -218,12 +218,11 @@ const unhonoured: [string, (b: Record<string, any>) => void, string, RegExp][] =
   ['Azure options', (b) => (b.image_requests[0].upload_options = { tenant_id: 't', subscription_id: 's', resource_group: 'g' }), 'image_requests[0].upload_options.tenant_id', /Azure/],
   ['container registry options', (b) => (b.image_requests[0].upload_options = { name: 'osbuild', tag: 'latest' }), 'image_requests[0].upload_options.name', /a container registry/],
   ['S3 options without a region', (b) => (b.image_requests[0].upload_options = { bucket: 'kiln-images' }), 'image_requests[0].upload_options.region', /is required/],
-  ['upload_options on an image type whose default target is EC2', (b) => { b.image_requests[0].image_type = 'aws'; b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'kiln-images' }; }, 'image_requests[0].upload_options', /aws images upload to AWS EC2 \(an AMI\).*which Kiln does not do/],
-  ['upload_options on a container image', (b) => { b.image_requests[0].image_type = 'container'; b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'kiln-images' }; }, 'image_requests[0].upload_options', /container images upload to a container registry/],
+  ['upload_options on an image type whose default target is EC2', (b) => { b.image_requests[0].image_type = 'aws'; b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'kiln-images' }; }, 'image_requests[0].upload_options', /aws \(generic-ami\) images upload to AWS EC2 \(an AMI\).*which Kiln does not do/],
+  ['upload_options on a container image', (b) => { b.image_requests[0].image_type = 'container'; b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'kiln-images' }; }, 'image_requests[0].upload_options', /container \(generic-container\) images upload to a container registry/],
   ['an invalid bucket name', (b) => (b.image_requests[0].upload_options = { region: 'eu-west-1', bucket: 'Not_A_Bucket' }), 'image_requests[0].upload_options.bucket', /is not a valid S3 bucket name/],
-  ['ostree options on a disk image', (b) => (b.image_requests[1].ostree = { ref: 'fedora/43/aarch64/iot', url: 'https://ostree.example.test/repo' }), 'image_requests[1].ostree', /minimal-raw is not an ostree image type \(it is a disk image\)/],
-  ['a size larger than the image type\'s', (b) => (b.image_requests[0].size = 10 * 1024 ** 3), 'image_requests[0].size', /10737418240 bytes is more than guest-image's size of 5368709120 bytes, and Kiln does not grow images/],
-  ['a size for a container image', (b) => { b.image_requests[0].image_type = 'container'; b.image_requests[0].size = 1024; }, 'image_requests[0].size', /container images have no size to set/],
+  ['ostree options on a disk image', (b) => (b.image_requests[1].ostree = { ref: 'fedora/43/aarch64/iot', url: 'https://ostree.example.test/repo' }), 'image_requests[1].ostree', /minimal-raw \(minimal-raw-xz\) is not an ostree image type \(it is a disk image\)/],
+  ['a size for a container image', (b) => { b.image_requests[0].image_type = 'container'; b.image_requests[0].size = 1024; }, 'image_requests[0].size', /container \(generic-container\) images have no disk to size \(it is a container image\)/],
 ];
 
 for (const [name, mutate, field, reason] of unhonoured) {
@@ -240,13 +239,16 @@ for (const [name, mutate, field, reason] of unhonoured) {
   });
 }
 
-test.serial('options that change nothing are accepted: size 0 or within the type\'s size, an empty ostree object', async (t) => {
+test.serial('a disk size is applied (the disk grows to it); size 0 and an empty ostree object change nothing', async (t) => {
   const b = body();
-  b.image_requests[0].size = 4 * 1024 ** 3;
+  b.image_requests[0].size = 20 * 1024 ** 3;
   b.image_requests[1].size = 0;
   b.image_requests[1].ostree = {};
   const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
   t.is(res.statusCode, 201, res.body);
+  const args = await osbuildArgs(res.json().id);
+  t.is(args[0].size, 20 * 1024 ** 3, 'the osbuild job makes the disk this big');
+  t.is(args[1].size, undefined, 'size 0 is the type\'s default');
 });
 
 test('what people see of a pending compose follows its images, then koji-finalize', (t) => {

@@ -188,7 +188,7 @@ test('unavailable types and unknown names: KILN_UNSUPPORTED_IMAGE listing what i
   const c = toyCatalog(t);
   const type = t.throws(() => resolveImage('toystream-3', 'x86_64', 'raw', c))! as KilnError;
   t.is(type.code, 'KILN_UNSUPPORTED_IMAGE');
-  t.regex(type.message, /supported: qcow2$/);
+  t.regex(type.message, /supported: qcow2 \(guest-image\)$/);
   const arch = t.throws(() => resolveImage('toy-3.0', 'aarch64', 'raw', c))! as KilnError;
   t.regex(arch.message, /unsupported architecture "aarch64" for raw on toy-3.0; supported: x86_64/);
   const distro = t.throws(() => resolveImage('toy-3.1', 'x86_64', 'qcow2', c))! as KilnError;

@@ -91,7 +91,7 @@ export function composeJobGraph(
       image_type: ir.image_type,
       ...(request.customizations ? { customizations: request.customizations } : {}),
       seed: build.seed,
-      ...(ir.size !== undefined ? { size: ir.size } : {}),
+      ...(ir.size ? { size: ir.size } : {}),
       definitions: build.definitions,
     };
     specs.push({

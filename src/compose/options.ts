@@ -88,14 +88,16 @@ export interface HonouredOptions {
  * upload_options only where the default target is S3, with a bucket.
  */
 export function honouredOptions(ir: ImageRequest, image: ResolvedImage, field: string, s3: KilnConfig['s3']): HonouredOptions {
+  // the name as asked for, with the canonical one when an alias was used: "aws (generic-ami)"
+  const named = ir.image_type === image.name ? image.name : `${ir.image_type} (${image.name})`;
   // Kiln's image kinds (disk, container) build no ostree commits; an empty object sets nothing
   if (ir.ostree && Object.keys(ir.ostree).length) {
-    throw new InvalidInputError(`${field}.ostree`, `${image.name} is not an ostree image type (it is a ${image.kind} image), so ostree options do not apply to it`);
+    throw new InvalidInputError(`${field}.ostree`, `${named} is not an ostree image type (it is a ${image.kind} image), so ostree options do not apply to it`);
   }
   if (ir.size !== undefined && ir.size > 0) {
     if (!Number.isSafeInteger(ir.size)) throw new InvalidInputError(`${field}.size`, `must be at most ${Number.MAX_SAFE_INTEGER}`);
     if (!image.partitionTable) {
-      throw new InvalidInputError(`${field}.size`, `${image.name} images have no disk to size (it is a ${image.kind} image); give 0 or leave size out`);
+      throw new InvalidInputError(`${field}.size`, `${named} images have no disk to size (it is a ${image.kind} image); give 0 or leave size out`);
     }
   }
   if (!ir.upload_options) return {};
@@ -103,7 +105,7 @@ export function honouredOptions(ir: ImageRequest, image: ResolvedImage, field: s
   if (target !== 'aws.s3') {
     throw new InvalidInputError(
       `${field}.upload_options`,
-      `${image.name} images upload to ${TARGET_NAMES[target]} (osbuild-composer's default target for them), which Kiln does not do; leave upload_options out (the image goes to Koji)`,
+      `${named} images upload to ${TARGET_NAMES[target]} (osbuild-composer's default target for them), which Kiln does not do; leave upload_options out (the image goes to Koji)`,
     );
   }
   const bucket = ir.upload_options.bucket ?? s3.bucket;

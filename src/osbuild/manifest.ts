@@ -60,7 +60,8 @@ function tableFor(image: ResolvedImage, size: number | undefined, rng: SeededRan
   if (!usesPartitionTable(image.kind) || !image.partitionTable) return undefined;
   const pt = structuredClone(image.partitionTable);
   ensureDirectorySizes(pt, image.requiredDirectorySizes);
-  layout(pt, size ?? image.defaultSize ?? 0);
+  // 0 or no size: the type's default (composer sends 0 when the request has none)
+  layout(pt, size || image.defaultSize || 0);
   assignIds(pt, rng);
   return pt;
 }

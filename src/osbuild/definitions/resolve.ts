@@ -322,7 +322,11 @@ export function resolveImage(distro: string, arch: string, imageType: string, ca
   const offered = [...family.imageTypes.keys()].filter((t) => isImageType(family, t) && available(family, t, { ...ctx, arch: '' }, true)).sort();
   const name = findType(family, imageType);
   if (!name || !isImageType(family, name) || !available(family, name, { ...ctx, arch: '' }, true)) {
-    throw unsupported(`unsupported image type ${JSON.stringify(imageType)} for ${distro}; supported: ${offered.join(', ')}`, { distro, imageType, supported: offered });
+    const withAliases = offered.map((t) => {
+      const aliases = flatten(family, t).def.aliases ?? [];
+      return aliases.length ? `${t} (${aliases.join(', ')})` : t;
+    });
+    throw unsupported(`unsupported image type ${JSON.stringify(imageType)} for ${distro}; supported: ${withAliases.join(', ')}`, { distro, imageType, supported: offered });
   }
   const { def, file } = flatten(family, name);
   const arches = platformsFor(def, ctx);
