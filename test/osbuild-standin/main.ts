@@ -299,6 +299,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const validation = validateManifest(manifest);
+  if (validation.skipped) process.stderr.write('osbuild stand-in: no osbuild schemas (shared/reference/osbuild-schemas), the manifest is not validated\n');
   if (!validation.success) {
     if (args.json) process.stdout.write(`${JSON.stringify(validation)}\n`);
     else for (const e of validation.errors) process.stdout.write(`${e.path.join('.')}: ${e.message}\n`);
