@@ -556,5 +556,15 @@ test('layout port matches upstream unit-test vectors (TestRelayout, "plain-reqsi
   };
   const ll = upstreamLayout(table('gpt', 0, [{ ...rawPart(5 * GiB), payload: luks }]), { '/var/lib': 3 * GiB, '/var/cache': 2 * GiB, '/var/log/journal': 2 * GiB, '/home/user/data': 10 * GiB }, 0);
   t.deepEqual(ll.partitions[0].volumes, [{ name: 'rootlv', mountpoint: '/', size: 7 * GiB }, { name: 'homelv', mountpoint: '/home', size: 10 * GiB }]);
+  // (not an upstream vector, computed from the code) the partition became 17 GiB + 1 MiB VG metadata + 16 MiB LUKS
+  // header; relayout's fitTo then asks the VG for its minimum at that partition size (17 GiB + 20 MiB after 4 MiB
+  // alignment) and adds the LUKS header again: 17 GiB + 36 MiB from 1 MiB, plus the footer → 17 GiB + 38 MiB
+  t.is(ll.size, 17 * GiB + 38 * MiB);
+  t.deepEqual(ll.partitions.map((p) => [p.start, p.size]), [[1 * MiB, 17 * GiB + 37 * MiB - GPT_FOOTER]]);
+  // (not an upstream vector) an LV grows in whole 4 MiB extents: 2 GiB + 1 MiB → 2 GiB + 4 MiB
+  const odd = upstreamLayout(table('gpt', 0, [{ ...rawPart(5 * GiB), payload: luks }]), { '/home': 2 * GiB + 1 * MiB }, 0);
+  t.deepEqual(odd.partitions[0].volumes.map((v) => v.size), [2 * GiB, 2 * GiB + 4 * MiB]);
   t.throws(() => upstreamLayout(table('gpt', 0, [fsPart(0, '/')]), { invalid: 300 }, 0), { message: /no filesystem holds "invalid"/ });
+  // (computed from the code) the start offset is added to the header before aligning: 16896 B + 512 KiB → 1 MiB
+  t.is(upstreamLayout(table('gpt', 0, [fsPart(10 * MiB, '/')], 512 * 1024), {}, 0).partitions[0].start, 1 * MiB);
 });
