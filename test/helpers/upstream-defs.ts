@@ -374,6 +374,13 @@ function strictObj(v: unknown, allowed: readonly string[], at: At): Obj {
   return v;
 }
 
+/** A mapping with free keys (a Go map): absent/null → {}. */
+function mapping(v: unknown, at: At): Obj {
+  if (v === undefined || v === null) return {};
+  if (!isObj(v)) return at.fail(`expected a mapping, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 /**
  * A mapping decoded through JSON (partition tables): Go's encoding/json matches keys case-
  * insensitively; `strict` = DisallowUnknownFields. Returns the object with keys as in `allowed`.
@@ -799,7 +806,7 @@ const BOOTLOADERS = ['grub2', 'zipl', 'uki', 'systemd', 'none', ''];
 const PLATFORM_KEYS = ['arch', 'image_format', 'qcow2_compat', 'bios_platform', 'uefi_vendor', 'extra_uefi_architectures', 'zipl_support', 'packages', 'build_packages', 'boot_files', 'bootloader', 'fips_menu'];
 
 function packageGroups(v: unknown, at: At): string[] {
-  const o = strictObj(v, isObj(v) ? Object.keys(v) : [], at);
+  const o = mapping(v, at);
   return Object.keys(o).flatMap((k) => strList(o, k, at));
 }
 
@@ -890,15 +897,16 @@ export function loadUpstreamDefs(dir: string): UpstreamDefs {
     });
   }
 
-  const families = new Map<string, { types: Map<string, Obj>; file: string }>();
-  function family(defsPath: string, at: At): { types: Map<string, Obj>; file: string } {
+  /** defs_path → image type name → the type and where it is defined */
+  const families = new Map<string, Map<string, { raw: Obj; at: At }>>();
+  function family(defsPath: string, at: At): Map<string, { raw: Obj; at: At }> {
     const cached = families.get(defsPath);
     if (cached) return cached;
     if (!FAMILIES.has(defsPath)) at.fail(`definition family ${JSON.stringify(defsPath)} is not one Kiln reads`);
     const fdir = path.join(dir, defsPath);
     const files = readdirSync(fdir).filter((f) => f.endsWith('.yaml') && !f.startsWith('_')).sort();
     const shared = existsSync(path.join(fdir, '_shared.yaml')) ? readFileSync(path.join(fdir, '_shared.yaml'), 'utf8') : '';
-    const types = new Map<string, Obj>();
+    const types = new Map<string, { raw: Obj; at: At }>();
     for (const f of files) {
       const rel = `${defsPath}/${f}`;
       const doc = strictObj(parseYaml(shared + readFileSync(path.join(fdir, f), 'utf8'), rel), ['image_types', '.common', '.shared'], new At(rel));
@@ -906,12 +914,12 @@ export function loadUpstreamDefs(dir: string): UpstreamDefs {
       if (!isObj(its)) return new At(rel).fail('image_types must be a mapping');
       for (const [name, it] of Object.entries(its)) {
         if (types.has(name)) new At(rel).fail(`duplicate image type ${name}`);
-        types.set(name, strictObj(it, IMAGE_TYPE_KEYS, new At(`${rel}: image type ${name}`)));
+        const tat = new At(`${rel}: image type ${name}`);
+        types.set(name, { raw: strictObj(it, IMAGE_TYPE_KEYS, tat), at: tat });
       }
     }
-    const fam = { types, file: `${defsPath}/` };
-    families.set(defsPath, fam);
-    return fam;
+    families.set(defsPath, types);
+    return types;
   }
 
   const resolvedDistros = new Map<string, ResolvedDistro>();
@@ -1026,11 +1034,10 @@ export function loadUpstreamDefs(dir: string): UpstreamDefs {
   function archIndex(d: ResolvedDistro): Map<string, ArchIndex> {
     const cached = archIndexes.get(d.comparable.name);
     if (cached) return cached;
-    const fam = family(d.family, d.at.at('defs_path'));
+    const types = family(d.family, d.at.at('defs_path'));
     const arches = new Map<string, ArchIndex>();
-    for (const name of [...fam.types.keys()].sort()) {
-      const raw = fam.types.get(name) as Obj;
-      const at = new At(`${fam.file}imagetypes: image type ${name}`);
+    for (const name of [...types.keys()].sort()) {
+      const { raw, at } = types.get(name) as { raw: Obj; at: At };
       if (!str(raw, 'filename', at)) continue;
       for (const platform of platformsFor(d, name, raw, at)) {
         const ar = arches.get(platform.arch) ?? { types: new Map(), aliases: new Map() };
@@ -1070,7 +1077,7 @@ export function loadUpstreamDefs(dir: string): UpstreamDefs {
 
     // package sets: entries in order, their matching conditions appended, then sorted (no dedupe upstream)
     const packageSets: Record<string, ComparablePackageSet> = {};
-    const ps = strictObj(raw.package_sets, isObj(raw.package_sets) ? Object.keys(raw.package_sets) : [], at.at('package_sets'));
+    const ps = mapping(raw.package_sets, at.at('package_sets'));
     for (const setName of Object.keys(ps).sort()) {
       const include: string[] = [];
       const exclude: string[] = [];
@@ -1105,7 +1112,7 @@ export function loadUpstreamDefs(dir: string): UpstreamDefs {
         if (m.length > 1) warnings.push(`partition_tables_override: conditions ${m.map((c) => JSON.stringify(c.desc)).join(' and ')} all match; upstream picks one at random, the last in sorted order is used here`);
         const last = m[m.length - 1];
         if (last) {
-          const override = strictObj(last.body.override, isObj(last.body.override) ? Object.keys(last.body.override) : [], last.at.at('override'));
+          const override = mapping(last.body.override, last.at.at('override'));
           if (override[arch] === undefined || override[arch] === null) last.at.fail(`override has no table for ${arch} (upstream uses a nil table and crashes)`);
           table = override[arch];
           tat = last.at.at('override').at(arch);
@@ -1121,7 +1128,7 @@ export function loadUpstreamDefs(dir: string): UpstreamDefs {
     const required: Record<string, number> =
       rps === undefined || rps === null
         ? { '/': 1 * GiB, '/usr': 2 * GiB }
-        : Object.fromEntries(Object.entries(strictObj(rps, isObj(rps) ? Object.keys(rps) : [], at.at('required_partition_sizes'))).map(([k, v]) => [k, size(v, at.at('required_partition_sizes').at(k))]));
+        : Object.fromEntries(Object.entries(mapping(rps, at.at('required_partition_sizes'))).map(([k, v]) => [k, size(v, at.at('required_partition_sizes').at(k))]));
     const defaultSize = size(raw.default_size, at.at('default_size'));
     const layout = DISK_FUNCS.has(kind) && partitionTable ? upstreamLayout(partitionTable, required, defaultSize) : null;
 
