@@ -305,7 +305,7 @@ test('bad inputs: unsupported or invalid customization, incomplete depsolve resu
   const input = { image, seed: '1' };
   const packages = syntheticDepsolve(packageRequests(input), 'x86_64');
   const k = t.throws(() => generateManifest({ ...input, packages, customizations: { kernel: { append: 'quiet' } } }), { instanceOf: InvalidInputError })!;
-  t.regex(k.message, /customizations\.kernel: is not supported by image type generic-container/);
+  t.regex(k.message, /customizations\.kernel\.append: is not supported by image type generic-container/);
   const pw = t.throws(() => generateManifest({ ...input, packages, customizations: { users: [{ name: 'a', password: 'plaintext' }] } }), { instanceOf: InvalidInputError })! as InvalidInputError;
   t.is(pw.field, 'customizations.users[0].password');
   const missing = t.throws(() => generateManifest({ ...input, packages: { build: packages.build } }))! as KilnError;
@@ -326,4 +326,23 @@ test('names: aliases resolve to the canonical type; file names and Koji extensio
   t.is(splitExtension('image.raw.xz'), '.raw.xz');
   t.is(splitExtension('noext'), '');
   t.deepEqual(pipelineNames(build('fedora-43', 'x86_64', 'qcow2')), { build: ['build'], payload: ['os', 'image', 'qcow2'] });
+});
+
+test('UKI images (RHEL confidential VMs): kernel-install into the ESP, shim CSV in UTF-16, hmac while uki-direct is old, no grub2', (t) => {
+  const image = resolveImage('rhel-10.0', 'x86_64', 'ec2-cvm');
+  const input = { image, seed: '1' };
+  const packages = syntheticDepsolve(packageRequests(input), 'x86_64');
+  const withUki = (version: string) => generateManifest({ ...input, packages: { ...packages, os: packages.os.map((tr) => tr.map((p) => (p.name === 'uki-direct' ? { ...p, version } : p))) } });
+  const old = withUki('24.11');
+  for (const r of stages(old, 'os', 'org.osbuild.rpm')) t.deepEqual((r.options as any).kernel_install_env, { boot_root: '/boot/efi' });
+  t.is(stage(old, 'os', 'org.osbuild.grub2'), undefined);
+  t.is(stage(old, 'os', 'org.osbuild.kernel-cmdline'), undefined);
+  const copy = opts(old, 'os', 'org.osbuild.copy');
+  t.is(copy.paths[0].to, 'tree:///boot/efi/EFI/redhat/BOOTX64.CSV');
+  const id = copy.paths[0].from.split('/').at(-1);
+  const csv = Buffer.from((old.sources['org.osbuild.inline'] as any).items[id].data, 'base64').toString('utf16le');
+  t.regex(csv, /^shimx64\.efi,redhat,\\EFI\\Linux\\f{32}-1\.0-1\.fc43\.x86_64\.efi ,UKI bootentry\n$/);
+  t.deepEqual(opts(old, 'os', 'org.osbuild.hmac'), { paths: ['/boot/efi/EFI/Linux/ffffffffffffffffffffffffffffffff-1.0-1.fc43.x86_64.efi'], algorithm: 'sha512' });
+  t.is(stage(withUki('25.3'), 'os', 'org.osbuild.hmac'), undefined, 'uki-direct 25.3 writes the hmac itself');
+  t.true(packageRequests(input).build[0].include.includes('libkcapi-hmaccalc'), 'planned before the version is known');
 });

@@ -42,14 +42,25 @@ export interface ManifestInput extends ImageBuildInput {
 /** What to depsolve: pipeline name → its chain of transactions. */
 export type PackageRequests = Record<string, PackageTransaction[]>;
 
+/** Where a request's customization sits in a blueprint (image types list what they take by these paths). */
+const BLUEPRINT_PATH: Record<string, string> = { packages: 'packages', users: 'customizations.user' };
+
+/**
+ * Refuses a customization the image type does not take, naming the request's field: each value
+ * given (one level into objects, e.g. customizations.kernel.append) must be under a path the
+ * type supports (`customizations.kernel` covers both kernel.name and kernel.append;
+ * `customizations.kernel.name` covers only the name).
+ */
 function checkCustomizations(image: ResolvedImage, customizations: Customizations): Customizations {
   const checked = validate<Customizations>('customizations.schema', structuredClone(customizations), 'customizations');
-  if (image.supportedCustomizations) {
-    for (const key of Object.keys(checked)) {
-      const path = key === 'packages' ? 'packages' : `customizations.${key === 'users' ? 'user' : key}`;
-      if (!image.supportedCustomizations.some((s) => s === path || path.startsWith(`${s}.`) || s.startsWith(`${path}.`))) {
-        throw new InvalidInputError(`customizations.${key}`, `is not supported by image type ${image.name}`);
-      }
+  const supported = image.supportedCustomizations;
+  if (!supported) return checked;
+  const covered = (p: string) => supported.some((s) => p === s || p.startsWith(`${s}.`));
+  for (const [key, value] of Object.entries(checked)) {
+    const base = BLUEPRINT_PATH[key] ?? `customizations.${key}`;
+    const leaves = value && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).map((sub) => [`${key}.${sub}`, `${base}.${sub}`]) : [[key, base]];
+    for (const [field, path] of leaves) {
+      if (!covered(path)) throw new InvalidInputError(`customizations.${field}`, `is not supported by image type ${image.name}`);
     }
   }
   return checked;

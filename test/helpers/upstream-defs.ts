@@ -19,6 +19,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { upstreamLayout } from './upstream-layout.js';
+import { findReference } from './reference.js';
 
 export { upstreamLayout } from './upstream-layout.js';
 
@@ -322,9 +323,9 @@ export interface UpstreamDefs {
   upstreamMatrix(distros?: readonly string[]): MatrixEntry[];
 }
 
-/** `<repo>/../shared/reference/upstream/images-distrodefs`, or $KILN_UPSTREAM_DEFS. */
+/** shared/reference/upstream/images-distrodefs beside the checkout (test/helpers/reference.ts), or $KILN_UPSTREAM_DEFS. */
 export function upstreamDefsDir(repoRoot: string): string {
-  return process.env[UPSTREAM_DEFS_ENV] || path.resolve(repoRoot, '../shared/reference/upstream/images-distrodefs');
+  return process.env[UPSTREAM_DEFS_ENV] || findReference('upstream/images-distrodefs') || path.resolve(repoRoot, '../shared/reference/upstream/images-distrodefs');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import type { Customizations } from '../../generated/customizations.schema.js';
 import type { ImageConfig, User } from '../../generated/image-definitions.schema.js';
 import type { ResolvedImage } from '../definitions/resolve.js';
 import { tableTools, type PartitionTable } from '../partitions/model.js';
-import { bootloaderStages, fixBlsStage, fstabStage, kernelCmdlineStage, mountUnitStages, type BootInput } from './boot.js';
+import { bootloaderStages, bootRoot, fixBlsStage, fstabStage, kernelCmdlineStage, mountUnitStages, type BootInput } from './boot.js';
 import { directoryStages, fileStages } from './files.js';
 import { hasPackage, packageEvra, rpmStages, type ManifestPackage, type Sources } from './rpm.js';
 import { stage, type Stage } from './stage.js';
@@ -159,6 +159,7 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
         product: { name: image.distro.product, version: image.distro.osVersion, ...(image.distro.codename ? { nick: image.distro.codename } : {}) },
         rescueKernel: hasPackage(packages, 'dracut-config-rescue'),
         fips: false,
+        ...(packages ? { ukiDirectVersion: packages.flat().find((p) => p.name === 'uki-direct')?.version ?? null } : {}),
       }
     : undefined;
 
@@ -172,12 +173,14 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   if (cfg.exclude_docs) rpmOptions.exclude = { docs: true };
   if (cfg.install_langs?.length) rpmOptions.install_langs = [...cfg.install_langs];
   if (image.distro.rpmkeysBinary) rpmOptions.rpmkeys = { bin_path: image.distro.rpmkeysBinary };
+  // UKIs are installed into the ESP: kernel-install must know where that is
+  if (pt && platform.bootloader === 'uki') rpmOptions.kernel_install_env = { boot_root: bootRoot(pt, platform) };
   const rpm = rpmStages(packages, rpmOptions, sources);
   // keys shipped in packages (the release's gpg keys) are imported once every package is in
   if (cfg.gpgkey_files?.length) rpm[rpm.length - 1].options!['gpgkeys.fromtree'] = [...cfg.gpgkey_files];
   stages.push(...rpm);
 
-  if (!cfg.no_bls) stages.push(fixBlsStage(pt));
+  if (!cfg.no_bls) stages.push(fixBlsStage(pt, platform));
   if (settings.language) stages.push(stage('org.osbuild.locale', { language: settings.language }));
   if (settings.keyboard) stages.push(stage('org.osbuild.keymap', { ...settings.keyboard }));
   if (settings.hostname) stages.push(stage('org.osbuild.hostname', { hostname: settings.hostname }));
@@ -218,7 +221,7 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   if (boot && pt) {
     if (boot.mountUnits) stages.push(...mountUnitStages(pt));
     else stages.push(fstabStage(pt));
-    stages.push(...bootloaderStages(boot));
+    stages.push(...bootloaderStages(boot, sources));
   }
   stages.push(...directoryStages(cfg.directories ?? []));
   stages.push(...fileStages(cfg.files ?? [], sources));
