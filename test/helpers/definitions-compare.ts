@@ -58,6 +58,16 @@ export function upstreamConfigAsKiln(key: string, value: unknown): [string, unkn
       return [key, c];
     case 'cloud_init':
       return [key, c.map((d: any) => (d.config?.datasource?.azure ? { ...d, config: { ...d.config, datasource: { Azure: d.config.datasource.azure } } } : d))];
+    case 'dracut_conf':
+      return [key, c.map((d: any) => (d.config?.install ? { ...d, config: Object.fromEntries(Object.entries(d.config).map(([k, v]) => [k === 'install' ? 'install_items' : k, v])) } : d))];
+    case 'udev_rules':
+      return [
+        key,
+        {
+          ...c,
+          rules: c.rules.map((r: any) => (r.rule ? r.rule.map((e: any) => ({ key: e.A !== undefined ? { name: e.K, arg: e.A } : e.K, op: e.O, val: e.V })) : r)),
+        },
+      ];
     case 'files':
       // upstream reads `mode: 440` as decimal; the octal digits are what such a file means
       return [key, c.map((f: any) => (typeof f.mode === 'number' ? { ...f, mode: `0${f.mode.toString(8)}` } : f))];
@@ -99,7 +109,7 @@ function kilnTable(pt: PartitionTable | undefined): unknown {
     size: pt.size,
     start_offset: pt.startOffset,
     sector_size: pt.sectorSize,
-    partitions: pt.partitions.map((p) => ({ size: p.size, type: p.type, bootable: p.bootable, uuid: p.uuid ?? '', label: p.label ?? '', attrs: p.attrs ?? [], payload: payload(p.payload) })),
+    partitions: pt.partitions.map((p) => ({ size: p.size, type: p.type ?? '', bootable: p.bootable, uuid: p.uuid ?? '', label: p.label ?? '', attrs: p.attrs ?? [], payload: payload(p.payload) })),
   };
 }
 
@@ -129,7 +139,7 @@ function upstreamTable(pt: ComparablePartitionTable | null): unknown {
     size: pt.size,
     start_offset: pt.start_offset,
     sector_size: pt.sector_size,
-    partitions: pt.partitions.map((p: any) => ({ size: p.size, type: p.type || (pt.type === 'dos' ? '83' : p.type), bootable: p.bootable, uuid: p.uuid, label: p.label, attrs: p.attrs, payload: payload(p.payload) })),
+    partitions: pt.partitions.map((p: any) => ({ size: p.size, type: p.type, bootable: p.bootable, uuid: p.uuid, label: p.label, attrs: p.attrs, payload: payload(p.payload) })),
   };
 }
 
@@ -166,7 +176,7 @@ export function compareWithUpstream(up: UpstreamDefs, catalog: Catalog, distros:
     if (k.partitionTable || u.partition_table) cmp('required_partition_sizes', k.requiredDirectorySizes, u.required_partition_sizes);
     cmp('partitioning_modes', k.partitioningModes ?? [], u.supported_partitioning_modes);
     cmp('vpc_force_size', k.vpcForceSize ?? null, u.disk_image_vpc_force_size);
-    cmp('environment', k.environment, u.environment);
+    cmp('environment', { packages: sortU(k.environment.packages), services: k.environment.services }, { packages: sortU(u.environment.packages), services: u.environment.services });
     cmp('supported_options', k.supportedCustomizations ?? [], u.blueprint.supported_options);
     cmp('required_options', k.requiredCustomizations, u.blueprint.required_options);
     const p = k.platform;
@@ -204,7 +214,9 @@ export function compareWithUpstream(up: UpstreamDefs, catalog: Catalog, distros:
       ensureDirectorySizes(pt, k.requiredDirectorySizes);
       layout(pt, k.defaultSize ?? 0);
       cmp('layout', { size: pt.size, partitions: pt.partitions.map((x) => ({ start: x.start, size: x.size })) }, { size: u.layout.size, partitions: u.layout.partitions.map((x) => ({ start: x.start, size: x.size })) });
-      const volumes = pt.partitions.flatMap((x) => (x.payload?.kind === 'lvm' ? x.payload.logicalVolumes.map((lv) => ({ name: lv.name, size: lv.size })) : []));
+      const volumes = pt.partitions.flatMap((x) =>
+        x.payload?.kind === 'lvm' ? x.payload.logicalVolumes.map((lv) => ({ name: lv.name, size: lv.size })) : x.payload?.kind === 'btrfs' ? x.payload.subvolumes.map((sv) => ({ name: sv.name, size: sv.size })) : [],
+      );
       cmp('layout.volumes', volumes, u.layout.partitions.flatMap((x) => x.volumes.map((v) => ({ name: v.name, size: v.size }))));
     }
   }
