@@ -239,6 +239,30 @@ for (const [name, mutate, field, reason] of unhonoured) {
   });
 }
 
+test.serial("composer's image type names are mapped as composer maps them; osbuild/images' names are taken too", async (t) => {
+  const cases: [string, string, string, string][] = [
+    ['rhel-9.6', 'x86_64', 'aws-rhui', 'ec2'],
+    ['rhel-9.6', 'x86_64', 'aws-sap-rhui', 'ec2-sap'],
+    ['rhel-10.2', 'x86_64', 'vsphere', 'vmdk'],
+    ['centos-9', 'x86_64', 'azure', 'vhd'],
+    ['centos-10', 'aarch64', 'guest-image', 'qcow2'],
+    ['fedora-43', 'x86_64', 'aws', 'generic-ami'],
+    ['fedora-43', 'x86_64', 'minimal-raw-zst', 'minimal-raw-zst'],
+  ];
+  for (const [distribution, architecture, requested, built] of cases) {
+    const b = body({ distribution });
+    b.image_requests = [{ architecture, image_type: requested, repositories: [{ baseurl: 'https://repos.example.test/x/' }] }];
+    const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+    t.is(res.statusCode, 201, `${distribution} ${requested}: ${res.body}`);
+    t.is((await osbuildArgs(res.json().id))[0].image_type, built, `${distribution} ${requested} builds ${built}`);
+  }
+  const b = body({ distribution: 'fedora-43' });
+  b.image_requests[0].image_type = 'aws-rhui';
+  const refused = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+  t.is(refused.statusCode, 400);
+  t.regex(refused.json().reason, /image_requests\[0\]\.image_type: unsupported: image type "aws-rhui" \(osbuild\/images' ec2\) for fedora-43/);
+});
+
 test.serial('a disk size is applied (the disk grows to it); size 0 and an empty ostree object change nothing', async (t) => {
   const b = body();
   b.image_requests[0].size = 20 * 1024 ** 3;

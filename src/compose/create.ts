@@ -9,6 +9,7 @@ import type { ComposeRequest, ImageRequest } from '../generated/compose-request.
 import type { KilnConfig } from '../generated/config.schema.js';
 import { composeJobGraph, type PlannedImageBuild } from './graph.js';
 import { checkUploadOptionFields, honouredOptions } from './options.js';
+import { imagesNameFor } from './image-types.js';
 
 export interface CreateComposeOptions {
   /** Who asked (client certificate name or token name), kept with the compose. */
@@ -36,13 +37,16 @@ export function imageRequestsOf(request: ComposeRequest): ImageRequest[] {
 /** Each image request's resolved image type, checked against the supported distro × arch × image type matrix. */
 function checkSupported(request: ComposeRequest, images: ImageRequest[], field: (i: number) => string): ResolvedImage[] {
   return images.map((ir, i) => {
+    const name = imagesNameFor(ir.image_type);
     try {
-      return resolveImage(request.distribution, ir.architecture, ir.image_type);
+      return resolveImage(request.distribution, ir.architecture, name);
     } catch (err) {
       if (!(err instanceof KilnError) || err.code !== 'KILN_UNSUPPORTED_IMAGE') throw err;
       const d = err.details ?? {};
       const where = 'arch' in d ? `${field(i)}.architecture` : 'imageType' in d ? `${field(i)}.image_type` : 'distribution';
-      throw new InvalidInputError(where, err.message.replace(/^unsupported /, 'unsupported: '), { details: d });
+      // say which name was asked for when composer's name maps to another
+      const asked = name === ir.image_type ? err.message : err.message.replace(`image type ${JSON.stringify(name)}`, `image type ${JSON.stringify(ir.image_type)} (osbuild/images' ${name})`);
+      throw new InvalidInputError(where, asked.replace(/^unsupported /, 'unsupported: '), { details: d });
     }
   });
 }
@@ -106,10 +110,11 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   }
   const id = randomUUID();
   const directory = `kiln-cg/${id}`;
+  // jobs build the type the name resolved to (composer's names mapped as composer maps them)
   const planned: PlannedImageBuild[] = images.map((ir, position) => ({
     id: randomUUID(),
     position,
-    request: honoured[position].uploadOptions ? { ...ir, upload_options: honoured[position].uploadOptions } : ir,
+    request: { ...ir, image_type: resolved[position].name, ...(honoured[position].uploadOptions ? { upload_options: honoured[position].uploadOptions } : {}) },
   }));
   const startTime = Math.floor(Date.now() / 1000);
   // one seed for every image of the compose (as composer draws one): reproducible when a retried job makes its manifest again

@@ -29,6 +29,9 @@ export interface ComposeRequest {
 }
 export interface ImageRequest {
   architecture: string;
+  /**
+   * osbuild-composer's image type names (guest-image, aws, aws-rhui, vsphere, …, mapped as composer maps them) or osbuild/images' names and aliases (generic-qcow2, minimal-raw-xz, …).
+   */
   image_type: string;
   /**
    * @minItems 1
@@ -36,7 +39,7 @@ export interface ImageRequest {
    */
   repositories: [Repository, ...Repository[]];
   /**
-   * Image size in bytes; 0 means the image type's own. Kiln does not grow an image beyond its type's size: a larger value is refused.
+   * Disk size in bytes: the disk is at least this big (more when its partitions need more); 0 means the image type's default. Refused for image types without a disk.
    */
   size?: number;
   /**
