@@ -141,7 +141,8 @@ export function distroFixture(images: ResolvedImage[], customizations?: Customiz
             const g = groupFor(spec);
             groups.set(g.id, g);
             for (const m of [...g.mandatory, ...g.default, ...g.optional]) names.add(m);
-          } else {
+          } else if (!/[*?[]/.test(spec)) {
+            // A glob (upstream excludes `langpacks-*`) matches what the other names bring.
             names.add(spec);
           }
         }
