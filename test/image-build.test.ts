@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cumulativePackages, depsolve, DepsolveError, KILN_SOLVER, type DepsolveRequest, type DepsolveResult } from '../src/depsolve/index.js';
 import { InvalidInputError, KilnError } from '../src/errors.js';
+import type { Blueprint } from '../src/blueprint/index.js';
 import {
   depsolveRequestsFor,
   generateManifest,
@@ -106,7 +107,7 @@ async function depsolveAll(requests: Record<string, DepsolveRequest>, cacheKey: 
 }
 
 /** What the depsolve job asks for: the image's package chains (the seed does not change them). */
-const plan = (image: ResolvedImage, customizations?: { packages?: string[] }) => packageRequests({ image, seed: '1', ...(customizations ? { customizations } : {}) });
+const plan = (image: ResolvedImage, blueprint?: Blueprint) => packageRequests({ image, seed: '1', ...(blueprint ? { blueprint } : {}) });
 
 const sha256File = (file: string) => `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
 const nevra = (p: { name: string; version: string; release: string; arch: string }) => `${p.name}-${p.version}-${p.release}.${p.arch}`;
@@ -144,7 +145,7 @@ test('depsolveRequestsFor: one request per package set, with the image arch, rel
 
 test('depsolveRequestsFor: what the configuration needs, then the request\'s packages, each a transaction on top of the one before', (t) => {
   const image = resolveImage('fedora-43', 'x86_64', 'minimal-raw');
-  const requests = depsolveRequestsFor(image, plan(image, { packages: ['tmux', 'htop', 'tmux'] }), [{ baseurl: 'https://x' }]);
+  const requests = depsolveRequestsFor(image, plan(image, { packages: [{ name: 'tmux' }, { name: 'htop' }, { name: 'tmux' }] }), [{ baseurl: 'https://x' }]);
   t.is(requests.build.transactions.length, 1);
   t.is(requests.os.transactions.length, 3);
   t.like(requests.os.transactions[0], { name: 'os' });
@@ -284,10 +285,10 @@ interface Prepared {
 }
 
 /** Depsolve and manifest, as the compose flow's depsolve and osbuild jobs do them. */
-async function prepare(image: ResolvedImage, repos: RepoInput[], customizations?: { packages?: string[] }): Promise<Prepared> {
-  const requests = depsolveRequestsFor(image, plan(image, customizations), repos);
+async function prepare(image: ResolvedImage, repos: RepoInput[], blueprint?: Blueprint): Promise<Prepared> {
+  const requests = depsolveRequestsFor(image, plan(image, blueprint), repos);
   const results = await depsolveAll(requests, `${image.distro.name}-${image.arch}`);
-  const manifest = generateManifest({ image, seed: '1', packages: packagesFromDepsolve(results), ...(customizations ? { customizations } : {}) });
+  const manifest = generateManifest({ image, seed: '1', packages: packagesFromDepsolve(results), ...(blueprint ? { blueprint } : {}) });
   const dir = tmp(`${image.distro.name}-${image.arch}-${image.name}`);
   const outputDir = path.join(dir, 'outputs', 'compose-1', 'image-1');
   const runOptions: RunOsbuildOptions = {
@@ -404,7 +405,7 @@ test('a customization package from an os-only repository with gpgcheck lands in 
   const [{ url }, extra] = await Promise.all([served('fedora-43', 'x86_64'), extras()]);
   const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
   const repos: RepoInput[] = [{ baseurl: url }, { baseurl: extra.url, package_sets: ['os'], check_gpg: true, gpgkey: KEY }];
-  const { requests, results, manifest, runOptions } = await prepare(image, repos, { packages: ['kiln-extra-tool', 'bash'] });
+  const { requests, results, manifest, runOptions } = await prepare(image, repos, { packages: [{ name: 'kiln-extra-tool' }, { name: 'bash' }] });
   const run = await runOsbuild(runOptions);
 
   t.deepEqual(requests.build.repos.map((r) => r.id), ['repo-0']);

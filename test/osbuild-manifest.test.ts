@@ -15,7 +15,7 @@ import {
   type ManifestStage,
 } from '../src/osbuild/index.js';
 import { STAGE_TOOLS } from '../src/osbuild/stages/stage.js';
-import type { Customizations } from '../src/generated/customizations.schema.js';
+import type { Blueprint } from '../src/blueprint/index.js';
 import { osbuildSchemaDir, validateManifest } from './osbuild-standin/validate.js';
 import { loadManifest } from './osbuild-standin/load.js';
 import { syntheticDepsolve, syntheticPackage } from './osbuild-standin/synthetic.js';
@@ -23,9 +23,9 @@ import { syntheticDepsolve, syntheticPackage } from './osbuild-standin/synthetic
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
-function build(distro: string, arch: string, type: string, extra: { customizations?: Customizations; seed?: string; size?: number } = {}): Manifest {
+function build(distro: string, arch: string, type: string, extra: { blueprint?: Blueprint; seed?: string; size?: number } = {}): Manifest {
   const image = resolveImage(distro, arch, type);
-  const input = { image, seed: extra.seed ?? '7', ...(extra.customizations ? { customizations: extra.customizations } : {}), ...(extra.size ? { size: extra.size } : {}) };
+  const input = { image, seed: extra.seed ?? '7', ...(extra.blueprint ? { blueprint: extra.blueprint } : {}), ...(extra.size ? { size: extra.size } : {}) };
   return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), arch) });
 }
 
@@ -254,18 +254,20 @@ test('output formats: vhd, vmdk, ova, gce, vagrant, zstd, containers, WSL', (t) 
 });
 
 test('customizations land in the right stages', (t) => {
-  const customizations: Customizations = {
-    packages: ['tmux'],
-    users: [
-      { name: 'zed', key: 'ssh-ed25519 AAAAzed zed@example' },
-      { name: 'alice', key: 'ssh-ed25519 AAAA alice@example', groups: ['wheel'], password: '$6$salt$hash' },
-    ],
-    hostname: 'builder.example.com',
-    timezone: { timezone: 'Europe/Prague' },
-    kernel: { append: 'console=ttyS1 quiet' },
-    services: { enabled: ['cockpit.socket'], disabled: ['kdump.service'] },
+  const blueprint: Blueprint = {
+    packages: [{ name: 'tmux' }],
+    customizations: {
+      user: [
+        { name: 'zed', key: 'ssh-ed25519 AAAAzed zed@example' },
+        { name: 'alice', key: 'ssh-ed25519 AAAA alice@example', groups: ['wheel'], password: '$6$salt$hash' },
+      ],
+      hostname: 'builder.example.com',
+      timezone: { timezone: 'Europe/Prague' },
+      kernel: { append: 'console=ttyS1 quiet' },
+      services: { enabled: ['cockpit.socket'], disabled: ['kdump.service'] },
+    },
   };
-  const m = build('fedora-43', 'x86_64', 'qcow2', { customizations });
+  const m = build('fedora-43', 'x86_64', 'qcow2', { blueprint });
   t.true(validateManifest(m).success);
   t.deepEqual(Object.keys(opts(m, 'os', 'org.osbuild.users').users), ['alice', 'zed']);
   t.deepEqual(opts(m, 'os', 'org.osbuild.users').users.alice, { password: '$6$salt$hash', key: 'ssh-ed25519 AAAA alice@example', groups: ['wheel'] });
@@ -283,7 +285,7 @@ test('customizations land in the right stages', (t) => {
   t.deepEqual((rpms[2].inputs!.packages as any).references, [{ id: tmux.checksum }]);
   t.deepEqual((m.sources['org.osbuild.curl'] as any).items[tmux.checksum], { url: tmux.remote_location });
   // users need shadow-utils in the image, on top of the type's packages
-  t.true(packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'qcow2'), seed: '1', customizations }).os[1].include.includes('shadow-utils'));
+  t.true(packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'qcow2'), seed: '1', blueprint }).os[1].include.includes('shadow-utils'));
 });
 
 test('rpm stages: one per transaction, keys of the checked repositories of that transaction', (t) => {
@@ -304,10 +306,10 @@ test('bad inputs: unsupported or invalid customization, incomplete depsolve resu
   const image = resolveImage('fedora-43', 'x86_64', 'container');
   const input = { image, seed: '1' };
   const packages = syntheticDepsolve(packageRequests(input), 'x86_64');
-  const k = t.throws(() => generateManifest({ ...input, packages, customizations: { kernel: { append: 'quiet' } } }), { instanceOf: InvalidInputError })!;
-  t.regex(k.message, /customizations\.kernel\.append: is not supported by image type generic-container/);
-  const pw = t.throws(() => generateManifest({ ...input, packages, customizations: { users: [{ name: 'a', password: 'plaintext' }] } }), { instanceOf: InvalidInputError })! as InvalidInputError;
-  t.is(pw.field, 'customizations.users[0].password');
+  const k = t.throws(() => generateManifest({ ...input, packages, blueprint: { customizations: { kernel: { append: 'quiet' } } } }), { instanceOf: InvalidInputError })!;
+  t.regex(k.message, /blueprint\.customizations\.kernel\.append: is not supported by image type generic-container/);
+  const user = t.throws(() => generateManifest({ ...input, packages, blueprint: { customizations: { user: [{ name: 'a b' }] } } }), { instanceOf: InvalidInputError })! as InvalidInputError;
+  t.is(user.field, 'blueprint.customizations.user[0].name');
   const missing = t.throws(() => generateManifest({ ...input, packages: { build: packages.build } }))! as KilnError;
   t.is(missing.code, 'KILN_MANIFEST');
   t.regex(missing.message, /pipeline "os"/);

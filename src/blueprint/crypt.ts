@@ -77,12 +77,16 @@ export function sha512Crypt(password: string, salt: string, rounds = DEFAULT_ROU
   return `${prefix}$${encode(digest)}`;
 }
 
+/** A salt of crypt's alphabet from 16 random bytes. */
+export function saltOf(bytes: Uint8Array): string {
+  let s = '';
+  for (const x of bytes.subarray(0, 16)) s += ALPHABET[x & 0x3f];
+  return s;
+}
+
 /** 16 characters from crypt's alphabet, from the system's random source. */
 export function randomSalt(): string {
-  const bytes = randomBytes(16);
-  let s = '';
-  for (const x of bytes) s += ALPHABET[x & 0x3f];
-  return s;
+  return saltOf(randomBytes(16));
 }
 
 /** A password as the users stage takes it: crypted ones as they are, plain ones hashed. */

@@ -16,7 +16,7 @@ import { cryptPassword } from './crypt.js';
 
 export type { Blueprint } from '../generated/blueprint.schema.js';
 export type BlueprintCustomizations = NonNullable<Blueprint['customizations']>;
-export { cryptPassword, isCrypted, sha512Crypt } from './crypt.js';
+export { cryptPassword, isCrypted, saltOf, sha512Crypt } from './crypt.js';
 
 /**
  * A blueprint from its text: TOML (image-builder's usual form) or JSON, told apart by the

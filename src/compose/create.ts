@@ -4,12 +4,13 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { imageCatalog, randomSeed, resolveImage, type ResolvedImage } from '../osbuild/index.js';
+import { imageCatalog, packageRequests, randomSeed, resolveImage, type ResolvedImage } from '../osbuild/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
 import type { KilnConfig } from '../generated/config.schema.js';
 import { composeJobGraph, type PlannedImageBuild } from './graph.js';
 import { checkUploadOptionFields, honouredOptions } from './options.js';
 import { imagesNameFor } from './image-types.js';
+import { fromCustomizations, requestField } from './customizations.js';
 
 export interface CreateComposeOptions {
   /** Who asked (client certificate name or token name), kept with the compose. */
@@ -108,6 +109,17 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   if (options.kojiServers && !options.kojiServers.map(normaliseHubUrl).includes(server)) {
     throw new InvalidInputError('koji.server', `${JSON.stringify(request.koji.server)} is not a Koji hub this Kiln is configured for (configured: ${options.kojiServers.join(', ') || 'none'})`);
   }
+  // what each image adds to its type, checked against the type now: nothing is found wrong
+  // after a Koji build has been reserved
+  const build = fromCustomizations(request.customizations);
+  const seed = randomSeed();
+  images.forEach((ir, i) => {
+    try {
+      packageRequests({ image: resolved[i], blueprint: build.blueprint, options: build.options, seed, ...(ir.size ? { size: ir.size } : {}) });
+    } catch (err) {
+      throw requestField(err);
+    }
+  });
   const id = randomUUID();
   const directory = `kiln-cg/${id}`;
   // jobs build the type the name resolved to (composer's names mapped as composer maps them)
@@ -115,11 +127,13 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
     id: randomUUID(),
     position,
     request: { ...ir, image_type: resolved[position].name, ...(honoured[position].uploadOptions ? { upload_options: honoured[position].uploadOptions } : {}) },
+    blueprint: build.blueprint,
+    options: build.options,
   }));
   const startTime = Math.floor(Date.now() / 1000);
   // one seed for every image of the compose (as composer draws one): reproducible when a retried job makes its manifest again
   const graph = composeJobGraph(id, { ...request, koji: { ...request.koji, server } }, planned, directory, startTime, {
-    seed: randomSeed(),
+    seed,
     definitions: imageCatalog().fingerprint,
   });
 

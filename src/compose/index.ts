@@ -1,5 +1,5 @@
 export { createCompose, imageRequestsOf, normaliseHubUrl, type CreateComposeOptions } from './create.js';
-export { composeJobGraph, JOB_TYPES, seedOf, type ImageBuildArgs, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
+export { buildInputOf, composeJobGraph, JOB_TYPES, seedOf, type ImageBuildArgs, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
 export {
   API_BASE,
   loadCompose,
@@ -15,5 +15,6 @@ export {
   listComposes,
   type ComposeView,
 } from './status.js';
+export { fromCustomizations, requestField, type BuildCustomizations } from './customizations.js';
 export { ComposeNotFoundError } from './errors.js';
 export { defaultUploadTarget, checkUploadOptionFields } from './options.js';

@@ -29,6 +29,7 @@ function wireTransaction(t: DepsolveTransactionRequest): Record<string, unknown>
     'package-specs': t.package_specs,
     'exclude-specs': t.exclude_specs ?? [],
     ...(t.repo_ids ? { 'repo-ids': t.repo_ids } : {}),
+    ...(t.module_enable_specs?.length ? { 'module-enable-specs': t.module_enable_specs } : {}),
     install_weak_deps: t.install_weak_deps ?? false,
   };
 }

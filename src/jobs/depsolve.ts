@@ -1,6 +1,6 @@
 import { depsolve, type DepsolveResult } from '../depsolve/index.js';
-import { depsolveRequestsFor, packageRequests, resolveImage } from '../osbuild/index.js';
-import { seedOf, type DepsolveArgs } from '../compose/index.js';
+import { depsolveRequestsFor, packageRequests, payloadRepositories, resolveImage } from '../osbuild/index.js';
+import { buildInputOf, seedOf, type DepsolveArgs } from '../compose/index.js';
 import { checkDefinitions } from './definitions.js';
 import type { JobType } from './types.js';
 import { KilnError } from '../errors.js';
@@ -41,8 +41,10 @@ export const depsolveJob: JobType = {
     const args = job.args as DepsolveArgs;
     checkDefinitions(args);
     const image = resolveImage(args.distribution, args.arch, args.image_type);
-    const planned = packageRequests({ image, ...(args.customizations ? { customizations: args.customizations } : {}), seed: seedOf(args), ...(args.size !== undefined ? { size: args.size } : {}) });
-    const requests = depsolveRequestsFor(image, planned, args.repositories);
+    const input = buildInputOf(args);
+    const planned = packageRequests({ image, ...input, seed: seedOf(args), ...(args.size !== undefined ? { size: args.size } : {}) });
+    // the blueprint's install_from repositories serve its own packages, as composer's payload repositories
+    const requests = depsolveRequestsFor(image, planned, [...args.repositories, ...payloadRepositories(input.blueprint?.customizations?.repositories)]);
     const package_sets: Record<string, DepsolveResult> = {};
     for (const [name, request] of Object.entries(requests)) {
       const started = Date.now();

@@ -16,7 +16,7 @@ import {
   type RpmInfo,
 } from '../osbuild/index.js';
 import { diskFullError, isDiskFullError } from '../osbuild/disk.js';
-import { seedOf, type OsbuildArgs } from '../compose/index.js';
+import { buildInputOf, seedOf, type OsbuildArgs } from '../compose/index.js';
 import { checkDefinitions } from './definitions.js';
 import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
@@ -164,7 +164,7 @@ export const osbuildJob: JobType = {
       arch: args.arch,
       imageType: args.image_type,
       packageSets: depsolved.package_sets,
-      ...(args.customizations ? { customizations: args.customizations } : {}),
+      ...buildInputOf(args),
       seed: seedOf(args),
       ...(args.size !== undefined ? { size: args.size } : {}),
       definitions: imageDefinitionOptions(),

@@ -5,6 +5,7 @@ export {
   packageRequests,
   pipelineNames,
   serializeManifest,
+  type BuildOptions,
   type ImageBuildInput,
   type Manifest,
   type ManifestInput,
@@ -14,6 +15,8 @@ export {
   type PackageTransaction,
 } from './manifest.js';
 export type { ManifestPackage, PipelinePackages } from './stages/rpm.js';
+export { checkBlueprintFor, unsupportedPaths } from './customizations.js';
+export { payloadRepositories } from './stages/repos.js';
 export { randomSeed } from './partitions/uuids.js';
 export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
 export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';

@@ -1,13 +1,12 @@
 /**
  * One image's osbuild manifest: the build root, the OS tree and the kind's output pipelines,
- * from a resolved definition, the request's customizations, a seed and (once depsolved) the
+ * from a resolved definition, the build's blueprint and options, a seed and (once depsolved) the
  * packages. The same function plans (no packages: which package sets to depsolve, the build
  * root derived from the stages it will emit) and builds, so the two cannot disagree.
  * Deterministic: the same input gives a byte-identical manifest.
  */
-import { InvalidInputError } from '../errors.js';
-import { validate } from '../schemas.js';
-import type { Customizations } from '../generated/customizations.schema.js';
+import type { Blueprint } from '../blueprint/index.js';
+import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
 import { outputPipelines, usesPartitionTable } from './kinds/index.js';
 import { ensureDirectorySizes, layout } from './partitions/layout.js';
@@ -26,9 +25,17 @@ export interface Manifest {
   sources: Record<string, unknown>;
 }
 
+/** What a build asks beyond the blueprint (composer's image options). */
+export interface BuildOptions {
+  /** How filesystem customizations change the base table (composer's customizations.partitioning_mode). */
+  partitioningMode?: 'raw' | 'lvm' | 'auto-lvm';
+}
+
 export interface ImageBuildInput {
   image: ResolvedImage;
-  customizations?: Customizations;
+  /** What the build adds to the type: checked, passwords crypted (src/blueprint). */
+  blueprint?: Blueprint;
+  options?: BuildOptions;
   /** Makes UUIDs (and other random identifiers) reproducible. */
   seed: string | number | bigint;
   /** Requested disk size in bytes; the type's default_size when absent. */
@@ -41,30 +48,6 @@ export interface ManifestInput extends ImageBuildInput {
 
 /** What to depsolve: pipeline name → its chain of transactions. */
 export type PackageRequests = Record<string, PackageTransaction[]>;
-
-/** Where a request's customization sits in a blueprint (image types list what they take by these paths). */
-const BLUEPRINT_PATH: Record<string, string> = { packages: 'packages', users: 'customizations.user' };
-
-/**
- * Refuses a customization the image type does not take, naming the request's field: each value
- * given (one level into objects, e.g. customizations.kernel.append) must be under a path the
- * type supports (`customizations.kernel` covers both kernel.name and kernel.append;
- * `customizations.kernel.name` covers only the name).
- */
-function checkCustomizations(image: ResolvedImage, customizations: Customizations): Customizations {
-  const checked = validate<Customizations>('customizations.schema', structuredClone(customizations), 'customizations');
-  const supported = image.supportedCustomizations;
-  if (!supported) return checked;
-  const covered = (p: string) => supported.some((s) => p === s || p.startsWith(`${s}.`));
-  for (const [key, value] of Object.entries(checked)) {
-    const base = BLUEPRINT_PATH[key] ?? `customizations.${key}`;
-    const leaves = value && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).map((sub) => [`${key}.${sub}`, `${base}.${sub}`]) : [[key, base]];
-    for (const [field, path] of leaves) {
-      if (!covered(path)) throw new InvalidInputError(`customizations.${field}`, `is not supported by image type ${image.name}`);
-    }
-  }
-  return checked;
-}
 
 /** The disk's table for this build: minimum directory sizes applied, laid out, identifiers assigned. */
 function tableFor(image: ResolvedImage, size: number | undefined, rng: SeededRandom): PartitionTable | undefined {
@@ -85,16 +68,16 @@ interface Assembled {
 
 function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined): Assembled {
   const { image } = input;
-  const customizations = checkCustomizations(image, input.customizations ?? {});
+  const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
   const rng = new SeededRandom(input.seed);
   const pt = tableFor(image, input.size, rng);
   const sources = new Sources();
-  const settings = osSettings(image, customizations);
-  const osChain = osPackageChain(image, settings, customizations, pt);
+  const settings = osSettings(image, blueprint, input.seed);
+  const osChain = osPackageChain(image, settings, pt);
   const os: Pipeline = {
     name: 'os',
     build: 'name:build',
-    stages: osStages({ image, customizations, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), sources }, settings),
+    stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), sources }, settings),
   };
   const outputs = outputPipelines({ image, ...(pt ? { pt } : {}), ...(packages ? { packages } : {}), ...(settings.kernelName ? { kernelName: settings.kernelName } : {}), rng });
 
