@@ -34,6 +34,8 @@ export async function generate(): Promise<Map<string, string>> {
       style: { singleQuote: true },
       declareExternallyReferenced: true,
       maxItems: -1,
+      // a schema read through another's $ref keeps its own $id references ("other.schema#…")
+      $refOptions: { resolve: { kilnSchemas: { order: 1, canRead: /\.schema$/, read: (file: { url: string }) => readFileSync(`${file.url}.json`, 'utf8') } } },
     });
     out.set(path.join(outDir, file.replace(/\.json$/, '.ts')), ts);
   }

@@ -13,6 +13,7 @@ import {
   cancelCompose,
   listComposes,
   checkUploadOptionFields,
+  checkCustomizationSources,
 } from '../compose/index.js';
 
 export interface ComposeRoutesOptions {
@@ -45,8 +46,11 @@ export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (ap
     '/compose',
     {
       schema: { body: { $ref: 'compose-request.schema#' }, response: { 201: composeId } },
-      // other targets' upload options get a message saying whose they are, not the schema's generic one
-      preValidation: async (request) => checkUploadOptionFields(request.body),
+      // other targets' upload options, upload_targets and both customizations and blueprint get a message saying why, not the schema's generic one
+      preValidation: async (request) => {
+        checkUploadOptionFields(request.body);
+        checkCustomizationSources(request.body);
+      },
     },
     async (request, reply) => {
       const { id } = await createCompose(pool, request.body, { kojiServers, queueDefaults, s3, owner: request.kilnPrincipal });

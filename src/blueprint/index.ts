@@ -147,6 +147,15 @@ function checkCertificates(c: BlueprintCustomizations, field: string): void {
 export function checkBlueprint(value: unknown, field = 'blueprint'): Blueprint {
   const bp = validate<Blueprint>('blueprint.schema', structuredClone(value), field);
   if (bp.version !== undefined && !SEMVER.test(bp.version)) throw new InvalidInputError(`${field}.version`, `${JSON.stringify(bp.version)} is not a semantic version (1.0.0)`);
+  bp.containers?.forEach((container, i) => {
+    // composer's cloud API spells it tls_verify
+    if (container.tls_verify === undefined) return;
+    if (container['tls-verify'] !== undefined && container['tls-verify'] !== container.tls_verify) {
+      throw new InvalidInputError(`${field}.containers[${i}].tls_verify`, 'contradicts tls-verify (the same option, spelled as image-builder spells it)');
+    }
+    container['tls-verify'] = container.tls_verify;
+    delete container.tls_verify;
+  });
   const c = bp.customizations ?? {};
   const cf = `${field}.customizations`;
   c.user?.forEach((u, i) => {

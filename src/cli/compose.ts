@@ -8,7 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { KilnError, type ErrorCode } from '../errors.js';
+import path from 'node:path';
+import { InvalidInputError, KilnError, type ErrorCode } from '../errors.js';
+import { parseBlueprint } from '../blueprint/index.js';
 import { API_BASE, composeActivity } from '../compose/index.js';
 import type { ComposeStatus, ImageStatus } from '../generated/compose-status.schema.js';
 import type { ComposeList } from '../generated/compose-list.schema.js';
@@ -17,7 +19,8 @@ import type { Flags } from './main.js';
 export const COMPOSE_USAGE = `usage: kiln compose <subcommand> [options]
 
 subcommands:
-  start FILE.json [--wait]   submit a compose request (FILE "-" reads stdin); prints its id
+  start FILE.json [--wait] [--blueprint BP]
+                             submit a compose request (FILE "-" reads stdin); prints its id
   status ID                  the compose's status and each image's progress
   logs ID                    every job's state, error and log
   cancel ID [--reason R]     cancel a compose; prints the state it is in afterwards
@@ -30,6 +33,8 @@ options:
   --ca F               CA bundle for the server's certificate
   --json               print the API's JSON, for scripts
   --wait               (start) follow the compose until it ends: exit 0 on success, 1 on failure
+  --blueprint BP       (start) an image-builder blueprint file (TOML, or JSON) for every image: it
+                       becomes the request's blueprint (its name defaults to the file's)
   --interval SECONDS   (start --wait) poll interval, default 2
 `;
 
@@ -43,6 +48,7 @@ export const COMPOSE_OPTIONS = {
   json: { type: 'boolean' },
   wait: { type: 'boolean' },
   interval: { type: 'string' },
+  blueprint: { type: 'string' },
   reason: { type: 'string' },
   page: { type: 'string' },
   size: { type: 'string' },
@@ -267,6 +273,29 @@ function readRequest(file: string): unknown {
   }
 }
 
+/**
+ * The request with `--blueprint FILE` as its blueprint: TOML or JSON (by the file's extension,
+ * else its first character), checked as the API checks a blueprint; errors name the file and field.
+ */
+export function withBlueprintFile(body: unknown, file: string): unknown {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new UsageError('--blueprint: the request is not a JSON object');
+  const request = body as Record<string, unknown>;
+  for (const other of ['blueprint', 'customizations']) {
+    if (request[other] !== undefined) throw new UsageError(`--blueprint: the request already has ${other}; give one of them`);
+  }
+  const text = readFlagFile('blueprint', file);
+  const ext = path.extname(file).toLowerCase();
+  let blueprint;
+  try {
+    blueprint = parseBlueprint(text, ext === '.toml' ? 'toml' : ext === '.json' ? 'json' : undefined, 'blueprint');
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw new KilnError('KILN_INVALID_INPUT', `--blueprint ${file}: ${err.message}`, { cause: err, details: err.details });
+    throw err;
+  }
+  // composer's Blueprint needs a name; image-builder's files often have none
+  return { ...request, blueprint: { ...blueprint, name: blueprint.name || path.basename(file, ext) || 'blueprint' } };
+}
+
 function positionals(flags: Flags): string[] {
   return Array.isArray(flags._) ? (flags._ as string[]) : [];
 }
@@ -283,12 +312,14 @@ export async function composeCommand(flags: Flags): Promise<number> {
     if (!sub) throw new UsageError('a subcommand is required');
     if (flags.wait && sub !== 'start') throw new UsageError('--wait goes with start');
     if (flags.reason !== undefined && sub !== 'cancel') throw new UsageError('--reason goes with cancel');
+    if (flags.blueprint !== undefined && sub !== 'start') throw new UsageError('--blueprint goes with start');
     switch (sub) {
       case 'start': {
         expectArgs(args, 1, 'start FILE.json');
         const intervalSec = flags.interval === undefined ? 2 : Number(flags.interval);
         if (!(intervalSec >= 0.05 && intervalSec <= 3600)) throw new UsageError('--interval: must be a number of seconds from 0.05 to 3600');
-        const body = readRequest(args[0]);
+        const request = readRequest(args[0]);
+        const body = typeof flags.blueprint === 'string' ? withBlueprintFile(request, flags.blueprint) : request;
         const client = clientFrom(flags);
         const created = await client.request<{ id: string }>('POST', '/compose', body);
         if (!flags.wait) {

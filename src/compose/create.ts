@@ -10,7 +10,7 @@ import type { KilnConfig } from '../generated/config.schema.js';
 import { composeJobGraph, type PlannedImageBuild } from './graph.js';
 import { checkUploadOptionFields, honouredOptions } from './options.js';
 import { imagesNameFor } from './image-types.js';
-import { fromCustomizations, requestField } from './customizations.js';
+import { checkCustomizationSources, fromRequest, requestField, withCryptedRequestPasswords } from './customizations.js';
 
 export interface CreateComposeOptions {
   /** Who asked (client certificate name or token name), kept with the compose. */
@@ -98,7 +98,9 @@ export function normaliseHubUrl(url: string): string {
  */
 export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
   checkUploadOptionFields(body);
-  const request = validate<ComposeRequest>('compose-request.schema', body);
+  checkCustomizationSources(body);
+  // plain-text passwords are crypted before anything keeps the request (the stored request, the jobs' blueprint)
+  const request = withCryptedRequestPasswords(validate<ComposeRequest>('compose-request.schema', body));
   checkStorable(request);
   const images = imageRequestsOf(request);
   const field = (i: number) => (request.image_requests ? `image_requests[${i}]` : 'image_request');
@@ -111,13 +113,13 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   }
   // what each image adds to its type, checked against the type now: nothing is found wrong
   // after a Koji build has been reserved
-  const build = fromCustomizations(request.customizations);
+  const build = fromRequest(request);
   const seed = randomSeed();
   images.forEach((ir, i) => {
     try {
       packageRequests({ image: resolved[i], blueprint: build.blueprint, options: build.options, seed, ...(ir.size ? { size: ir.size } : {}) });
     } catch (err) {
-      throw requestField(err);
+      throw requestField(err, build.source);
     }
   });
   const id = randomUUID();
@@ -126,7 +128,13 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   const planned: PlannedImageBuild[] = images.map((ir, position) => ({
     id: randomUUID(),
     position,
-    request: { ...ir, image_type: resolved[position].name, ...(honoured[position].uploadOptions ? { upload_options: honoured[position].uploadOptions } : {}) },
+    request: {
+      ...ir,
+      image_type: resolved[position].name,
+      // composer's payload repositories: every image's, for the blueprint's packages only
+      repositories: [...ir.repositories, ...build.payloadRepositories] as ImageRequest['repositories'],
+      ...(honoured[position].uploadOptions ? { upload_options: honoured[position].uploadOptions } : {}),
+    },
     blueprint: build.blueprint,
     options: build.options,
   }));

@@ -150,7 +150,8 @@ export function buildInputOf(args: ImageBuildArgs): { blueprint?: Blueprint; opt
   if (args.blueprint || args.options || !args.customizations) {
     return { ...(args.blueprint ? { blueprint: args.blueprint } : {}), ...(args.options ? { options: args.options } : {}) };
   }
-  return fromCustomizations(args.customizations);
+  const { blueprint, options } = fromCustomizations(args.customizations);
+  return { blueprint, options };
 }
 
 /** The seed of an image build (jobs queued before Kiln stored one use the image build id). */

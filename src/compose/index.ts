@@ -15,6 +15,16 @@ export {
   listComposes,
   type ComposeView,
 } from './status.js';
-export { fromCustomizations, requestField, type BuildCustomizations } from './customizations.js';
+export {
+  blueprintFromCustomizations,
+  checkCustomizationSources,
+  fromCustomizations,
+  fromRequest,
+  fromRequestBlueprint,
+  requestField,
+  withCryptedRequestPasswords,
+  type BuildCustomizations,
+  type CustomizationSource,
+} from './customizations.js';
 export { ComposeNotFoundError } from './errors.js';
 export { defaultUploadTarget, checkUploadOptionFields } from './options.js';

@@ -58,12 +58,18 @@ export function defaultUploadTarget(image: Pick<ResolvedImage, 'name' | 'kind' |
   return 'aws.s3';
 }
 
-/** Refuses fields of other targets' upload options with a message saying whose they are (runs before the schema's generic "not an allowed field"). */
+/** Refuses fields of other targets' upload options, and upload_targets, with a message saying why (runs before the schema's generic "not an allowed field"). */
 export function checkUploadOptionFields(body: unknown): void {
   const requests = (body as { image_requests?: unknown; image_request?: unknown } | null) ?? {};
   const list = Array.isArray(requests.image_requests) ? requests.image_requests : requests.image_request ? [requests.image_request] : [];
   const prefix = (i: number) => (Array.isArray(requests.image_requests) ? `image_requests[${i}]` : 'image_request');
   list.forEach((ir, i) => {
+    if ((ir as { upload_targets?: unknown } | null)?.upload_targets !== undefined) {
+      throw new InvalidInputError(
+        `${prefix(i)}.upload_targets`,
+        `is not supported: Kiln imports the images into Koji and uploads a copy only to AWS S3, through upload_options (options: ${S3_FIELDS})`,
+      );
+    }
     const options = (ir as { upload_options?: unknown } | null)?.upload_options;
     if (!options || typeof options !== 'object' || Array.isArray(options)) return;
     for (const key of Object.keys(options)) {

@@ -26,6 +26,10 @@ export interface Blueprint {
     source: string;
     name?: string;
     'tls-verify'?: boolean;
+    /**
+     * osbuild-composer's cloud API spelling of tls-verify (turned into it).
+     */
+    tls_verify?: boolean;
     'local-storage'?: boolean;
   }[];
   distro?: string;

@@ -1,37 +1,510 @@
 /* Generated from schemas/customizations.schema.json by `npm run gen:types`. Do not edit. */
 
 /**
- * The subset of osbuild-composer cloud API image request customizations Kiln applies to an image (field names as in the cloud API).
+ * A user or group: a name, or a numeric id.
+ */
+export type Owner = string | number;
+export type Repository = {
+  [k: string]: unknown;
+} & {
+  baseurl?: string;
+  metalink?: string;
+  mirrorlist?: string;
+  gpgkey?: string;
+  check_gpg?: boolean;
+  check_repo_gpg?: boolean;
+  ignore_ssl?: boolean;
+  module_hotfixes?: boolean;
+  rhsm?: boolean;
+  /**
+   * @maxItems 16
+   */
+  package_sets?: string[];
+};
+/**
+ * A size with a unit ("2 GiB", "500 MiB"), or bytes.
+ */
+export type Size = string;
+/**
+ * A plain partition (type plain, or no type), a btrfs volume or an LVM volume group.
+ */
+export type Partition = FilesystemTyped | BtrfsVolume | VolumeGroup;
+
+/**
+ * osbuild-composer's cloud API Customizations (a compose request's `customizations`), every field. Kiln turns them into a blueprint as composer's GetBlueprintFromCustomizations does (users → customizations.user, groups → customizations.group, custom_repositories → customizations.repositories, fips.enabled → customizations.fips, filesystem min_size → minsize, containers tls_verify → tls-verify); subscription and partitioning_mode become build options and payload_repositories image-request repositories, as in composer. Each image type takes the customizations its osbuild/images definition supports: another is refused (400) naming the field. Stricter than composer: objects take no unknown fields (composer drops them silently).
  */
 export interface Customizations {
   /**
-   * Extra packages for the OS package set, depsolved in a transaction on top of the image type's own.
+   * Container images to embed into the image (blueprint `containers`).
+   */
+  containers?: Container[];
+  /**
+   * Directories to create in the image (blueprint customizations.directories).
+   */
+  directories?: Directory[];
+  /**
+   * Files to create in the image (blueprint customizations.files).
+   */
+  files?: File[];
+  subscription?: Subscription;
+  /**
+   * Extra packages (blueprint `packages`), depsolved in their own transaction on top of the image type's, with the payload repositories too.
    */
   packages?: string[];
-  users?: {
-    name: string;
-    /**
-     * SSH public key(s), one per line.
-     */
-    key?: string;
-    groups?: string[];
-    /**
-     * A crypt(3) hash ($6$, $5$, $y$ or $2b$); plain-text passwords are refused.
-     */
-    password?: string;
-  }[];
+  /**
+   * Module streams to enable for the extra packages (blueprint `enabled_modules`).
+   */
+  enabled_modules?: Module[];
+  /**
+   * Users to create (blueprint customizations.user).
+   */
+  users?: User[];
+  /**
+   * Extra repositories for the packages of `packages` only (not the build root, not the image type's own packages); added to every image request's repositories for its package set `blueprint`, and not written into the image.
+   */
+  payload_repositories?: Repository[];
+  /**
+   * Repositories written to /etc/yum.repos.d/ in the image (blueprint customizations.repositories), with inline gpg keys as files under /etc/pki/rpm-gpg. As in osbuild-composer (whatever its document says) they are not used to depsolve: give repositories for the build in the image request or payload_repositories.
+   */
+  custom_repositories?: CustomRepository[];
+  openscap?: OpenSCAP;
+  /**
+   * Minimum sizes of mount points on the image type's own partition table (blueprint customizations.filesystem); new mount points go on LVM or new partitions as partitioning_mode says.
+   */
+  filesystem?: Filesystem[];
+  services?: Services;
+  /**
+   * The image's hostname.
+   */
   hostname?: string;
-  timezone?: {
-    timezone?: string;
-  };
-  kernel?: {
-    /**
-     * Appended to the kernel command line.
-     */
-    append?: string;
-  };
+  kernel?: Kernel;
+  /**
+   * User groups to create (blueprint customizations.group; package groups are a blueprint's `groups`).
+   */
+  groups?: Group[];
+  timezone?: Timezone;
+  locale?: Locale;
+  firewall?: FirewallCustomization;
+  /**
+   * The disk a simplified installer writes the image to (e.g. /dev/sda); image types other than simplified installers do not take it.
+   */
+  installation_device?: string;
+  fdo?: FDO;
+  ignition?: Ignition;
+  /**
+   * How filesystem customizations change the image type's partition table: auto-lvm (the default) converts it to LVM only when new mount points are added, lvm always, raw never (new mount points get partitions). A build option, as in osbuild-composer; raw and lvm are refused for image types without a disk.
+   */
+  partitioning_mode?: 'raw' | 'lvm' | 'auto-lvm';
+  fips?: FIPS;
+  installer?: Installer;
+  rpm?: RPMCustomization;
+  rhsm?: RHSMCustomization;
+  cacerts?: CACertsCustomization;
+  disk?: Disk;
+}
+export interface Container {
+  /**
+   * Reference of the container image to embed (registry.example.com/image:tag).
+   */
+  source: string;
+  /**
+   * The name the image gets in the image's container storage (default: source).
+   */
+  name?: string;
+  /**
+   * Verify the registry's TLS certificate (blueprint tls-verify).
+   */
+  tls_verify?: boolean;
+}
+export interface Directory {
+  /**
+   * Absolute, canonical path of the directory.
+   */
+  path: string;
+  /**
+   * Permissions in octal ("0755").
+   */
+  mode?: string;
+  user?: Owner;
+  group?: Owner;
+  /**
+   * Create missing parent directories too.
+   */
+  ensure_parents?: boolean;
+}
+export interface File {
+  /**
+   * Absolute, canonical path of the file.
+   */
+  path: string;
+  /**
+   * Permissions in octal ("0644").
+   */
+  mode?: string;
+  user?: Owner;
+  group?: Owner;
+  /**
+   * The file's content (empty when absent).
+   */
+  data?: string;
+  /**
+   * Create the file's directory (and its parents) when missing: Kiln adds it to the directories (osbuild-composer accepts this field and ignores it).
+   */
+  ensure_parents?: boolean;
+}
+/**
+ * Registers the image with Red Hat Subscription Management on first boot (a systemd service that runs subscription-manager or rhc, then insights-client). A build option, not a blueprint customization, as in osbuild-composer.
+ */
+export interface Subscription {
+  /**
+   * The organization id.
+   */
+  organization: string;
+  /**
+   * The activation key (written into the image for its first boot).
+   */
+  activation_key: string;
+  /**
+   * The subscription server (subscription-manager's server.hostname, e.g. subscription.rhsm.redhat.com).
+   */
+  server_url: string;
+  /**
+   * The content base URL (e.g. https://cdn.redhat.com/).
+   */
+  base_url: string;
+  /**
+   * Register with Insights too.
+   */
+  insights: boolean;
+  /**
+   * Register with rhc (which always enables Insights) instead of subscription-manager.
+   */
+  rhc?: boolean;
+  /**
+   * Proxy for insights-client.
+   */
+  insights_client_proxy?: string;
+  /**
+   * Content template to register with (Insights).
+   */
+  template_uuid?: string;
+  /**
+   * Content template to register with when rhc registers the system.
+   */
+  template_name?: string;
+}
+export interface Module {
+  /**
+   * The module (nodejs).
+   */
+  name: string;
+  /**
+   * The stream to enable (22).
+   */
+  stream: string;
+}
+export interface User {
+  name: string;
+  /**
+   * SSH public key(s), one per line.
+   */
+  key?: string;
+  /**
+   * Groups the user is added to.
+   */
+  groups?: string[];
+  /**
+   * A crypt(3) hash ($6$, $5$, $2b$ …) kept as it is, or a plain-text password, which Kiln hashes (SHA-512 crypt) before the request is stored: no plain-text password is kept.
+   */
+  password?: string;
+}
+export interface CustomRepository {
+  /**
+   * Repository id (letters, digits, _ . - :).
+   */
+  id: string;
+  name?: string;
+  /**
+   * The .repo file under /etc/yum.repos.d/ (default <id>.repo).
+   */
+  filename?: string;
+  /**
+   * Base URLs (blueprint baseurls).
+   */
+  baseurl?: string[];
+  mirrorlist?: string;
+  metalink?: string;
+  enabled?: boolean;
+  /**
+   * Keys: ASCII-armored (written to /etc/pki/rpm-gpg) or URLs (blueprint gpgkeys).
+   */
+  gpgkey?: string[];
+  /**
+   * Verify package signatures (blueprint gpgcheck; needs gpgkey).
+   */
+  check_gpg?: boolean;
+  /**
+   * Verify the metadata signature (blueprint repo_gpgcheck).
+   */
+  check_repo_gpg?: boolean;
+  /**
+   * Verify the server's TLS certificate (blueprint sslverify).
+   */
+  ssl_verify?: boolean;
+  priority?: number;
+  module_hotfixes?: boolean;
+}
+/**
+ * Remediates the image to an OpenSCAP profile of the distro's datastream (the image type's default one).
+ */
+export interface OpenSCAP {
+  /**
+   * An allow-listed profile of the distro: its full id or short name (cis, stig, …).
+   */
+  profile_id: string;
+  /**
+   * The Insights compliance policy (a UUID) the profile belongs to.
+   */
+  policy_id?: string;
+  tailoring?: OpenSCAPTailoring;
+  json_tailoring?: OpenSCAPJSONTailoring;
+}
+/**
+ * Rules to select and unselect on top of the profile (not with json_tailoring).
+ */
+export interface OpenSCAPTailoring {
+  selected?: string[];
+  unselected?: string[];
+}
+/**
+ * A JSON tailoring file in the image (e.g. from `files`) and the tailored profile's id (not with tailoring).
+ */
+export interface OpenSCAPJSONTailoring {
+  profile_id: string;
+  filepath: string;
+}
+export interface Filesystem {
+  /**
+   * The mount point (/var, /home, …).
+   */
+  mountpoint: string;
+  /**
+   * Minimum size in bytes (blueprint minsize).
+   */
+  min_size: number;
+}
+export interface Services {
+  /**
+   * Units to enable.
+   *
+   * @minItems 1
+   */
+  enabled?: [string, ...string[]];
+  /**
+   * Units to disable.
+   *
+   * @minItems 1
+   */
+  disabled?: [string, ...string[]];
+  /**
+   * Units to mask.
+   *
+   * @minItems 1
+   */
+  masked?: [string, ...string[]];
+}
+export interface Kernel {
+  /**
+   * The kernel package (kernel-debug); image types with their own kernel do not take it.
+   */
+  name?: string;
+  /**
+   * Appended to the kernel command line.
+   */
+  append?: string;
+}
+export interface Group {
+  /**
+   * The group's name.
+   */
+  name: string;
+  /**
+   * Its id (default: the next free one).
+   */
+  gid?: number;
+}
+export interface Timezone {
+  /**
+   * The time zone (Europe/Prague).
+   */
+  timezone?: string;
+  /**
+   * NTP servers for chrony (replacing the image type's).
+   */
+  ntpservers?: string[];
+}
+export interface Locale {
+  /**
+   * Locales; the first is the system's (as in osbuild/images, only the first is set).
+   */
+  languages?: string[];
+  /**
+   * The console keymap (us).
+   */
+  keyboard?: string;
+}
+export interface FirewallCustomization {
+  /**
+   * Ports or ranges with their protocol to open (22:tcp, 8000-8080:udp, imap:tcp).
+   */
+  ports?: string[];
   services?: {
+    /**
+     * firewalld services to allow.
+     */
     enabled?: string[];
+    /**
+     * firewalld services to block.
+     */
     disabled?: string[];
   };
+}
+/**
+ * FIDO Device Onboard for simplified installers: the manufacturing server and exactly one of the DIUN public key fields.
+ */
+export interface FDO {
+  manufacturing_server_url?: string;
+  diun_pub_key_insecure?: string;
+  diun_pub_key_hash?: string;
+  diun_pub_key_root_certs?: string;
+  di_mfg_string_type_mac_iface?: string;
+}
+/**
+ * Ignition for simplified installers and bootc disks: an embedded config or a first-boot URL, not both.
+ */
+export interface Ignition {
+  embedded?: {
+    /**
+     * The Ignition config, base64-encoded.
+     */
+    config: string;
+  };
+  firstboot?: {
+    /**
+     * The provisioning URL fetched on first boot.
+     */
+    url: string;
+  };
+}
+export interface FIPS {
+  /**
+   * Build the image in FIPS mode (blueprint customizations.fips).
+   */
+  enabled?: boolean;
+}
+/**
+ * Kickstart options of installer image types.
+ */
+export interface Installer {
+  /**
+   * Install without asking.
+   */
+  unattended?: boolean;
+  /**
+   * Users (and %groups) that may sudo without a password.
+   */
+  'sudo-nopasswd'?: string[];
+}
+export interface RPMCustomization {
+  import_keys?: {
+    /**
+     * Key files in the image to import into its rpm database.
+     */
+    files?: string[];
+  };
+}
+/**
+ * subscription-manager's configuration in the image, on top of the image type's.
+ */
+export interface RHSMCustomization {
+  config?: {
+    dnf_plugins?: {
+      product_id?: Enabled;
+      subscription_manager?: Enabled;
+    };
+    subscription_manager?: {
+      rhsm?: {
+        manage_repos?: boolean;
+        auto_enable_yum_plugins?: boolean;
+      };
+      rhsmcertd?: {
+        auto_registration?: boolean;
+      };
+    };
+  };
+}
+export interface Enabled {
+  enabled?: boolean;
+}
+export interface CACertsCustomization {
+  /**
+   * PEM certificates (or bundles) to trust, added to the image's CA anchors.
+   */
+  pem_certs: string[];
+}
+/**
+ * The whole partition table (instead of filesystem): the boot partitions the platform needs are added, then these.
+ */
+export interface Disk {
+  /**
+   * The partition table type (default: the image type's).
+   */
+  type?: 'gpt' | 'dos';
+  minsize?: Size;
+  partitions: Partition[];
+}
+export interface FilesystemTyped {
+  type?: 'plain';
+  /**
+   * Partition type: a GUID on GPT, 2 hex digits on DOS (default: from the mount point).
+   */
+  part_type?: string;
+  minsize?: Size;
+  /**
+   * Empty for swap.
+   */
+  mountpoint?: string;
+  label?: string;
+  fs_type?: 'ext4' | 'xfs' | 'vfat' | 'swap';
+}
+export interface BtrfsVolume {
+  type: 'btrfs';
+  part_type?: string;
+  minsize?: Size;
+  subvolumes: {
+    /**
+     * The subvolume's path on the volume.
+     */
+    name: string;
+    mountpoint: string;
+  }[];
+}
+export interface VolumeGroup {
+  type: 'lvm';
+  part_type?: string;
+  /**
+   * Volume group name (generated when absent).
+   */
+  name?: string;
+  minsize?: Size;
+  logical_volumes: {
+    name?: string;
+    minsize?: Size;
+    /**
+     * Empty for swap.
+     */
+    mountpoint?: string;
+    label?: string;
+    fs_type?: 'ext4' | 'xfs' | 'vfat' | 'swap';
+  }[];
 }

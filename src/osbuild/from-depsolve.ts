@@ -47,8 +47,8 @@ function nonEmpty(s: string | undefined): s is string {
   return typeof s === 'string' && s.length > 0;
 }
 
-function repoConfig(repo: RepoInput, index: number): DepsolveRepoConfig {
-  const field = `repositories[${index}]`;
+/** Throws InvalidInputError (naming `field`…) for a repository Kiln cannot use. */
+export function checkRepoInput(repo: RepoInput, field: string): void {
   if (repo.rhsm === true) {
     throw new InvalidInputError(`${field}.rhsm`, 'RHSM repositories are not supported; give the repository with its own URL and keys');
   }
@@ -59,6 +59,10 @@ function repoConfig(repo: RepoInput, index: number): DepsolveRepoConfig {
   if (repo.check_gpg === true && !nonEmpty(repo.gpgkey)) {
     throw new InvalidInputError(`${field}.gpgkey`, 'check_gpg is set, so a gpgkey is required');
   }
+}
+
+function repoConfig(repo: RepoInput, index: number): DepsolveRepoConfig {
+  checkRepoInput(repo, `repositories[${index}]`);
   return {
     id: repoId(index),
     ...(nonEmpty(repo.baseurl) ? { baseurl: [repo.baseurl] as [string] } : {}),

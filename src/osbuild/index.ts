@@ -5,6 +5,8 @@ export {
   packageRequests,
   pipelineNames,
   serializeManifest,
+  checkBuildOptions,
+  UNIMPLEMENTED_BUILD_OPTIONS,
   type BuildOptions,
   type ImageBuildInput,
   type Manifest,
@@ -20,5 +22,5 @@ export { payloadRepositories } from './stages/repos.js';
 export { randomSeed } from './partitions/uuids.js';
 export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
 export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';
-export { depsolveRequestsFor, packagesFromDepsolve, repoId, type RepoInput } from './from-depsolve.js';
+export { checkRepoInput, depsolveRequestsFor, packagesFromDepsolve, repoId, type RepoInput } from './from-depsolve.js';
 export { parseCacheSize, storeArgs, storeOptions, type StoreOptions } from './store.js';

@@ -6,6 +6,8 @@
  * Deterministic: the same input gives a byte-identical manifest.
  */
 import type { Blueprint } from '../blueprint/index.js';
+import { InvalidInputError } from '../errors.js';
+import type { Subscription } from '../generated/customizations.schema.js';
 import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
 import { outputPipelines, usesPartitionTable } from './kinds/index.js';
@@ -27,8 +29,32 @@ export interface Manifest {
 
 /** What a build asks beyond the blueprint (composer's image options). */
 export interface BuildOptions {
-  /** How filesystem customizations change the base table (composer's customizations.partitioning_mode). */
-  partitioningMode?: 'raw' | 'lvm' | 'auto-lvm';
+  /**
+   * How filesystem customizations change the base table: composer's request-level
+   * customizations.partitioning_mode, or a request blueprint's customizations.partitioning_mode
+   * (which composer drops; Kiln honours it).
+   */
+  partitioningMode?: 'raw' | 'lvm' | 'auto-lvm' | 'btrfs';
+  /** Registration with Red Hat Subscription Management on first boot (composer's customizations.subscription). */
+  subscription?: Subscription;
+}
+
+/**
+ * Build options Kiln takes in requests but does not build yet: refused (400) rather than
+ * dropped. Remove an entry when its stages land.
+ */
+export const UNIMPLEMENTED_BUILD_OPTIONS: readonly (keyof BuildOptions)[] = ['subscription'];
+
+/** The build options against the image type (errors name `options.<key>`; compose requests rename them). */
+export function checkBuildOptions(image: ResolvedImage, options: BuildOptions = {}): void {
+  for (const key of UNIMPLEMENTED_BUILD_OPTIONS) {
+    if (options[key] !== undefined) throw new InvalidInputError(`options.${key}`, `is not supported yet: Kiln does not build it into images (image type ${image.name})`);
+  }
+  const mode = options.partitioningMode;
+  // auto-lvm is every type's default; another mode asks for a partition table the type does not have
+  if (mode && mode !== 'auto-lvm' && !(usesPartitionTable(image.kind) && image.partitionTable)) {
+    throw new InvalidInputError('options.partitioningMode', `${mode} has no effect: image type ${image.name} has no partition table (it is a ${image.kind} image)`);
+  }
 }
 
 export interface ImageBuildInput {
@@ -69,6 +95,7 @@ interface Assembled {
 function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined): Assembled {
   const { image } = input;
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
+  checkBuildOptions(image, input.options);
   const rng = new SeededRandom(input.seed);
   const pt = tableFor(image, input.size, rng);
   const sources = new Sources();
