@@ -4,7 +4,7 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { imageCatalog, packageRequests, randomSeed, resolveImage, type ResolvedImage } from '../osbuild/index.js';
+import { checkRepoInput, imageCatalog, packageRequests, randomSeed, resolveImage, type RepoInput, type ResolvedImage } from '../osbuild/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
 import type { KilnConfig } from '../generated/config.schema.js';
 import { composeJobGraph, type PlannedImageBuild } from './graph.js';
@@ -107,6 +107,8 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   const resolved = checkSupported(request, images, field);
   const s3 = options.s3 ?? defaultS3();
   const honoured = images.map((ir, i) => honouredOptions(ir, resolved[i], field(i), s3));
+  // what the depsolve job would refuse, refused now
+  images.forEach((ir, i) => ir.repositories.forEach((repo, j) => checkRepoInput(repo as RepoInput, `${field(i)}.repositories[${j}]`)));
   const server = normaliseHubUrl(request.koji.server);
   if (options.kojiServers && !options.kojiServers.map(normaliseHubUrl).includes(server)) {
     throw new InvalidInputError('koji.server', `${JSON.stringify(request.koji.server)} is not a Koji hub this Kiln is configured for (configured: ${options.kojiServers.join(', ') || 'none'})`);

@@ -218,9 +218,10 @@ function rename(field: string, table: [RegExp, string][]): string | undefined {
 export function requestField(err: unknown, source: CustomizationSource | undefined = 'customizations'): unknown {
   if (!(err instanceof InvalidInputError) || !source) return err;
   const table = source === 'blueprint' ? FROM_BLUEPRINT : FROM_CUSTOMIZATIONS;
-  const renamed = rename(err.field, table);
-  if (!renamed || renamed === err.field) return err;
-  let message = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
-  message = message.replace(/\(nor ([^)]*)\)/, (_, list: string) => `(nor ${list.split(', ').map((p) => rename(`blueprint.${p}`, table) ?? p).join(', ')})`);
-  return new InvalidInputError(renamed, message, { cause: err, ...(err.details ? { details: { ...err.details, field: renamed } } : {}) });
+  const field = rename(err.field, table) ?? err.field;
+  const said = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+  // the other paths are the blueprint's own (without `blueprint.`)
+  const message = said.replace(/\(nor ([^)]*)\)/, (_, list: string) => `(nor ${list.split(', ').map((p) => rename(`blueprint.${p}`, table) ?? `blueprint.${p}`).join(', ')})`);
+  if (field === err.field && message === said) return err;
+  return new InvalidInputError(field, message, { cause: err, ...(err.details ? { details: { ...err.details, field } } : {}) });
 }

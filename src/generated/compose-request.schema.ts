@@ -1,5 +1,8 @@
 /* Generated from schemas/compose-request.schema.json by `npm run gen:types`. Do not edit. */
 
+/**
+ * At least one of baseurl, mirrorlist and metalink; when several are given, the first of them in that order is used (as osbuild-composer does).
+ */
 export type Repository = Repository1 & Repository2 & Repository1 & Repository2;
 export type Repository1 =
   | {
@@ -12,6 +15,9 @@ export type Repository1 =
       [k: string]: unknown;
     };
 export type Url = string;
+/**
+ * At least one of baseurl, mirrorlist and metalink; when several are given, the first of them in that order is used (as osbuild-composer does).
+ */
 export type Repository3 = {
   [k: string]: unknown;
 } & {

@@ -4,6 +4,9 @@
  * A user or group: a name, or a numeric id.
  */
 export type Owner = string | number;
+/**
+ * At least one of baseurl, mirrorlist and metalink; when several are given, the first of them in that order is used (as osbuild-composer does).
+ */
 export type Repository = {
   [k: string]: unknown;
 } & {

@@ -65,9 +65,8 @@ function repoConfig(repo: RepoInput, index: number): DepsolveRepoConfig {
   checkRepoInput(repo, `repositories[${index}]`);
   return {
     id: repoId(index),
-    ...(nonEmpty(repo.baseurl) ? { baseurl: [repo.baseurl] as [string] } : {}),
-    ...(nonEmpty(repo.metalink) ? { metalink: repo.metalink } : {}),
-    ...(nonEmpty(repo.mirrorlist) ? { mirrorlist: repo.mirrorlist } : {}),
+    // one source, as osbuild-composer picks it: baseurl, else mirrorlist, else metalink
+    ...(nonEmpty(repo.baseurl) ? { baseurl: [repo.baseurl] as [string] } : nonEmpty(repo.mirrorlist) ? { mirrorlist: repo.mirrorlist } : { metalink: repo.metalink }),
     gpgcheck: repo.check_gpg === true,
     ...(repo.check_repo_gpg !== undefined ? { repo_gpgcheck: repo.check_repo_gpg } : {}),
     ...(nonEmpty(repo.gpgkey) ? { gpgkeys: [repo.gpgkey] } : {}),
