@@ -638,29 +638,38 @@ function custom(disk: PartitioningCustomization['disk'], o: Partial<Partitioning
 const AUTO_BIOS = { start: M, size: M, type: G_['bios-boot'], holds: 'raw' };
 const autoEsp = (start: number, type: string = G_.esp) => ({ start, size: 200 * M, type, holds: 'vfat /boot/efi (ESP)' });
 
-test('disk: upstream "dos-hybrid" (the customization\'s dos overrides the type\'s gpt; aarch64 gets only the ESP; / of size 0)', (t) => {
-  // ESP at 1 MiB; / created at the end with the default file system, label root; DOS has no
-  // footer, and nothing asks for room: / is 0 bytes and the disk 201 MiB
-  const pt = custom({ type: 'dos', partitions: [] }, { arch: 'aarch64' });
+// Upstream's DOS cases without required directory sizes end with a / of 0 bytes (no footer on
+// DOS, nothing asks for room). osbuild would leave the size out of sfdisk's script and give / the
+// rest of the disk; Kiln refuses that table, and checks the same layouts with / given 1 GiB.
+const ROOT_1G = { requiredDirectorySizes: { '/': G } };
+
+test('disk: upstream "dos-hybrid" (the customization\'s dos overrides the type\'s gpt; aarch64 gets only the ESP)', (t) => {
+  // ESP at 1 MiB; / created at the end with the default file system, label root
+  refuses(t, () => custom({ type: 'dos', partitions: [] }, { arch: 'aarch64' }), 'customizations.disk.minsize', /the \/ partition added for the image would be 0 bytes/);
+  const pt = custom({ type: 'dos', partitions: [] }, { arch: 'aarch64', ...ROOT_1G });
   t.is(pt.type, 'dos');
-  t.is(pt.size, 201 * M);
-  t.deepEqual(shape(pt), [autoEsp(M, 'ef'), { start: 201 * M, size: 0, type: '83', holds: 'xfs / (root)' }]);
+  t.is(pt.size, 201 * M + G);
+  t.deepEqual(shape(pt), [autoEsp(M, 'ef'), { start: 201 * M, size: G, type: '83', holds: 'xfs / (root)' }]);
   const esp = pt.partitions[0];
   t.is(esp.uuid, undefined, 'no partition UUIDs on DOS');
   t.like(esp.payload, { uuid: '7B77-95E7', label: 'ESP', fstabOptions: ESP_OPTS, fstabPassno: 2 });
+  // a disk.minsize gives / the room instead
+  t.is(holder(custom({ type: 'dos', minsize: 2 * G, partitions: [] }, { arch: 'aarch64' }), '/').size, 2 * G - 201 * M);
 });
 
 test('disk: upstream "plain-dos" and "plain-gpt" (BIOS boot and ESP first, part_type/part_label/part_uuid kept, / last)', (t) => {
-  let pt = custom({ partitions: [{ minsize: 20 * M, part_type: '42', mountpoint: '/data', label: 'data', fs_type: 'ext4' }] }, {}, dosBase());
-  t.is(pt.size, 222 * M);
-  t.deepEqual(shape(pt), [{ ...AUTO_BIOS, type: '00' }, autoEsp(2 * M, 'ef'), { start: 202 * M, size: 20 * M, type: '42', holds: 'ext4 /data (data)' }, { start: 222 * M, size: 0, type: '83', holds: 'xfs / (root)' }]);
+  const data = { minsize: 20 * M, part_type: '42', mountpoint: '/data', label: 'data', fs_type: 'ext4' as const };
+  refuses(t, () => custom({ partitions: [data] }, {}, dosBase()), 'customizations.disk.minsize', /0 bytes/);
+  let pt = custom({ partitions: [data] }, ROOT_1G, dosBase());
+  t.is(pt.size, 222 * M + G);
+  t.deepEqual(shape(pt), [{ ...AUTO_BIOS, type: '00' }, autoEsp(2 * M, 'ef'), { start: 202 * M, size: 20 * M, type: '42', holds: 'ext4 /data (data)' }, { start: 222 * M, size: G, type: '83', holds: 'xfs / (root)' }]);
 
   pt = custom({
     partitions: [
       { minsize: 20 * M, part_type: '01234567-89ab-cdef-0123-456789abcdef', part_label: 'TheLabel', part_uuid: '76543210-89ab-cdef-0123-456789abcdef', mountpoint: '/data', label: 'data', fs_type: 'ext4' },
     ],
   });
-  // GPT: / ends a footer before the 223 MiB disk
+  // GPT: / ends a footer before the 223 MiB disk (upstream's exact numbers)
   t.is(pt.size, 223 * M);
   t.deepEqual(shape(pt), [
     AUTO_BIOS,
@@ -691,12 +700,13 @@ test('disk: upstream "plain-none" and "plain+swap" (fs_type none: a raw data par
 });
 
 test('disk: upstream "plain-legacy" and "plain-uefi" (boot mode chooses BIOS boot or ESP on x86_64)', (t) => {
+  // (upstream: / of 0 bytes, disks of 22 and 221 MiB; here / has 1 GiB)
   const data = { partitions: [{ minsize: 20 * M, mountpoint: '/data', label: 'data', fs_type: 'ext4' as const }] };
-  let pt = custom(data, { bootMode: 'legacy' }, dosBase());
-  t.is(pt.size, 22 * M);
-  t.deepEqual(shape(pt), [{ ...AUTO_BIOS, type: '00' }, { start: 2 * M, size: 20 * M, type: '83', holds: 'ext4 /data (data)' }, { start: 22 * M, size: 0, type: '83', holds: 'xfs / (root)' }]);
-  pt = custom(data, { bootMode: 'uefi' }, dosBase());
-  t.is(pt.size, 221 * M);
+  let pt = custom(data, { bootMode: 'legacy', ...ROOT_1G }, dosBase());
+  t.is(pt.size, 22 * M + G);
+  t.deepEqual(shape(pt), [{ ...AUTO_BIOS, type: '00' }, { start: 2 * M, size: 20 * M, type: '83', holds: 'ext4 /data (data)' }, { start: 22 * M, size: G, type: '83', holds: 'xfs / (root)' }]);
+  pt = custom(data, { bootMode: 'uefi', ...ROOT_1G }, dosBase());
+  t.is(pt.size, 221 * M + G);
   t.deepEqual(shape(pt).map((p) => p.holds), ['vfat /boot/efi (ESP)', 'ext4 /data (data)', 'xfs / (root)']);
   pt = custom(data, { bootMode: 'none' });
   t.deepEqual(shape(pt).map((p) => p.holds), ['ext4 /data (data)', 'xfs / (root)']);
@@ -859,8 +869,8 @@ test('disk: upstream "gpt-blueprint-efi" and "dos-blueprint-efi-type" (a customi
   // no fixed identifiers on a customized ESP; its fstab options are the ESP's
   t.is(pt.partitions[0].uuid, undefined);
   t.like(pt.partitions[0].payload, { uuid: undefined, fstabOptions: ESP_OPTS });
-  pt = custom({ partitions: [{ minsize: 500 * M, mountpoint: '/boot/efi', fs_type: 'vfat' }] }, { bootMode: 'uefi' }, dosBase());
-  t.deepEqual(shape(pt), [{ start: M, size: 500 * M, type: 'ef', holds: 'vfat /boot/efi' }, { start: 501 * M, size: 0, type: '83', holds: 'xfs / (root)' }]);
+  pt = custom({ partitions: [{ minsize: 500 * M, mountpoint: '/boot/efi', fs_type: 'vfat' }] }, { bootMode: 'uefi', ...ROOT_1G }, dosBase());
+  t.deepEqual(shape(pt), [{ start: M, size: 500 * M, type: 'ef', holds: 'vfat /boot/efi' }, { start: 501 * M, size: G, type: '83', holds: 'xfs / (root)' }]);
 });
 
 test('disk: upstream TestNewCustomPartitionTableSectorSize (512 default, 4096 kept; sizes stay whole sectors)', (t) => {
@@ -1010,6 +1020,25 @@ test('disk: generated names avoid the names given (an unnamed /data LV beside a 
   const pt = custom({ partitions: [{ type: 'lvm', minsize: 0, logical_volumes: [{ minsize: G, mountpoint: '/data', fs_type: 'xfs' }, { name: 'datalv', minsize: G, mountpoint: '/', fs_type: 'xfs' }, { minsize: G, fs_type: 'swap' }] }] });
   t.deepEqual(vgOf(pt).logicalVolumes.map((lv) => lv.name), ['datalv00', 'datalv', 'swaplv']);
   t.is(vgOf(pt).name, 'vg00');
+});
+
+test('disk: nothing may end up 0 bytes (osbuild would give the partition the rest of the disk; lvcreate refuses 0B)', (t) => {
+  refuses(t, () => custom({ partitions: [{ minsize: 0, mountpoint: '/data', fs_type: 'xfs' }] }, ROOT_1G), 'customizations.disk.partitions[0].minsize', 'the partition would be 0 bytes: give it a minsize');
+  refuses(t, () => custom({ partitions: [{ minsize: 0, fs_type: 'none' }] }, ROOT_1G), 'customizations.disk.partitions[0].minsize', /0 bytes/);
+  refuses(
+    t,
+    () => custom({ partitions: [{ type: 'lvm', minsize: 0, logical_volumes: [{ minsize: G, mountpoint: '/', fs_type: 'xfs' }, { minsize: 0, fs_type: 'swap' }] }] }),
+    'customizations.disk.partitions[0].logical_volumes[1].minsize',
+    'the logical volume would be 0 bytes: give it a minsize',
+  );
+  refuses(
+    t,
+    () => custom({ partitions: [{ type: 'lvm', minsize: 0, logical_volumes: [{ minsize: G, mountpoint: '/var', fs_type: 'xfs' }] }] }),
+    'customizations.disk.partitions[0].logical_volumes',
+    /the \/ logical volume added for the image would be 0 bytes/,
+  );
+  // / itself may be given 0: it takes the rest of the disk
+  t.is(holder(custom({ minsize: 4 * G, partitions: [{ minsize: 0, mountpoint: '/', fs_type: 'xfs' }] }, { bootMode: 'none' }), '/').size, 4 * G - M - FOOTER);
 });
 
 test('disk: partition UUIDs must differ, also from the fixed ones of the automatic boot partitions', (t) => {

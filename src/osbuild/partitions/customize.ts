@@ -316,10 +316,11 @@ function customTable(input: unknown, base: PartitionTable, options: Partitioning
     auto.push('/boot');
   }
   const vgNames = new Set(partitions.filter((p) => p.type === 'lvm' && p.name).map((p) => p.name!));
-  const fieldOf = new Map<Partition, string>();
+  // where each partition and logical volume came from, for messages
+  const fieldOf = new Map<object, string>();
   partitions.forEach((p, i) => {
     const field = at(`disk.partitions[${i}]`);
-    const partition = p.type === 'lvm' ? lvmPartition(pt, p, options, vgNames, field) : p.type === 'btrfs' ? btrfsPartition(pt, p) : plainPartition(pt, p, options);
+    const partition = p.type === 'lvm' ? lvmPartition(pt, p, options, vgNames, field, fieldOf) : p.type === 'btrfs' ? btrfsPartition(pt, p) : plainPartition(pt, p, options);
     pt.partitions.push(partition);
     fieldOf.set(partition, field);
   });
@@ -337,7 +338,30 @@ function customTable(input: unknown, base: PartitionTable, options: Partitioning
   if (Object.keys(dirs).length > 0) ensureDirectorySizes(pt, dirs);
   // the request's size replaces disk.minsize; the type's default size does not apply
   layout(pt, options.size || disk.minsize || 0);
+  checkNothingEmpty(pt, fieldOf, at);
   return pt;
+}
+
+/**
+ * Upstream lays out what it is given, 0 bytes included; osbuild then leaves the size out of
+ * sfdisk's script (the partition takes the rest of the disk) and lvcreate refuses "0B". Kiln
+ * refuses the customization instead.
+ */
+function checkNothingEmpty(pt: PartitionTable, fieldOf: Map<object, string>, at: At): void {
+  for (const p of pt.partitions) {
+    const field = fieldOf.get(p);
+    if (p.size === 0) {
+      if (field) throw new InvalidInputError(`${field}.minsize`, 'the partition would be 0 bytes: give it a minsize');
+      throw new InvalidInputError(at('disk.minsize'), 'the / partition added for the image would be 0 bytes: the image type sets no minimum size for /; give customizations.disk a minsize or a / with a minsize');
+    }
+    if (p.payload?.kind !== 'lvm') continue;
+    for (const lv of p.payload.logicalVolumes) {
+      if (lv.size > 0) continue;
+      const lvField = fieldOf.get(lv);
+      if (lvField) throw new InvalidInputError(`${lvField}.minsize`, 'the logical volume would be 0 bytes: give it a minsize');
+      throw new InvalidInputError(`${field}.logical_volumes`, 'the / logical volume added for the image would be 0 bytes: the image type sets no minimum size for /; give / a logical volume with a minsize');
+    }
+  }
 }
 
 /** Boot partitions, first in the table: PReP on ppc64le, BIOS boot and/or ESP on x86_64, ESP on aarch64 and riscv64. Returns what it added. */
@@ -454,7 +478,7 @@ function plainPartition(pt: PartitionTable, p: PartitionCustomization, options: 
   return { start: 0, size: p.minsize, ...partitionIds(pt, p, role, options.arch), bootable: false, ...(payload ? { payload } : {}) };
 }
 
-function lvmPartition(pt: PartitionTable, p: PartitionCustomization, options: PartitioningOptions, vgNames: Set<string>, field: string): Partition {
+function lvmPartition(pt: PartitionTable, p: PartitionCustomization, options: PartitioningOptions, vgNames: Set<string>, field: string, fieldOf: Map<object, string>): Partition {
   let name = p.name;
   if (!name) {
     // the first generated name is vg00: "vg" itself counts as taken; names given elsewhere too
@@ -466,13 +490,15 @@ function lvmPartition(pt: PartitionTable, p: PartitionCustomization, options: Pa
   // generated names also avoid the names given later in the list (upstream can produce two alike)
   const taken = new Set(lvs.filter((lv) => lv.name).map((lv) => lv.name!));
   const vg: VolumeGroup = { kind: 'lvm', name, description: VG_DESCRIPTION, logicalVolumes: [] };
-  for (const lv of lvs) {
+  lvs.forEach((lv, j) => {
     const fsType = lv.fs_type || options.defaultFsType;
     const lvName = lv.name || uniqueName(lvNameFor(fsType === 'swap' ? 'swap' : lv.mountpoint!), taken, `${field}.logical_volumes`);
     taken.add(lvName);
     const payload: Filesystem | Swap = fsType === 'swap' ? { kind: 'swap', ...(lv.label ? { label: lv.label } : {}), fstabOptions: 'defaults' } : filesystem(fsType, lv.mountpoint!, lv.label);
-    vg.logicalVolumes.push({ name: lvName, size: alignUp(lv.minsize, LVM_EXTENT), payload });
-  }
+    const volume = { name: lvName, size: alignUp(lv.minsize, LVM_EXTENT), payload };
+    vg.logicalVolumes.push(volume);
+    fieldOf.set(volume, `${field}.logical_volumes[${j}]`);
+  });
   return { start: 0, size: p.minsize, ...partitionIds(pt, p, 'lvm', options.arch), bootable: false, payload: vg };
 }
 
@@ -506,7 +532,7 @@ function ensureRoot(pt: PartitionTable, options: PartitioningOptions): boolean {
 }
 
 /** GPT partition GUIDs must differ; a part_uuid may also meet the fixed one of a boot partition. */
-function checkPartitionUuids(pt: PartitionTable, fieldOf: Map<Partition, string>): void {
+function checkPartitionUuids(pt: PartitionTable, fieldOf: Map<object, string>): void {
   const seen = new Map<string, Partition>();
   for (const p of pt.partitions) {
     if (!p.uuid) continue;
