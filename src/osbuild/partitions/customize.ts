@@ -42,7 +42,6 @@ import {
 } from './model.js';
 
 export type * from './customize-types.js';
-export { lvmNameError } from './customize-validate.js';
 
 /** Upstream's default required directory sizes, used by the base path when the type sets none. */
 const DEFAULT_DIRECTORY_SIZES: Readonly<Record<string, number>> = { '/': GiB, '/usr': 2 * GiB };
