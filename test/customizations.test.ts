@@ -383,3 +383,23 @@ ntpservers = ["time.example.com"]
   const bad = t.throws(() => parseBlueprint('name = "x"\n[customizations]\nhostnme = "typo"\n'), { instanceOf: InvalidInputError })! as InvalidInputError;
   t.regex(bad.field, /^blueprint\.customizations/);
 });
+
+test('filesystem and disk: the table grows or is made from the blueprint, the disk stages follow; mount points upstream refuses are refused', (t) => {
+  const image = (m: Manifest) => m.pipelines.find((p) => p.name === 'image')!.stages;
+  const lvm = build('rhel-9.6', 'x86_64', 'qcow2', { customizations: { filesystem: [{ mountpoint: '/var', minsize: '2 GiB' }] } });
+  const create = image(lvm).find((s) => s.type === 'org.osbuild.lvm2.create')!.options as { volumes: { name: string; size: string }[] };
+  t.true(create.volumes.some((v) => v.name === 'varlv'), JSON.stringify(create.volumes));
+  t.regex(JSON.stringify(opts(lvm, 'org.osbuild.fstab')), /"path":"\/var"/);
+  // composer's request-level mode is a build option; raw keeps plain partitions
+  const rawImage = resolveImage('rhel-9.6', 'x86_64', 'qcow2');
+  const rawInput = { image: rawImage, seed: '1', blueprint: { customizations: { filesystem: [{ mountpoint: '/var', minsize: 2 * 1024 ** 3 }] } }, options: { partitioningMode: 'raw' as const } };
+  const raw = generateManifest({ ...rawInput, packages: syntheticDepsolve(packageRequests(rawInput), 'x86_64') });
+  t.falsy(raw.pipelines.find((p) => p.name === 'image')!.stages.find((s) => s.type === 'org.osbuild.lvm2.create'));
+  const disk = build('fedora-43', 'x86_64', 'qcow2', {
+    customizations: { disk: { partitions: [{ type: 'plain', mountpoint: '/', minsize: '6 GiB', fs_type: 'ext4' }, { type: 'plain', mountpoint: '/data', minsize: '1 GiB', fs_type: 'xfs', label: 'data' }] } },
+  });
+  t.true(image(disk).some((s) => s.type === 'org.osbuild.mkfs.xfs' && (s.options as { label?: string }).label === 'data'));
+  t.is(refused(() => build('fedora-43', 'x86_64', 'qcow2', { customizations: { filesystem: [{ mountpoint: '/etc', minsize: '1 GiB' }] } })).field.startsWith('blueprint.customizations.filesystem'), true);
+  t.is(refused(() => build('fedora-43', 'x86_64', 'qcow2', { customizations: { filesystem: [{ mountpoint: '/var', minsize: 'lots' }] } })).field, 'blueprint.customizations.filesystem[0].minsize');
+  t.is(refused(() => build('fedora-43', 'x86_64', 'qcow2', { customizations: { disk: { partitions: [{ minsize: '1 GiB', mountpoint: '/boot', fs_type: 'vfat' }] } } })).field.startsWith('blueprint.customizations.disk.partitions[0]'), true);
+});

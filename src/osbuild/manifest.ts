@@ -9,7 +9,8 @@ import type { Blueprint } from '../blueprint/index.js';
 import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
 import { outputPipelines, usesPartitionTable } from './kinds/index.js';
-import { ensureDirectorySizes, layout } from './partitions/layout.js';
+import { bootModeOf, customizePartitionTable, type PartitionCustomization, type PartitioningCustomization } from './partitions/customize.js';
+import { parseSize } from './definitions/sizes.js';
 import { tableTools, type PartitionTable } from './partitions/model.js';
 import { assignIds, SeededRandom } from './partitions/uuids.js';
 import { osPackageChain, osSettings, osStages, type PackageTransaction } from './stages/os.js';
@@ -49,13 +50,54 @@ export interface ManifestInput extends ImageBuildInput {
 /** What to depsolve: pipeline name → its chain of transactions. */
 export type PackageRequests = Record<string, PackageTransaction[]>;
 
-/** The disk's table for this build: minimum directory sizes applied, laid out, identifiers assigned. */
-function tableFor(image: ResolvedImage, size: number | undefined, rng: SeededRandom): PartitionTable | undefined {
+/** A blueprint size (bytes, or a number with a unit) in bytes; checkBlueprint refused what does not parse. */
+const bytes = (v: number | string): number => parseSize(v)!;
+
+/** The blueprint's partitioning in the partition module's terms (sizes in bytes). */
+function partitioningOf(bp: Blueprint, options: BuildOptions): PartitioningCustomization {
+  const c = bp.customizations ?? {};
+  const d = c.disk;
+  return {
+    ...(c.filesystem?.length ? { filesystem: c.filesystem.map((f) => ({ mountpoint: f.mountpoint, minsize: bytes(f.minsize) })) } : {}),
+    // composer's request-level mode, else the blueprint's own (composer drops that one: DIFFERENCES.yaml)
+    ...((options.partitioningMode ?? c.partitioning_mode) !== undefined ? { partitioning_mode: (options.partitioningMode ?? c.partitioning_mode)! } : {}),
+    ...(d
+      ? {
+          disk: {
+            ...(d.type ? { type: d.type as 'gpt' | 'dos' } : {}),
+            ...(d.minsize !== undefined ? { minsize: bytes(d.minsize) } : {}),
+            ...(d.start_offset !== undefined ? { start_offset: bytes(d.start_offset) } : {}),
+            ...(d.sector_size !== undefined ? { sector_size: d.sector_size } : {}),
+            ...(d.partitions
+              ? {
+                  partitions: d.partitions.map((p) => ({
+                    ...p,
+                    minsize: bytes(p.minsize),
+                    ...(p.logical_volumes ? { logical_volumes: p.logical_volumes.map((lv) => ({ ...lv, minsize: bytes(lv.minsize) })) } : {}),
+                  })) as PartitionCustomization[],
+                }
+              : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The disk's table for this build: the blueprint's partitioning applied, laid out, identifiers assigned. */
+function tableFor(image: ResolvedImage, bp: Blueprint, options: BuildOptions, size: number | undefined, rng: SeededRandom): PartitionTable | undefined {
   if (!usesPartitionTable(image.kind) || !image.partitionTable) return undefined;
-  const pt = structuredClone(image.partitionTable);
-  ensureDirectorySizes(pt, image.requiredDirectorySizes);
-  // 0 or no size: the type's default (composer sends 0 when the request has none)
-  layout(pt, size || image.defaultSize || 0);
+  const pt = customizePartitionTable(image.partitionTable, partitioningOf(bp, options), {
+    arch: image.arch,
+    bootMode: bootModeOf(image.platform),
+    defaultFsType: image.distro.defaultFsType,
+    requiredDirectorySizes: image.requiredDirectorySizes,
+    ...(image.partitioningModes ? { supportedPartitioningModes: image.partitioningModes } : {}),
+    imageType: image.name,
+    // 0 or no size: the type's default (composer sends 0 when the request has none)
+    size: size ?? 0,
+    defaultSize: image.defaultSize ?? 0,
+    fieldPrefix: 'blueprint.customizations',
+  });
   assignIds(pt, rng);
   return pt;
 }
@@ -70,7 +112,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
   const { image } = input;
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
   const rng = new SeededRandom(input.seed);
-  const pt = tableFor(image, input.size, rng);
+  const pt = tableFor(image, blueprint, input.options ?? {}, input.size, rng);
   const sources = new Sources();
   const settings = osSettings(image, blueprint, input.seed);
   const osChain = osPackageChain(image, settings, pt);
