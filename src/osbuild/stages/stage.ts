@@ -131,9 +131,11 @@ export const STAGE_TOOLS: Record<string, Tools> = {
   'org.osbuild.zstd': ['zstd'],
   'org.osbuild.gzip': ['gzip'],
   'org.osbuild.tar': ['tar'],
-  'org.osbuild.oci-archive': ['tar'],
-  'org.osbuild.ovf': [],
-  'org.osbuild.vagrant': [],
+  // the layer is tarred, then gzipped (`gzip -S .compressed`)
+  'org.osbuild.oci-archive': ['gzip', 'tar'],
+  // both read the disk's virtual size with `qemu-img info`
+  'org.osbuild.ovf': ['qemu-img'],
+  'org.osbuild.vagrant': ['qemu-img'],
 };
 
 export function stageTools(type: string, distro: ResolvedDistro): string[] {
