@@ -9,7 +9,7 @@ import type { Blueprint } from '../blueprint/index.js';
 import { toKilnError } from '../errors.js';
 import { imageDefinitionOptions, resolveImage, useImageDefinitions, type LoadOptions } from './definitions/index.js';
 import { generateManifest, serializeManifest, type BuildOptions } from './manifest.js';
-import { packagesFromDepsolve } from './from-depsolve.js';
+import { modulesFromDepsolve, packagesFromDepsolve } from './from-depsolve.js';
 
 export interface ManifestTaskInput {
   distribution: string;
@@ -39,6 +39,7 @@ export default function manifestTask(input: ManifestTaskInput): ManifestTaskOutp
     const manifest = generateManifest({
       image,
       packages: packagesFromDepsolve(input.packageSets),
+      modules: modulesFromDepsolve(input.packageSets),
       ...(input.blueprint ? { blueprint: input.blueprint } : {}),
       ...(input.options ? { options: input.options } : {}),
       seed: input.seed,

@@ -13,6 +13,7 @@ import { bootModeOf, customizePartitionTable, type PartitionCustomization, type 
 import { parseSize } from './definitions/sizes.js';
 import { tableTools, type PartitionTable } from './partitions/model.js';
 import { assignIds, SeededRandom } from './partitions/uuids.js';
+import type { ImageModule } from './stages/modules.js';
 import { osPackageChain, osSettings, osStages, type PackageTransaction } from './stages/os.js';
 import { checkTransactions, hasPackage, rpmStages, Sources, type PipelinePackages } from './stages/rpm.js';
 import { stage, stageTools, type Pipeline, type Stage } from './stages/stage.js';
@@ -45,6 +46,8 @@ export interface ImageBuildInput {
 
 export interface ManifestInput extends ImageBuildInput {
   packages: PipelinePackages;
+  /** Module streams of the os pipeline's depsolve (modulesFromDepsolve), written into the image. */
+  modules?: ImageModule[];
 }
 
 /** What to depsolve: pipeline name → its chain of transactions. */
@@ -108,7 +111,7 @@ interface Assembled {
   sources: Sources;
 }
 
-function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined): Assembled {
+function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined, modules: ImageModule[] = []): Assembled {
   const { image } = input;
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
   const rng = new SeededRandom(input.seed);
@@ -119,7 +122,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
   const os: Pipeline = {
     name: 'os',
     build: 'name:build',
-    stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), sources }, settings),
+    stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, sources }, settings),
   };
   const outputs = outputPipelines({ image, ...(pt ? { pt } : {}), ...(packages ? { packages } : {}), ...(settings.kernelName ? { kernelName: settings.kernelName } : {}), rng });
 
@@ -149,7 +152,7 @@ export function packageRequests(input: ImageBuildInput): PackageRequests {
 export function generateManifest(input: ManifestInput): Manifest {
   const planned = assemble(input, undefined);
   for (const name of Object.keys(planned.requests)) checkTransactions(name, input.packages[name]);
-  const { pipelines, sources } = assemble(input, input.packages);
+  const { pipelines, sources } = assemble(input, input.packages, input.modules);
   return { version: '2', pipelines, sources: sources.toJSON() };
 }
 

@@ -212,6 +212,24 @@ function stageOutput(stage: Json, items: Json): string[] {
   return [`${stage.type}: ${JSON.stringify(stage.options ?? {}).slice(0, 200)}\n`, 'done ✓\n'];
 }
 
+/**
+ * What a real stage does with options its schema lets through but its code cannot use: it dies
+ * with a Python traceback (exit status 1; osbuild reports the stage's error as null). Seen with
+ * osbuild 191: org.osbuild.dnf.module-config without conf, conf.name or conf.profiles.
+ */
+function stageCrash(stage: Json): string | undefined {
+  const keyError = (line: number, code: string, key: string) =>
+    `Traceback (most recent call last):\n  File "/run/osbuild/bin/${stage.type}", line 31, in <module>\n    r = main(args["tree"], args["options"])\n` +
+    `  File "/run/osbuild/bin/${stage.type}", line ${line}, in main\n    ${code}\nKeyError: '${key}'\n`;
+  if (stage.type === 'org.osbuild.dnf.module-config') {
+    const conf = stage.options?.conf;
+    if (conf === undefined) return keyError(10, 'conf = options["conf"]', 'conf');
+    if (conf.name === undefined) return keyError(11, 'name = conf["name"]', 'name');
+    if (conf.profiles === undefined) return keyError(18, 'inip[name]["profiles"] = ", ".join(conf["profiles"])', 'profiles');
+  }
+  return undefined;
+}
+
 async function writeImage(file: string, size: number): Promise<void> {
   mkdirSync(path.dirname(file), { recursive: true });
   const fd = openSync(file, 'w');
@@ -432,9 +450,11 @@ async function main(): Promise<number> {
         first = false;
         if (delay > 0) await interruptible(delay);
         checkInterrupt();
-        const lines = stageOutput(st, items);
-        const fails = failType === st.type && (!failPipeline || failPipeline === p.name);
-        if (fails) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
+        const crash = stageCrash(st);
+        const lines = crash ? [crash] : stageOutput(st, items);
+        const injected = failType === st.type && (!failPipeline || failPipeline === p.name);
+        const fails = injected || crash !== undefined;
+        if (injected) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
         for (const line of lines) monitor.log(line, `stages/${st.type}`);
         // what osbuild reads after the stage process closed its output: usually nothing
         monitor.log('', `stages/${st.type}`);
@@ -442,11 +462,11 @@ async function main(): Promise<number> {
         const output = lines.join('');
         if (st.type === 'org.osbuild.rpm') installed.set(p.name, [...new Set([...(installed.get(p.name) ?? []), ...rpmIds(st)])]);
         const md = st.type === 'org.osbuild.rpm' ? rpmMetadata(installed.get(p.name)!, items) : undefined;
-        const result = { name: st.type, id: sid.id, success: !fails, output, ...(fails ? { error: { type: 'org.osbuild.error', details: 'exit status 1' } } : {}) };
+        const result = { name: st.type, id: sid.id, success: !fails, output, ...(injected ? { error: { type: 'org.osbuild.error', details: 'exit status 1' } } : {}) };
         monitor.result(result, { options: st.options ?? {}, duration: delay / 1000, ...(md && !fails ? { metadata: md } : {}) });
-        log[p.name].push({ id: sid.id, type: st.type, output, ...(fails ? { success: false, error: result.error } : {}) });
+        log[p.name].push({ id: sid.id, type: st.type, output, ...(fails ? { success: false, ...(injected ? { error: result.error } : {}) } : {}) });
         if (fails) {
-          failure = { id: sid.id, type: st.type, output, error: result.error };
+          failure = { id: sid.id, type: st.type, output, error: injected ? result.error : null };
           monitor.finish(p.name);
           break outer;
         }

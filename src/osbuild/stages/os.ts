@@ -10,6 +10,7 @@ import { tableTools, type PartitionTable } from '../partitions/model.js';
 import { SeededRandom } from '../partitions/uuids.js';
 import { bootloaderStages, bootRoot, fixBlsStage, fstabStage, kernelCmdlineStage, mountUnitStages, type BootInput } from './boot.js';
 import { directoryStages, fileStages } from './files.js';
+import { moduleStages, type ImageModule } from './modules.js';
 import { caAnchorFiles, updateCaTrustStage } from './pki.js';
 import { customRepositories } from './repos.js';
 import { hasPackage, packageEvra, rpmStages, type ManifestPackage, type Sources } from './rpm.js';
@@ -33,6 +34,8 @@ export interface OsInput {
   pt?: PartitionTable;
   /** The depsolved transactions of the os pipeline; undefined while planning. */
   packages?: ManifestPackage[][];
+  /** The module streams the depsolve enabled for the os pipeline (sorted by name). */
+  modules?: ImageModule[];
   sources: Sources;
 }
 
@@ -343,6 +346,7 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
     else stages.push(fstabStage(pt));
     stages.push(...bootloaderStages(boot, sources));
   }
+  stages.push(...moduleStages(input.modules ?? [], sources));
   stages.push(...directoryStages(settings.directories));
   stages.push(...fileStages(settings.files, sources));
   if (settings.enabledServices.length || settings.disabledServices.length || settings.maskedServices.length || cfg.default_target) {

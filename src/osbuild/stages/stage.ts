@@ -74,6 +74,7 @@ export const STAGE_TOOLS: Record<string, Tools> = {
   'org.osbuild.pam.limits.conf': [],
   'org.osbuild.sysctld': [],
   'org.osbuild.dnf.config': ['python3-iniparse'],
+  'org.osbuild.dnf.module-config': [],
   'org.osbuild.dnf-automatic.config': ['python3-iniparse'],
   'org.osbuild.dnf4.versionlock': [],
   'org.osbuild.yum.config': ['python3-iniparse'],
