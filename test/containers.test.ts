@@ -100,7 +100,7 @@ test('resolution: a tag becomes its manifest digest and image id; a manifest lis
 });
 
 test('resolution errors name the container and say why: wrong tag, unknown repository, unreachable registry, authentication', async (t) => {
-  const fails = async (c: Blueprint['containers'], reason: string, message: RegExp) => {
+  const fails = async (c: Blueprint['containers'], reason: ContainerResolveError['reason'], message: RegExp) => {
     const err = await t.throwsAsync(resolveContainers(c, opts), { instanceOf: ContainerResolveError });
     t.is(err!.reason, reason, err!.message);
     t.regex(err!.message, message);

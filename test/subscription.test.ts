@@ -23,9 +23,9 @@ const ZERO_SOLVER = fileURLToPath(new URL('../bench/fixtures/zero-depsolve.mjs',
 const KEY = 'kiln-activation-key-3f9a7c';
 const BASE: Subscription = { organization: '2040324', activation_key: KEY, server_url: 'subscription.rhsm.redhat.com', base_url: 'http://cdn.redhat.com/', insights: true };
 
-function build(image: ResolvedImage, subscription?: Record<string, unknown>, blueprint = {}): Manifest {
+function build(image: ResolvedImage, subscription?: object, blueprint = {}): Manifest {
   const input = { image, seed: '9', blueprint, ...(subscription ? { options: { subscription: subscription as unknown as Subscription } } : {}) };
-  return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), image.arch.name) });
+  return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), image.arch) });
 }
 const os_ = (m: Manifest) => m.pipelines.find((p) => p.name === 'os')!.stages;
 const types = (m: Manifest) => os_(m).map((s) => s.type);
@@ -138,7 +138,7 @@ test('ostree trees: insights-client also runs on every boot (upstream\'s drop-in
 
 test('refused, naming the request field: missing or unknown fields, template_uuid, template_name without rhc, a bad proxy; the key is never in the message', (t) => {
   const image = resolveImage('rhel-9.6', 'x86_64', 'qcow2');
-  const refused = (sub: Record<string, unknown>, message: RegExp) => {
+  const refused = (sub: object, message: RegExp) => {
     const err = t.throws(() => packageRequests({ image, seed: '1', options: { subscription: sub as never } }), { instanceOf: InvalidInputError });
     t.regex(err!.message, message);
     t.false(err!.message.includes(KEY));
