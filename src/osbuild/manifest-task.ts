@@ -6,6 +6,7 @@
  */
 import type { DepsolveResult } from '../depsolve/index.js';
 import type { Blueprint } from '../blueprint/index.js';
+import type { ContainerSpec } from '../containers/index.js';
 import { toKilnError } from '../errors.js';
 import { imageDefinitionOptions, resolveImage, useImageDefinitions, type LoadOptions } from './definitions/index.js';
 import { generateManifest, serializeManifest, type BuildOptions } from './manifest.js';
@@ -16,6 +17,7 @@ export interface ManifestTaskInput {
   arch: string;
   imageType: string;
   packageSets: Record<string, DepsolveResult>;
+  containers?: ContainerSpec[];
   blueprint?: Blueprint;
   options?: BuildOptions;
   seed: string;
@@ -40,6 +42,7 @@ export default function manifestTask(input: ManifestTaskInput): ManifestTaskOutp
       image,
       packages: packagesFromDepsolve(input.packageSets),
       modules: modulesFromDepsolve(input.packageSets),
+      ...(input.containers ? { containers: input.containers } : {}),
       ...(input.blueprint ? { blueprint: input.blueprint } : {}),
       ...(input.options ? { options: input.options } : {}),
       seed: input.seed,

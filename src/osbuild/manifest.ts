@@ -6,6 +6,8 @@
  * Deterministic: the same input gives a byte-identical manifest.
  */
 import type { Blueprint } from '../blueprint/index.js';
+import type { ContainerSpec } from '../containers/index.js';
+import { KilnError } from '../errors.js';
 import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
 import { outputPipelines, usesPartitionTable } from './kinds/index.js';
@@ -17,6 +19,7 @@ import type { ImageModule } from './stages/modules.js';
 import { osPackageChain, osSettings, osStages, type PackageTransaction } from './stages/os.js';
 import { checkTransactions, hasPackage, rpmStages, Sources, type PipelinePackages } from './stages/rpm.js';
 import { stage, stageTools, type Pipeline, type Stage } from './stages/stage.js';
+import { checkSubscription, type Subscription } from './stages/subscription.js';
 
 export type { Pipeline as ManifestPipeline, Stage as ManifestStage } from './stages/stage.js';
 export type { PackageTransaction } from './stages/os.js';
@@ -31,6 +34,8 @@ export interface Manifest {
 export interface BuildOptions {
   /** How filesystem customizations change the base table (composer's customizations.partitioning_mode). */
   partitioningMode?: 'raw' | 'lvm' | 'auto-lvm';
+  /** Register the image on first boot (composer's customizations.subscription, its field names). */
+  subscription?: Subscription;
 }
 
 export interface ImageBuildInput {
@@ -48,6 +53,8 @@ export interface ManifestInput extends ImageBuildInput {
   packages: PipelinePackages;
   /** Module streams of the os pipeline's depsolve (modulesFromDepsolve), written into the image. */
   modules?: ImageModule[];
+  /** The blueprint's containers as the depsolve job resolved them (pinned by digest). */
+  containers?: ContainerSpec[];
 }
 
 /** What to depsolve: pipeline name → its chain of transactions. */
@@ -111,18 +118,19 @@ interface Assembled {
   sources: Sources;
 }
 
-function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined, modules: ImageModule[] = []): Assembled {
+function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined, modules: ImageModule[] = [], containers?: ContainerSpec[]): Assembled {
   const { image } = input;
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
+  const subscription = input.options?.subscription ? checkSubscription(input.options.subscription) : undefined;
   const rng = new SeededRandom(input.seed);
   const pt = tableFor(image, blueprint, input.options ?? {}, input.size, rng);
   const sources = new Sources();
-  const settings = osSettings(image, blueprint, input.seed);
+  const settings = osSettings(image, blueprint, input.seed, subscription);
   const osChain = osPackageChain(image, settings, pt);
   const os: Pipeline = {
     name: 'os',
     build: 'name:build',
-    stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, sources }, settings),
+    stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, ...(containers ? { containers } : {}), sources }, settings),
   };
   const outputs = outputPipelines({ image, ...(pt ? { pt } : {}), ...(packages ? { packages } : {}), ...(settings.kernelName ? { kernelName: settings.kernelName } : {}), rng });
 
@@ -152,7 +160,11 @@ export function packageRequests(input: ImageBuildInput): PackageRequests {
 export function generateManifest(input: ManifestInput): Manifest {
   const planned = assemble(input, undefined);
   for (const name of Object.keys(planned.requests)) checkTransactions(name, input.packages[name]);
-  const { pipelines, sources } = assemble(input, input.packages, input.modules);
+  const wanted = input.blueprint?.containers?.length ?? 0;
+  if ((input.containers?.length ?? 0) !== wanted) {
+    throw new KilnError('KILN_MANIFEST', `the depsolve result has ${input.containers?.length ?? 0} resolved containers, the blueprint ${wanted}`, { details: { containers: wanted } });
+  }
+  const { pipelines, sources } = assemble(input, input.packages, input.modules, wanted ? input.containers : undefined);
   return { version: '2', pipelines, sources: sources.toJSON() };
 }
 
