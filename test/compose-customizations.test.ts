@@ -20,7 +20,7 @@ import {
   requestField,
   withCryptedRequestPasswords,
 } from '../src/compose/index.js';
-import { checkBuildOptions, packageRequests, resolveImage, UNIMPLEMENTED_BUILD_OPTIONS } from '../src/osbuild/index.js';
+import { checkBuildOptions, packageRequests, resolveImage } from '../src/osbuild/index.js';
 import type { Customizations } from '../src/generated/customizations.schema.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { testCertificate } from './helpers/composer-shapes.js';
@@ -207,7 +207,6 @@ test('requestField: every blueprint path composer spells differently, build opti
     ['blueprint.customizations', 'customizations'],
     ['blueprint', 'customizations'],
     ['options.partitioningMode', 'customizations.partitioning_mode'],
-    ['options.subscription', 'customizations.subscription'],
   ];
   for (const [from, to] of renames) {
     const err = requestField(new InvalidInputError(from, 'says why', { details: { extra: 1 } })) as InvalidInputError;
@@ -228,6 +227,9 @@ test('requestField: every blueprint path composer spells differently, build opti
   t.is(requestField(other), other);
   const request = new InvalidInputError('customizations.payload_repositories[0]', 'x');
   t.is(requestField(request), request);
+  // the subscription's checks name the request's field themselves
+  const sub = new InvalidInputError('customizations.subscription.template_uuid', 'x');
+  t.is(requestField(sub), sub);
   t.is(requestField(same, undefined), same);
 });
 
@@ -258,12 +260,16 @@ test('customizations: the blueprint\'s rules, errors naming the request\'s field
   t.truthy(fromCustomizations({ cacerts: { pem_certs: [cert] } }).blueprint.customizations!.cacerts);
 });
 
-test('build options against the image type: subscription until its stages exist, partitioning modes need a disk', (t) => {
+test('build options against the image type: partitioning modes need a disk; subscription is checked with the manifest', (t) => {
   const qcow2 = resolveImage('rhel-9.6', 'x86_64', 'qcow2');
   const wsl = resolveImage('rhel-9.6', 'x86_64', 'wsl');
   const subscription = { organization: '1', activation_key: 'k', server_url: 's', base_url: 'b', insights: false };
-  if (UNIMPLEMENTED_BUILD_OPTIONS.includes('subscription')) refused(t, () => checkBuildOptions(qcow2, { subscription }), 'options.subscription', /is not supported yet/);
-  else t.notThrows(() => checkBuildOptions(qcow2, { subscription }));
+  t.notThrows(() => checkBuildOptions(qcow2, { subscription }));
+  // main's subscription rules, with the request's field names
+  const sub = fromCustomizations({ subscription: { ...subscription, template_uuid: 'u' } });
+  const bad = t.throws(() => packageRequests({ image: qcow2, ...sub, seed: 1 }), { instanceOf: InvalidInputError })!;
+  t.is((requestField(bad, sub.source) as InvalidInputError).field, 'customizations.subscription.template_uuid');
+  t.notThrows(() => packageRequests({ image: wsl, ...fromCustomizations({ subscription }), seed: 1 }));
   refused(t, () => checkBuildOptions(wsl, { partitioningMode: 'raw' }), 'options.partitioningMode', /raw has no effect: image type wsl has no partition table \(it is a tar image\)/);
   t.notThrows(() => checkBuildOptions(wsl, { partitioningMode: 'auto-lvm' }));
   t.notThrows(() => checkBuildOptions(qcow2, { partitioningMode: 'lvm' }));
@@ -367,7 +373,8 @@ const invalid: [string, Record<string, unknown>, string, RegExp, string?][] = [
   ['a blueprint customization the type cannot carry', { blueprint: { name: 'b', customizations: { kernel: { append: 'quiet' } } } }, 'blueprint.customizations.kernel.append', /is not supported by image type wsl/, 'wsl'],
   ['a customization no Kiln image type carries', { customizations: { installation_device: '/dev/sda' } }, 'customizations.installation_device', /is not supported by image type qcow2/],
   ['a partitioning mode for a type without a disk', { customizations: { partitioning_mode: 'raw' } }, 'customizations.partitioning_mode', /raw has no effect: image type wsl has no partition table/, 'wsl'],
-  ['subscription (no stages yet)', { customizations: { subscription: { organization: '1', activation_key: 'k', server_url: 's', base_url: 'b', insights: true } } }, 'customizations.subscription', /is not supported yet/],
+  ['a subscription to a content template by UUID', { customizations: { subscription: { organization: '1', activation_key: 'k', server_url: 's', base_url: 'b', insights: true, template_uuid: 'u' } } }, 'customizations.subscription.template_uuid', /is not supported: registering to a content template by UUID/],
+  ['a subscription without a required field', { customizations: { subscription: { organization: '1', activation_key: 'k', server_url: 's', insights: true } } }, 'customizations.subscription.base_url', /is required/],
   ['an RHSM payload repository', { customizations: { payload_repositories: [{ baseurl: REPO, rhsm: true }] } }, 'customizations.payload_repositories[0].rhsm', /RHSM repositories are not supported/],
   ['an image repository with check_gpg and no key', {}, 'image_requests[0].repositories[0].gpgkey', /check_gpg is set/],
   ['an empty services list (minItems 1, as composer)', { customizations: { services: { enabled: [] } } }, 'customizations.services.enabled', /must NOT have fewer than 1 items/],

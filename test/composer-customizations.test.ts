@@ -16,7 +16,7 @@ import { buildApp } from '../src/api/app.js';
 import { silentLogger } from '../src/log.js';
 import { API_BASE } from '../src/compose/index.js';
 import { imagesNameFor } from '../src/compose/image-types.js';
-import { resolveImage, UNIMPLEMENTED_BUILD_OPTIONS } from '../src/osbuild/index.js';
+import { resolveImage } from '../src/osbuild/index.js';
 import { validate } from '../src/schemas.js';
 import type { KilnConfig } from '../src/generated/config.schema.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -143,7 +143,12 @@ function topField(shape: Shape): string {
 function expectFor(shape: Shape, carrier: { api: string; images: string }, supported: string[], hasDisk: boolean): Expect {
   const c = shape.customizations ?? {};
   // Kiln's own refusals, each with its reason
-  if (c.subscription && UNIMPLEMENTED_BUILD_OPTIONS.includes('subscription')) return { status: 400, field: 'customizations.subscription', exact: true, reason: /is not supported yet/ };
+  if (c.subscription?.template_uuid) {
+    return { status: 400, field: 'customizations.subscription.template_uuid', exact: true, reason: /is not supported: registering to a content template by UUID needs the content-sources service URL/ };
+  }
+  if (c.subscription?.template_name && !c.subscription.rhc) {
+    return { status: 400, field: 'customizations.subscription.template_name', exact: true, reason: /is used only when registering with rhc/ };
+  }
   const payload = c.payload_repositories?.[0];
   if (payload?.rhsm) return { status: 400, field: 'customizations.payload_repositories[0].rhsm', exact: true, reason: /RHSM repositories are not supported/ };
   if (payload?.package_sets) return { status: 400, field: 'customizations.payload_repositories[0].package_sets', exact: true, reason: /does not apply: payload repositories serve the packages of customizations\.packages only/ };

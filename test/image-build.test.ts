@@ -18,6 +18,7 @@ import {
   depsolveRequestsFor,
   generateManifest,
   kojiFilename,
+  modulesFromDepsolve,
   packageRequests,
   packagesFromDepsolve,
   resolveImage,
@@ -30,7 +31,8 @@ import {
 } from '../src/osbuild/index.js';
 import { validate } from '../src/schemas.js';
 import { distroRepo, repoWithout, type DistroRepo } from './helpers/distro-repo.js';
-import { cachedRepo, serveDirectory, type BuiltRepo, type ServedDirectory } from './helpers/rpm-repos.js';
+import { cachedRepo, modularRepo, serveDirectory, type BuiltRepo, type ServedDirectory } from './helpers/rpm-repos.js';
+import { validateManifest } from './osbuild-standin/validate.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
 const DISTROS = [
@@ -90,6 +92,18 @@ function extras(): Promise<BuiltRepo & { url: string }> {
     return { ...repo, url: server.url };
   })();
   return extrasMemo;
+}
+
+/** test/helpers/rpm-repos.ts' modular repository (module streams kilnmod:1, kilnmod:2, othermod:stable), served. */
+let modularMemo: Promise<BuiltRepo & { url: string }> | undefined;
+function modular(): Promise<BuiltRepo & { url: string }> {
+  modularMemo ??= (async () => {
+    const repo = await modularRepo('x86_64');
+    const server = await serveDirectory(repo.path);
+    servers.push(server);
+    return { ...repo, url: server.url };
+  })();
+  return modularMemo;
 }
 
 const cacheDirs = new Map<string, string>();
@@ -288,7 +302,8 @@ interface Prepared {
 async function prepare(image: ResolvedImage, repos: RepoInput[], blueprint?: Blueprint): Promise<Prepared> {
   const requests = depsolveRequestsFor(image, plan(image, blueprint), repos);
   const results = await depsolveAll(requests, `${image.distro.name}-${image.arch}`);
-  const manifest = generateManifest({ image, seed: '1', packages: packagesFromDepsolve(results), ...(blueprint ? { blueprint } : {}) });
+  // as the osbuild job makes it (src/osbuild/manifest-task.ts)
+  const manifest = generateManifest({ image, seed: '1', packages: packagesFromDepsolve(results), modules: modulesFromDepsolve(results), ...(blueprint ? { blueprint } : {}) });
   const dir = tmp(`${image.distro.name}-${image.arch}-${image.name}`);
   const outputDir = path.join(dir, 'outputs', 'compose-1', 'image-1');
   const runOptions: RunOsbuildOptions = {
@@ -458,4 +473,76 @@ test('a package missing from the repository gives a depsolve error naming it', a
   t.is(unsolvable?.kind, 'DepsolveError');
   t.regex(unsolvable?.message ?? '', /grub2-common/);
   t.true(unsolvable instanceof KilnError);
+});
+
+test('enabled_modules: the stream comes from a modular payload repository and is written into the image as dnf keeps it', async (t) => {
+  const [{ url }, mod] = await Promise.all([served('fedora-43', 'x86_64'), modular()]);
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
+  const blueprint: Blueprint = {
+    enabled_modules: [{ name: 'kilnmod', stream: '2' }],
+    packages: [{ name: 'tool-user' }, { name: '@othermod:stable/default' }],
+    customizations: { directories: [{ path: '/srv/kiln' }] },
+  };
+  const repos: RepoInput[] = [{ baseurl: url }, { baseurl: mod.url, package_sets: ['blueprint'] }];
+  const { requests, results, manifest, runOptions } = await prepare(image, repos, blueprint);
+
+  // the request: the image's own transactions kept to the distro repository, the blueprint's with the stream
+  const os = requests.os.transactions;
+  t.deepEqual(os.at(-1), { name: `os.${os.length - 1}`, package_specs: ['tool-user', '@othermod:stable/default'], exclude_specs: [], module_enable_specs: ['kilnmod:2'], install_weak_deps: false });
+  for (const tr of os.slice(0, -1)) t.deepEqual(tr.repo_ids, ['repo-0']);
+  t.deepEqual(requests.os.repos.map((r) => r.id), ['repo-0', 'repo-1']);
+  t.deepEqual(requests.build.repos.map((r) => r.id), ['repo-0']);
+
+  // the result: stream 2's tool (not stream 1's default, not the non-modular 3.0), both modules reported
+  t.deepEqual(
+    results.os.transactions.at(-1)!.packages.map((p) => `${p.name}-${p.epoch}:${p.version}@${p.repo_id}`),
+    ['kilnmod-tool-1:2.0@repo-1', 'othermod-pkg-0:1.0@repo-1', 'tool-user-0:1.0@repo-1'],
+  );
+  t.false(results.os.transactions.slice(0, -1).some((tr) => tr.packages.some((p) => p.repo_id === 'repo-1')), 'the image’s own transactions do not see the payload repository');
+  t.deepEqual(results.build.modules, {});
+  t.deepEqual(Object.keys(results.os.modules!), ['kilnmod', 'othermod']);
+  const kilnmod = results.os.modules!.kilnmod;
+  const othermod = results.os.modules!.othermod;
+  t.deepEqual(kilnmod['module-file'].data, { name: 'kilnmod', stream: '2', profiles: [], state: 'enabled' });
+  t.deepEqual(othermod['module-file'].data, { name: 'othermod', stream: 'stable', profiles: ['default'], state: 'enabled' });
+
+  // the manifest: config per module, the failsafe directory and files, before the blueprint's directories (osbuild/images' order)
+  const stages = manifest.pipelines.find((p) => p.name === 'os')!.stages;
+  const at = stages.findIndex((s) => s.type === 'org.osbuild.dnf.module-config');
+  t.true(stages.slice(at).every((s) => s.type !== 'org.osbuild.rpm'), 'after the packages');
+  t.deepEqual(stages.slice(at, at + 5).map((s) => s.type), ['org.osbuild.dnf.module-config', 'org.osbuild.dnf.module-config', 'org.osbuild.mkdir', 'org.osbuild.copy', 'org.osbuild.mkdir']);
+  t.deepEqual(stages[at].options, { conf: { name: 'kilnmod', stream: '2', state: 'enabled', profiles: [] } });
+  t.deepEqual(stages[at + 1].options, { conf: { name: 'othermod', stream: 'stable', state: 'enabled', profiles: ['default'] } });
+  t.deepEqual(stages[at + 2].options, { paths: [{ path: '/var/lib/dnf/modulefailsafe', parents: true, exist_ok: true }] });
+  t.deepEqual((stages[at + 4].options as { paths: { path: string }[] }).paths.map((p) => p.path), ['/srv/kiln']);
+  const copy = stages[at + 3].options as { paths: { from: string; to: string }[] };
+  t.deepEqual(copy.paths.map((p) => p.to), ['tree:///var/lib/dnf/modulefailsafe/kilnmod:2', 'tree:///var/lib/dnf/modulefailsafe/othermod:stable']);
+  const inline = (manifest.sources['org.osbuild.inline'] as { items: Record<string, { data: string }> }).items;
+  for (const [p, m] of [[copy.paths[0], kilnmod], [copy.paths[1], othermod]] as const) {
+    const id = /sha256:[0-9a-f]{64}$/.exec(p.from)![0];
+    t.is(Buffer.from(inline[id].data, 'base64').toString('utf8'), m['failsafe-file'].data);
+  }
+  t.regex(kilnmod['failsafe-file'].data, /document: modulemd[\s\S]*stream: "?2"?[\s\S]*kilnmod-tool-1:2\.0-1\.module_kilnmod2\.noarch/);
+
+  // osbuild's schemas accept it; the same result in another order gives the same manifest
+  const valid = validateManifest(manifest);
+  t.true(valid.success, JSON.stringify(valid.errors));
+  const reordered = { ...results, os: { ...results.os, modules: { othermod, kilnmod } } };
+  t.deepEqual(generateManifest({ image, seed: '1', blueprint, packages: packagesFromDepsolve(reordered), modules: modulesFromDepsolve(reordered) }), manifest);
+
+  const run = await runOsbuild(runOptions);
+  t.true(run.success, JSON.stringify(run.errors));
+  t.true(run.rpms.some((r) => r.name === 'kilnmod-tool' && r.version === '2.0'));
+  t.regex(readFileSync(run.logPath, 'utf8'), /org\.osbuild\.dnf\.module-config/);
+});
+
+test('modulesFromDepsolve: the os pipeline’s modules sorted by name; none without them', (t) => {
+  const module = (name: string) => ({
+    'module-file': { path: `/etc/dnf/modules.d/${name}.conf`, data: { name, stream: '1', profiles: [], state: 'enabled' } },
+    'failsafe-file': { path: `/var/lib/dnf/modulefailsafe/${name}:1`, data: `name: ${name}\n` },
+  });
+  const result = (modules?: Record<string, ReturnType<typeof module>>): DepsolveResult => ({ solver: 'dnf', api_version: 2, transactions: [], repos: [], ...(modules ? { modules } : {}) });
+  t.deepEqual(modulesFromDepsolve({ build: result({ b: module('b') }), os: result({ z: module('z'), a: module('a') }) }).map((m) => m['module-file'].data.name), ['a', 'z']);
+  t.deepEqual(modulesFromDepsolve({ build: result(), os: result() }), []);
+  t.deepEqual(modulesFromDepsolve({ build: result() }), []);
 });

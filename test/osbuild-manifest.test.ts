@@ -77,6 +77,18 @@ test('the build root is derived from the stages: each stage type names its tools
   t.false(packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'ami'), seed: '1' }).build[0].include.includes('qemu-img'));
 });
 
+test('the build root has the commands the output stages run: ovf and vagrant read the disk with qemu-img, oci-archive gzips the layer', (t) => {
+  // osbuild 191: org.osbuild.ovf and org.osbuild.vagrant (libvirt) call `qemu-img info`;
+  // org.osbuild.oci-archive runs `tar`, then `gzip -S .compressed layer.tar`
+  for (const type of ['org.osbuild.ovf', 'org.osbuild.vagrant']) t.deepEqual(STAGE_TOOLS[type], ['qemu-img'], type);
+  t.deepEqual(STAGE_TOOLS['org.osbuild.oci-archive'], ['gzip', 'tar']);
+  // a container's build root has no other stage that would bring gzip
+  for (const [distro, type] of [['fedora-43', 'container'], ['centos-9', 'container'], ['centos-10', 'container-minimal']]) {
+    const build = packageRequests({ image: resolveImage(distro, 'x86_64', type), seed: '1' }).build[0].include;
+    t.true(build.includes('gzip') && build.includes('tar'), `${distro} ${type}: ${build.join(' ')}`);
+  }
+});
+
 test('Fedora generic-qcow2 x86_64: stage for stage as osbuild/images makes it', (t) => {
   const m = build('fedora-43', 'x86_64', 'qcow2');
   t.deepEqual(m.pipelines.map((p) => p.name), ['build', 'os', 'image', 'qcow2']);

@@ -277,6 +277,39 @@ test('a failing stage: success false, the error names the stage and pipeline, no
   t.false(existsSync(path.join(path.dirname(res.logPath), 'disk.qcow2')));
 });
 
+test('module streams: the dnf.module-config stage runs; options its schema allows but its code cannot use fail it as in osbuild 191', async (t) => {
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
+  const packages = syntheticDepsolve(packageRequests({ image, seed: '1' }), 'x86_64');
+  const modules = [
+    {
+      'module-file': { path: '/etc/dnf/modules.d/kilnmod.conf', data: { name: 'kilnmod', stream: '2', profiles: ['full'], state: 'enabled' } },
+      'failsafe-file': { path: '/var/lib/dnf/modulefailsafe/kilnmod:2', data: '---\ndocument: modulemd\n...\n' },
+    },
+  ];
+  const manifest = generateManifest({ image, seed: '1', packages, modules });
+  const ok = await runStandin(manifest);
+  t.true(ok.success, JSON.stringify(ok.errors));
+  t.regex(readFileSync(ok.logPath, 'utf8'), /org\.osbuild\.dnf\.module-config/);
+
+  // what real osbuild answered (--inspect accepts it; the stage dies with KeyError, the stage's error is null)
+  for (const [drop, key] of [[(c: any) => delete c.profiles, 'profiles'], [(c: any) => delete c.name, 'name']] as const) {
+    const bad = structuredClone(manifest);
+    const conf = bad.pipelines[1].stages.find((s) => s.type === 'org.osbuild.dnf.module-config')!.options!.conf;
+    drop(conf);
+    const res = await runStandin(bad);
+    t.false(res.success);
+    t.is(res.exitCode, 1);
+    t.like(res.errors[0], { stage: 'org.osbuild.dnf.module-config', pipeline: 'os' });
+    t.regex(res.errors[0].message, new RegExp(`KeyError: '${key}'\\n$`));
+    const stage = (res.osbuildResult as any).error.details.stage;
+    t.is(stage.error, null);
+    t.deepEqual((res.osbuildResult as any).log.os.at(-1), { id: stage.id, type: 'org.osbuild.dnf.module-config', output: stage.output, success: false });
+  }
+  const noConf = structuredClone(manifest);
+  noConf.pipelines[1].stages.find((s) => s.type === 'org.osbuild.dnf.module-config')!.options = {};
+  t.regex((await runStandin(noConf)).errors[0].message, /KeyError: 'conf'/);
+});
+
 test('an invalid manifest: osbuild exits 2 and the validation errors come back', async (t) => {
   const { manifest } = manifestFor('fedora-43', 'x86_64', 'guest-image');
   const bad = structuredClone(manifest);

@@ -12,6 +12,7 @@ import { InvalidInputError } from '../errors.js';
 import { validate } from '../schemas.js';
 import type { Blueprint } from '../generated/blueprint.schema.js';
 import { parseSize } from '../osbuild/definitions/sizes.js';
+import { parseReference } from '../containers/index.js';
 import { cryptPassword } from './crypt.js';
 
 export type { Blueprint } from '../generated/blueprint.schema.js';
@@ -140,6 +141,25 @@ function checkCertificates(c: BlueprintCustomizations, field: string): void {
   }
 }
 
+function checkContainers(bp: Blueprint, field: string): void {
+  bp.containers?.forEach((ct, i) => {
+    const f = `${field}.containers[${i}]`;
+    const ref = parseReference(ct.source);
+    if (typeof ref === 'string') throw new InvalidInputError(`${f}.source`, `${JSON.stringify(ct.source)} ${ref}`);
+    // the build host's containers-storage is not the requester's: Kiln's builds run on worker hosts
+    if (ct['local-storage']) {
+      throw new InvalidInputError(`${f}.local-storage`, "is not supported: Kiln resolves and builds on worker hosts, whose container storage is not the requester's; push the image to a registry and name it in source");
+    }
+  });
+  const storage = bp.customizations?.['containers-storage'];
+  if (storage) {
+    const f = `${field}.customizations.containers-storage.destination-path`;
+    const p = storage['destination-path'];
+    if (p === undefined) throw new InvalidInputError(f, 'is required when containers-storage is given');
+    if (p !== '') checkPath(p, f);
+  }
+}
+
 /**
  * The schema and every rule that does not depend on the image type (those that do — supported
  * options, OpenSCAP profiles, partitioning modes, mount points — are checked with the image).
@@ -207,6 +227,7 @@ export function checkBlueprint(value: unknown, field = 'blueprint'): Blueprint {
       throw new InvalidInputError(`${cf}.openscap.json_tailoring`, 'needs filepath and profile_id');
     }
   }
+  checkContainers(bp, field);
   const installer = c.installer;
   if (installer?.kickstart?.contents !== undefined) {
     if (installer.unattended) throw new InvalidInputError(`${cf}.installer.unattended`, 'is not supported when adding custom kickstart contents');

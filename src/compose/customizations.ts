@@ -199,7 +199,6 @@ const FROM_CUSTOMIZATIONS: [RegExp, string][] = [
   [/^blueprint\.customizations\./, 'customizations.'],
   [/^blueprint(\.customizations)?$/, 'customizations'],
   [/^options\.partitioningMode$/, 'customizations.partitioning_mode'],
-  [/^options\.subscription\b/, 'customizations.subscription'],
 ];
 
 /** Build options → the request blueprint's fields. */

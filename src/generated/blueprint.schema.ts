@@ -133,7 +133,10 @@ export interface Blueprint {
       }[];
     };
     installation_device?: string;
-    partitioning_mode?: '' | 'raw' | 'lvm' | 'auto-lvm' | 'btrfs';
+    /**
+     * How filesystem customizations change the type's table: raw partitions, lvm (always LVM), auto-lvm (LVM when new mount points are added; the default).
+     */
+    partitioning_mode?: '' | 'raw' | 'lvm' | 'auto-lvm';
     fdo?: {
       manufacturing_server_url?: string;
       diun_pub_key_insecure?: string;

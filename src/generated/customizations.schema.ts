@@ -156,43 +156,43 @@ export interface File {
   ensure_parents?: boolean;
 }
 /**
- * Registers the image with Red Hat Subscription Management on first boot (a systemd service that runs subscription-manager or rhc, then insights-client). A build option, not a blueprint customization, as in osbuild-composer.
+ * Registering the image with Red Hat Subscription Management (and Insights or rhc) on its first boot: osbuild-composer's request-level customizations.subscription, field for field (its Subscription schema). A build option, not a blueprint field. The activation key is written into the image, as osbuild-composer does; Kiln never logs it.
  */
 export interface Subscription {
   /**
-   * The organization id.
+   * The organization id to register to.
    */
   organization: string;
   /**
-   * The activation key (written into the image for its first boot).
+   * The activation key (a secret: it ends up in the image's /etc/osbuild-subscription-register.env until first boot).
    */
   activation_key: string;
   /**
-   * The subscription server (subscription-manager's server.hostname, e.g. subscription.rhsm.redhat.com).
+   * The subscription server's host name (subscription-manager config --server.hostname); empty for the default.
    */
   server_url: string;
   /**
-   * The content base URL (e.g. https://cdn.redhat.com/).
+   * The content base URL given to subscription-manager register --baseurl.
    */
   base_url: string;
   /**
-   * Register with Insights too.
+   * Register with Insights as well (insights-client --register).
    */
   insights: boolean;
   /**
-   * Register with rhc (which always enables Insights) instead of subscription-manager.
+   * Register with rhc connect, which always enables Insights.
    */
   rhc?: boolean;
   /**
-   * Proxy for insights-client.
+   * Proxy for subscription-manager and insights-client: scheme://host:port or host:port (http assumed).
    */
   insights_client_proxy?: string;
   /**
-   * Content template to register with (Insights).
+   * A content template to register the system with, by UUID.
    */
   template_uuid?: string;
   /**
-   * Content template to register with when rhc registers the system.
+   * A content template to register the system with, by name (rhc only).
    */
   template_name?: string;
 }

@@ -164,6 +164,7 @@ export const osbuildJob: JobType = {
       arch: args.arch,
       imageType: args.image_type,
       packageSets: depsolved.package_sets,
+      ...(depsolved.containers ? { containers: depsolved.containers } : {}),
       ...buildInputOf(args),
       seed: seedOf(args),
       ...(args.size !== undefined ? { size: args.size } : {}),

@@ -9,6 +9,7 @@ import { DepsolveError } from '../depsolve/index.js';
 import type { DepsolveRepoConfig, DepsolveRequest, DepsolveResult, DepsolveTransactionRequest } from '../depsolve/index.js';
 import type { ResolvedImage } from './definitions/index.js';
 import type { PackageRequests } from './manifest.js';
+import type { ImageModule } from './stages/modules.js';
 import type { ManifestPackage, PipelinePackages } from './stages/rpm.js';
 
 /**
@@ -163,4 +164,16 @@ export function packagesFromDepsolve(results: Record<string, DepsolveResult>): P
     );
   }
   return out;
+}
+
+/**
+ * The module streams the os pipeline's depsolve enabled or installed, sorted by name (as the
+ * manifest writes them: the same result gives the same manifest). The build root's modules
+ * stay out of the image, as in osbuild/images.
+ */
+export function modulesFromDepsolve(results: Record<string, DepsolveResult>): ImageModule[] {
+  const modules = results.os?.modules ?? {};
+  return Object.keys(modules)
+    .sort()
+    .map((name) => modules[name]);
 }

@@ -6,7 +6,6 @@ export {
   pipelineNames,
   serializeManifest,
   checkBuildOptions,
-  UNIMPLEMENTED_BUILD_OPTIONS,
   type BuildOptions,
   type ImageBuildInput,
   type Manifest,
@@ -22,5 +21,5 @@ export { payloadRepositories } from './stages/repos.js';
 export { randomSeed } from './partitions/uuids.js';
 export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
 export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';
-export { checkRepoInput, depsolveRequestsFor, packagesFromDepsolve, repoId, type RepoInput } from './from-depsolve.js';
+export { checkRepoInput, depsolveRequestsFor, modulesFromDepsolve, packagesFromDepsolve, repoId, type RepoInput } from './from-depsolve.js';
 export { parseCacheSize, storeArgs, storeOptions, type StoreOptions } from './store.js';

@@ -6,16 +6,18 @@
  */
 import type { DepsolveResult } from '../depsolve/index.js';
 import type { Blueprint } from '../blueprint/index.js';
+import type { ContainerSpec } from '../containers/index.js';
 import { toKilnError } from '../errors.js';
 import { imageDefinitionOptions, resolveImage, useImageDefinitions, type LoadOptions } from './definitions/index.js';
 import { generateManifest, serializeManifest, type BuildOptions } from './manifest.js';
-import { packagesFromDepsolve } from './from-depsolve.js';
+import { modulesFromDepsolve, packagesFromDepsolve } from './from-depsolve.js';
 
 export interface ManifestTaskInput {
   distribution: string;
   arch: string;
   imageType: string;
   packageSets: Record<string, DepsolveResult>;
+  containers?: ContainerSpec[];
   blueprint?: Blueprint;
   options?: BuildOptions;
   seed: string;
@@ -39,6 +41,8 @@ export default function manifestTask(input: ManifestTaskInput): ManifestTaskOutp
     const manifest = generateManifest({
       image,
       packages: packagesFromDepsolve(input.packageSets),
+      modules: modulesFromDepsolve(input.packageSets),
+      ...(input.containers ? { containers: input.containers } : {}),
       ...(input.blueprint ? { blueprint: input.blueprint } : {}),
       ...(input.options ? { options: input.options } : {}),
       seed: input.seed,

@@ -4,17 +4,21 @@
  * gives it precedence (osbuild/images' generic/images.go osCustomizations).
  */
 import { blueprintPackages, blueprintUsers, cryptPassword, saltOf, type Blueprint } from '../../blueprint/index.js';
+import type { ContainerSpec } from '../../containers/index.js';
 import type { FileNode, ImageConfig, User } from '../../generated/image-definitions.schema.js';
 import type { ResolvedImage } from '../definitions/resolve.js';
 import { tableTools, type PartitionTable } from '../partitions/model.js';
 import { SeededRandom } from '../partitions/uuids.js';
+import { containersPlan, containerStages, type ContainersPlan } from './containers.js';
 import { bootloaderStages, bootRoot, fixBlsStage, fstabStage, kernelCmdlineStage, mountUnitStages, type BootInput } from './boot.js';
 import { directoryStages, fileStages } from './files.js';
+import { moduleStages, type ImageModule } from './modules.js';
 import { caAnchorFiles, updateCaTrustStage } from './pki.js';
 import { customRepositories } from './repos.js';
 import { hasPackage, packageEvra, rpmStages, type ManifestPackage, type Sources } from './rpm.js';
 import { FIPS_FILE, fipsDracutStage, fipsStages, OSCAP_DATA_DIR, openscapPlan, openscapStages, type OpenSCAPPlan } from './security.js';
 import { stage, type Stage } from './stage.js';
+import { subscriptionPlan, type Subscription, type SubscriptionPlan } from './subscription.js';
 
 /** One depsolve transaction to request: what to include and exclude, on top of the ones before. */
 export interface PackageTransaction {
@@ -33,6 +37,10 @@ export interface OsInput {
   pt?: PartitionTable;
   /** The depsolved transactions of the os pipeline; undefined while planning. */
   packages?: ManifestPackage[][];
+  /** The module streams the depsolve enabled for the os pipeline (sorted by name). */
+  modules?: ImageModule[];
+  /** The blueprint's containers as the depsolve job resolved them; undefined while planning. */
+  containers?: ContainerSpec[];
   sources: Sources;
 }
 
@@ -68,6 +76,8 @@ export interface OsSettings {
   /** The blueprint's transaction: packages, modules, @groups. */
   blueprintPackages: string[];
   enabledModules: string[];
+  containers?: ContainersPlan;
+  subscription?: SubscriptionPlan;
 }
 
 const uniq = (list: string[]) => [...new Set(list)];
@@ -112,9 +122,9 @@ function sshdOptions(config: ImageConfig, c: Customizations): Record<string, unk
   return { ...(base ?? {}), config: merged };
 }
 
-/** The image config's RHSM options (without a subscription) with the blueprint's fields on top. */
-function rhsmOptions(config: ImageConfig, c: Customizations): Record<string, unknown> | undefined {
-  const base = structuredClone(config.rhsm_config?.['no-subscription'] as Record<string, Record<string, Record<string, unknown>>> | undefined);
+/** The image config's RHSM options (with or without a subscription) with the blueprint's fields on top. */
+function rhsmOptions(config: ImageConfig, c: Customizations, subscribed: boolean): Record<string, unknown> | undefined {
+  const base = structuredClone(config.rhsm_config?.[subscribed ? 'with-subscription' : 'no-subscription'] as Record<string, Record<string, Record<string, unknown>>> | undefined);
   const bp = c.rhsm?.config;
   if (!bp) return base;
   const out = base ?? {};
@@ -135,9 +145,11 @@ function rhsmOptions(config: ImageConfig, c: Customizations): Record<string, unk
 const node = <T extends { path: string; mode?: string; user?: string | number; group?: string | number; ensure_parents?: boolean }>(n: T): FileNode =>
   ({ path: n.path, ...(n.mode !== undefined ? { mode: n.mode } : {}), ...(n.user !== undefined ? { user: n.user } : {}), ...(n.group !== undefined ? { group: n.group } : {}), ...(n.ensure_parents ? { ensure_parents: true } : {}) }) as FileNode;
 
-export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: string | number | bigint): OsSettings {
+export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: string | number | bigint, subscription?: Subscription): OsSettings {
   const config = image.imageConfig;
   const c: Customizations = blueprint.customizations ?? {};
+  const sub = subscription ? subscriptionPlan(subscription, { ostree: image.ostree !== undefined, permissiveRhc: config.permissive_rhc ?? false }) : undefined;
+  const containers = containersPlan(blueprint.containers, c['containers-storage']?.['destination-path'], image.ostree !== undefined);
   const bootable = image.bootable || image.ostree !== undefined;
   const ntp = c.timezone?.ntpservers ?? [];
   const repos = customRepositories(c.repositories);
@@ -156,7 +168,7 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
     users: image.bootIso ? [] : [...blueprintUsers(c).map((u) => stageUser(u, seed)), ...(config.users ?? [])],
     groups: image.bootIso ? [] : (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })),
     ...(c.firewall ? { firewall: firewallOptions(c.firewall) } : config.firewall ? { firewall: config.firewall } : {}),
-    enabledServices: uniq([...(config.enabled_services ?? []), ...(c.services?.enabled ?? []), ...image.environment.services]),
+    enabledServices: uniq([...(config.enabled_services ?? []), ...(c.services?.enabled ?? []), ...(sub?.services ?? []), ...image.environment.services]),
     disabledServices: uniq([...(config.disabled_services ?? []), ...(c.services?.disabled ?? [])]),
     maskedServices: uniq([...(config.masked_services ?? []), ...(c.services?.masked ?? [])]),
     selinux: !config.no_selinux,
@@ -165,7 +177,7 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
       return sshd ? { sshd } : {};
     })(),
     ...(() => {
-      const rhsm = rhsmOptions(config, c);
+      const rhsm = rhsmOptions(config, c, sub !== undefined);
       return rhsm ? { rhsm } : {};
     })(),
     setReleasever: c.dnf?.config?.set_releasever ?? false,
@@ -178,6 +190,8 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
     caBundles: [...(c.cacerts?.pem_certs ?? [])],
     blueprintPackages: blueprintPackages(blueprint),
     enabledModules: (blueprint.enabled_modules ?? []).map((m) => `${m.name}:${m.stream}`),
+    ...(containers ? { containers } : {}),
+    ...(sub ? { subscription: sub } : {}),
   };
 }
 
@@ -201,6 +215,7 @@ export function osPackageChain(image: ResolvedImage, settings: OsSettings, pt: P
   if (settings.users.length || settings.groups.length || settings.config.lock_root_user) extra.push('shadow-utils', 'pam', 'passwd');
   if (settings.firewall) extra.push('firewalld');
   if (settings.config.versionlock_packages?.length) extra.push('dnf', 'python3-dnf-plugin-versionlock');
+  if (settings.subscription) extra.push(...settings.subscription.packages);
   const chain = [base];
   if (extra.length) chain.push({ include: uniq(extra).sort(), exclude: [], install_weak_deps: false });
   if (settings.blueprintPackages.length) {
@@ -300,6 +315,7 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   stages.push(...rpm);
 
   if (!cfg.no_bls) stages.push(fixBlsStage(pt, platform));
+  stages.push(...containerStages(settings.containers, input.containers, sources));
   if (settings.language) stages.push(stage('org.osbuild.locale', { language: settings.language }));
   if (settings.keyboard) stages.push(stage('org.osbuild.keymap', { ...settings.keyboard }));
   if (settings.hostname) stages.push(stage('org.osbuild.hostname', { hostname: settings.hostname }));
@@ -331,9 +347,14 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   stages.push(...one('org.osbuild.yum.config', cfg.yum_config));
   stages.push(...one('org.osbuild.gcp.guest-agent.conf', cfg.gcp_guest_agent_config));
   stages.push(...one('org.osbuild.sshd.config', settings.sshd));
+  stages.push(...one('org.osbuild.insights-client.config', settings.subscription?.insightsConfig));
   stages.push(...one('org.osbuild.nm.conf', cfg.network_manager));
   stages.push(...one('org.osbuild.authconfig', cfg.authconfig));
   stages.push(...one('org.osbuild.pwquality.conf', cfg.pwquality));
+  if (settings.subscription) {
+    const sub = settings.subscription;
+    stages.push(sub.unit, ...directoryStages(sub.directories), ...fileStages(sub.files, sources));
+  }
   stages.push(...one('org.osbuild.rhsm', settings.rhsm));
   stages.push(...one('org.osbuild.waagent.conf', cfg.waagent_config));
   stages.push(...one('org.osbuild.udev.rules', cfg.udev_rules));
@@ -343,6 +364,7 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
     else stages.push(fstabStage(pt));
     stages.push(...bootloaderStages(boot, sources));
   }
+  stages.push(...moduleStages(input.modules ?? [], sources));
   stages.push(...directoryStages(settings.directories));
   stages.push(...fileStages(settings.files, sources));
   if (settings.enabledServices.length || settings.disabledServices.length || settings.maskedServices.length || cfg.default_target) {
