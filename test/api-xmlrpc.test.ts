@@ -121,6 +121,53 @@ print(json.dumps({
   t.regex(out.hub.faultString, /^koji\.server: .*not a Koji hub/);
 });
 
+test.serial('compose.create takes a blueprint (TOML read by Python, as a Koji task passes it) and composer customizations', async (t) => {
+  const toml = `name = "web"
+version = "1.0.0"
+[[packages]]
+name = "tmux"
+[customizations]
+hostname = "web01"
+[[customizations.user]]
+name = "alice"
+password = "hunter2"
+groups = ["wheel"]
+[[customizations.filesystem]]
+mountpoint = "/var"
+minsize = "4 GiB"
+`;
+  const out = await python(
+    `${PY_PRELUDE}
+import tomllib
+req = json.loads(sys.argv[2])
+bp = tomllib.loads(sys.stdin.read())
+with_bp = s.compose.create(dict(req, blueprint=bp))
+# composer's min_size is an integer of bytes: beyond 32 bits Python's marshaller refuses an int, so it goes as a double
+with_c = s.compose.create(dict(req, customizations={"filesystem": [{"mountpoint": "/var", "min_size": float(4 * 2**30)}], "packages": ["tmux"]}))
+print(json.dumps({
+  "with_bp": with_bp,
+  "with_c": with_c,
+  "both": fault(lambda: s.compose.create(dict(req, blueprint=bp, customizations={"hostname": "x"}))),
+  "bad_bp": fault(lambda: s.compose.create(dict(req, blueprint=dict(bp, customizations={"user": [{"name": "root", "uid": "zero"}]})))),
+  "unsupported": fault(lambda: s.compose.create(dict(req, customizations={"installation_device": "/dev/sda"}))),
+}))
+`,
+    [JSON.stringify(REQUEST)],
+    toml,
+  );
+  const jobs = async (id: string) => (await db.pool.query(`SELECT args FROM kiln_jobs WHERE compose_id = $1 AND type = 'osbuild'`, [id])).rows[0].args;
+  const bpArgs = await jobs(out.with_bp);
+  t.like(bpArgs.blueprint, { name: 'web', version: '1.0.0', packages: [{ name: 'tmux' }], customizations: { hostname: 'web01', filesystem: [{ mountpoint: '/var', minsize: '4 GiB' }] } });
+  t.regex(bpArgs.blueprint.customizations.user[0].password, /^\$6\$/);
+  const stored = (await db.pool.query('SELECT request FROM kiln_composes WHERE id = $1', [out.with_bp])).rows[0].request;
+  t.false(JSON.stringify(stored).includes('hunter2'), 'the stored request has the crypted password only');
+  t.deepEqual((await jobs(out.with_c)).blueprint, { packages: [{ name: 'tmux' }], customizations: { filesystem: [{ mountpoint: '/var', minsize: 4 * 2 ** 30 }] } });
+  t.is(out.both.faultCode, 1019);
+  t.regex(out.both.faultString, /^blueprint: give either customizations or blueprint, not both/);
+  t.regex(out.bad_bp.faultString, /^blueprint\.customizations\.user\[0\]\.uid: must be integer/);
+  t.regex(out.unsupported.faultString, /^customizations\.installation_device: is not supported by image type /);
+});
+
 /** Posts raw bodies with http.client and decodes each answer with xmlrpc.client.loads. */
 async function rawCalls(bodies: (string | Buffer)[], contentType = 'text/xml'): Promise<any[]> {
   return python(

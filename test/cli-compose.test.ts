@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startService, type RunningService } from '../src/cli/serve.js';
@@ -222,4 +222,49 @@ test.serial('on a terminal, --wait redraws one live block per compose instead of
   t.regex(output, /7\/10  org\.osbuild\.qemu/);
   t.notRegex(output, /\d\d:\d\d:\d\d compose/, 'no timestamped plain lines on a terminal');
   t.regex(output, /succeeded \(koji build 4712\)/);
+});
+
+test.serial('start --blueprint FILE: a TOML or JSON blueprint becomes the request\'s blueprint; a bad one names the file and field', async (t) => {
+  const toml = path.join(tmp, 'web-server.toml');
+  await writeFile(toml, '[[packages]]\nname = "tmux"\n\n[customizations]\nhostname = "web01"\n\n[[customizations.user]]\nname = "alice"\npassword = "hunter2"\n\n[[customizations.filesystem]]\nmountpoint = "/var"\nsize = "4 GiB"\n');
+  const json = path.join(tmp, 'bp.json');
+  await writeFile(json, JSON.stringify({ name: 'from-json', customizations: { timezone: { timezone: 'Europe/Prague' } } }));
+  const args = async (id: string) => (await db.pool.query(`SELECT args FROM kiln_jobs WHERE compose_id = $1 AND type = 'osbuild'`, [id])).rows[0].args;
+
+  const fromToml = await kiln(['start', ...auth(), '--blueprint', toml, requestFile]).done;
+  t.is(fromToml.code, 0, fromToml.stderr);
+  const bp = (await args(fromToml.stdout.trim())).blueprint;
+  // image-builder's files often have no name; composer's Blueprint needs one: the file's
+  t.like(bp, { name: 'web-server', packages: [{ name: 'tmux' }], customizations: { hostname: 'web01', filesystem: [{ mountpoint: '/var', minsize: '4 GiB' }] } });
+  t.regex(bp.customizations.user[0].password, /^\$6\$/);
+  const fromJson = await kiln(['start', ...auth(), '--blueprint', json, requestFile]).done;
+  t.is(fromJson.code, 0, fromJson.stderr);
+  t.like((await args(fromJson.stdout.trim())).blueprint, { name: 'from-json', customizations: { timezone: { timezone: 'Europe/Prague' } } });
+
+  const bad = path.join(tmp, 'bad.toml');
+  await writeFile(bad, 'name = "bad"\n[customizations]\ncolour = "blue"\n');
+  const refused = await kiln(['start', ...auth(), '--blueprint', bad, requestFile]).done;
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, new RegExp(`--blueprint ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: blueprint\\.customizations\\.colour: `));
+  const broken = path.join(tmp, 'broken.toml');
+  await writeFile(broken, 'name = \n');
+  t.regex((await kiln(['start', ...auth(), '--blueprint', broken, requestFile]).done).stderr, /blueprint: is not valid TOML/);
+  // the type cannot carry it: the API's refusal, naming the request's field
+  const disk = path.join(tmp, 'installer.toml');
+  await writeFile(disk, 'name = "x"\n[customizations]\ninstallation_device = "/dev/sda"\n');
+  const api = await kiln(['start', ...auth(), '--blueprint', disk, requestFile]).done;
+  t.is(api.code, 1);
+  t.regex(api.stderr, /HTTP 400: blueprint\.customizations\.installation_device: is not supported by image type /);
+
+  const withCustomizations = path.join(tmp, 'request-c.json');
+  await writeFile(withCustomizations, JSON.stringify({ ...JSON.parse(await readFile(requestFile, 'utf8')), customizations: { hostname: 'a' } }));
+  const both = await kiln(['start', ...auth(), '--blueprint', json, withCustomizations]).done;
+  t.is(both.code, 2);
+  t.regex(both.stderr, /--blueprint: the request already has customizations; give one of them/);
+  const elsewhere = await kiln(['list', ...auth(), '--blueprint', json]).done;
+  t.is(elsewhere.code, 2);
+  t.regex(elsewhere.stderr, /--blueprint goes with start/);
+  const missing = await kiln(['start', ...auth(), '--blueprint', path.join(tmp, 'nope.toml'), requestFile]).done;
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /--blueprint: cannot read/);
 });

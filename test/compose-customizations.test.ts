@@ -209,12 +209,12 @@ test('requestField: every blueprint path composer spells differently, build opti
     ['options.partitioningMode', 'customizations.partitioning_mode'],
   ];
   for (const [from, to] of renames) {
-    const err = requestField(new InvalidInputError(from, 'says why', { details: { extra: 1 } })) as InvalidInputError;
+    const err = requestField(new InvalidInputError(from, 'says why', { details: { extra: 1 } }), 'customizations') as InvalidInputError;
     t.is(err.field, to, from);
     t.is(err.message, `${to}: says why`);
     t.deepEqual(err.details, { field: to, extra: 1 });
   }
-  const nor = requestField(new InvalidInputError('blueprint.customizations.user', 'is not supported by image type x (nor customizations.group, containers, customizations.kernel.name)')) as InvalidInputError;
+  const nor = requestField(new InvalidInputError('blueprint.customizations.user', 'is not supported by image type x (nor customizations.group, containers, customizations.kernel.name)'), 'customizations') as InvalidInputError;
   t.is(nor.message, 'customizations.users: is not supported by image type x (nor customizations.groups, customizations.containers, customizations.kernel.name)');
   // the request's blueprint is named as it is; only build options map into it, and the (nor …) list gets its prefix
   const same = new InvalidInputError('blueprint.customizations.user[0].name', 'bad');
@@ -224,12 +224,13 @@ test('requestField: every blueprint path composer spells differently, build opti
   t.is(bpNor.message, 'blueprint.customizations.fdo.x: is not supported by image type x (nor blueprint.customizations.fdo.y, blueprint.containers)');
   t.is((requestField(new InvalidInputError('options.partitioningMode', 'bad'), 'blueprint') as InvalidInputError).field, 'blueprint.customizations.partitioning_mode');
   const other = new KilnError('KILN_INTERNAL', 'x');
-  t.is(requestField(other), other);
+  t.is(requestField(other, 'customizations'), other);
   const request = new InvalidInputError('customizations.payload_repositories[0]', 'x');
-  t.is(requestField(request), request);
+  t.is(requestField(request, 'customizations'), request);
   // the subscription's checks name the request's field themselves
   const sub = new InvalidInputError('customizations.subscription.template_uuid', 'x');
-  t.is(requestField(sub), sub);
+  t.is(requestField(sub, 'customizations'), sub);
+  // a request without customizations: the error is its own
   t.is(requestField(same, undefined), same);
 });
 
@@ -346,6 +347,22 @@ test.serial('a request with customizations: no clear password is stored; the job
     t.deepEqual(args.options, { partitioningMode: 'lvm' });
   }
   t.deepEqual(rows[0].args.repositories, [{ baseurl: REPO }, { baseurl: 'https://payload.example.test/', package_sets: ['blueprint'] }]);
+});
+
+test.serial('subscription and containers: main\'s subscription build option and the blueprint containers the depsolve job resolves', async (t) => {
+  const subscription = { organization: '42', activation_key: 'ak-secret', server_url: 'subscription.rhsm.redhat.com', base_url: 'https://cdn.redhat.com/', insights: true, rhc: true, template_name: 'el9' };
+  const res = await app.inject({
+    method: 'POST',
+    url: `${API_BASE}/compose`,
+    payload: body({ customizations: { subscription, containers: [{ source: 'registry.example.test/app:1', name: 'app', tls_verify: false }] } }),
+  });
+  t.is(res.statusCode, 201, res.body);
+  const { rows } = await db.pool.query(`SELECT type, args FROM kiln_jobs WHERE compose_id = $1 AND type IN ('depsolve', 'osbuild') ORDER BY seq`, [res.json().id]);
+  for (const { args } of rows) {
+    t.deepEqual(args.options, { subscription });
+    t.deepEqual(args.blueprint.containers, [{ source: 'registry.example.test/app:1', name: 'app', 'tls-verify': false }]);
+    t.is(args.blueprint.customizations, undefined, 'neither is a blueprint customization');
+  }
 });
 
 test.serial('a request blueprint: stored crypted, converted for the jobs', async (t) => {

@@ -214,7 +214,7 @@ function rename(field: string, table: [RegExp, string][]): string | undefined {
  * (`source`: which part of the request the build's customizations came from). Blueprint paths
  * the message lists (`(nor customizations.user, …)`) are renamed too.
  */
-export function requestField(err: unknown, source: CustomizationSource | undefined = 'customizations'): unknown {
+export function requestField(err: unknown, source: CustomizationSource | undefined): unknown {
   if (!(err instanceof InvalidInputError) || !source) return err;
   const table = source === 'blueprint' ? FROM_BLUEPRINT : FROM_CUSTOMIZATIONS;
   const field = rename(err.field, table) ?? err.field;
