@@ -15,6 +15,7 @@ import {
   checkUploadOptionFields,
   checkCustomizationSources,
 } from '../compose/index.js';
+import { validator } from '../schemas.js';
 
 export interface ComposeRoutesOptions {
   pool: Pool;
@@ -42,6 +43,9 @@ export const MAX_PAGE_SIZE = 100;
 
 /** The cloud API subset Koji builder plugins call (reference/composer-koji.md §1), under API_BASE. */
 export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (app, { pool, kojiServers, queueDefaults, s3 }) => {
+  // compiled at start, not by the first compose (over HTTP or XML-RPC): with the whole blueprint
+  // vocabulary in the request, compiling takes seconds
+  for (const id of ['compose-request.schema', 'blueprint.schema', 'subscription.schema']) validator(id);
   app.post(
     '/compose',
     {
