@@ -25,6 +25,18 @@ export interface ComposeRequest {
    */
   image_requests?: [ImageRequest, ...ImageRequest[]];
   customizations?: Customizations;
+  /**
+   * An image-builder blueprint (osbuild-composer's cloud API takes one too), instead of customizations: its distro, packages and customizations are converted to Kiln's customizations; a field Kiln cannot apply yet is refused with its name (src/blueprint).
+   */
+  blueprint?: {};
+  /**
+   * Kiln extension: the seed of the images' UUIDs and other random choices (image-builder's --seed), one for every image of the compose, as image-builder uses the same seed on every architecture. A decimal int64, as an integer or a string (JSON numbers beyond 2^53 lose digits). Default: a random one per compose.
+   */
+  seed?: number | string;
+  /**
+   * Kiln extension (image-builder's --preview): whether the distribution is a preview release; Kiln cannot change that, so a value other than the distribution's own is refused.
+   */
+  preview?: boolean;
   koji: KojiOptions;
 }
 export interface ImageRequest {
@@ -50,6 +62,14 @@ export interface ImageRequest {
     rhsm?: boolean;
   };
   upload_options?: UploadOptions;
+  /**
+   * Kiln extension (Koji's failable arches): when this image fails the others are still imported, as long as one image succeeds.
+   */
+  failable?: boolean;
+  /**
+   * Kiln extension: the Koji file name of the image is <name>-<version>-<release>.<arch><suffix> instead of the image type's own extension (koji image-build's names, e.g. .vsphere.ova); Koji must have an archive type for it.
+   */
+  filename_suffix?: string;
 }
 export interface Repository2 {
   baseurl?: Url;
@@ -125,4 +145,12 @@ export interface KojiOptions {
    * No '-' (a Koji NVR rule).
    */
   release: string;
+  /**
+   * Kiln extension: a scratch build. No Koji build is reserved or imported: the images, manifests and logs stay in the compose's upload directory (GET /composes/{id}/outputs names them) for the Koji task to attach (Kiln's builder plugin moves them into its task directory).
+   */
+  scratch?: boolean;
+  /**
+   * Kiln extension: the Koji user the build belongs to (as for Koji's own image builds, the task owner); default the content generator's user.
+   */
+  owner?: string;
 }

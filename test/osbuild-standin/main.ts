@@ -9,6 +9,8 @@
  *
  * Environment knobs:
  *   KILN_STANDIN_FAIL_STAGE   stage type (or pipeline:type) that fails
+ *   KILN_STANDIN_FAIL_ARCH    the first stage fails in builds of this architecture (the one its
+ *                             RPMs are for): a failable arch that fails, next to one that builds
  *   KILN_STANDIN_DELAY_MS     sleep per stage
  *   KILN_STANDIN_HANG=1       hang in the first stage, with a child process in the group;
  *                             =TYPE or =PIPELINE:TYPE hangs in that stage instead
@@ -361,6 +363,8 @@ async function main(): Promise<number> {
   const sourceResults: Json = { success: true };
   const failSpec = env.KILN_STANDIN_FAIL_STAGE ?? '';
   const [failPipeline, failType] = failSpec.includes(':') ? failSpec.split(':', 2) : ['', failSpec];
+  const failArch = env.KILN_STANDIN_FAIL_ARCH;
+  let archFails = !!failArch && Object.values(items).some((i) => JSON.stringify(i).includes(`.${failArch}.rpm`));
   const delay = Number(env.KILN_STANDIN_DELAY_MS ?? 0);
   const log: Json = {};
   const metadata: Json = {};
@@ -432,7 +436,8 @@ async function main(): Promise<number> {
         if (delay > 0) await interruptible(delay);
         checkInterrupt();
         const lines = stageOutput(st, items);
-        const fails = failType === st.type && (!failPipeline || failPipeline === p.name);
+        const fails = (failType === st.type && (!failPipeline || failPipeline === p.name)) || archFails;
+        archFails = false;
         if (fails) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
         for (const line of lines) monitor.log(line, `stages/${st.type}`);
         // what osbuild reads after the stage process closed its output: usually nothing
