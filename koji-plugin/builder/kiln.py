@@ -20,7 +20,6 @@ variable substituted in repository URLs and ostree refs (any other `$var` is an 
 it), and a failure carries Kiln's reason.
 """
 
-import base64
 import configparser
 import io
 import json
@@ -712,7 +711,7 @@ class KilnImageParent(KilnTask):
     def recorded_compose(self):
         """The compose an earlier run of this task created (kojid restarted it), to follow instead of a second one."""
         try:
-            data = json.loads(base64.b64decode(self.session.downloadTaskOutput(self.id, 'kiln-compose.json')))
+            data = json.loads(self.session.downloadTaskOutput(self.id, 'kiln-compose.json'))
         except Exception:
             return None
         try:
@@ -773,7 +772,7 @@ class KilnImageChild(KilnTask):
     def follow_arch(self, name, version, release, arch, scratch):
         parent = self.session.getTaskInfo(self.id)['parent']
         try:
-            recorded = json.loads(base64.b64decode(self.session.downloadTaskOutput(parent, 'kiln-compose.json')))
+            recorded = json.loads(self.session.downloadTaskOutput(parent, 'kiln-compose.json'))
         except koji.GenericError as e:
             raise koji.BuildError('task %s recorded no Kiln compose: %s' % (parent, e))
         cid = recorded['id']

@@ -221,6 +221,14 @@ class ClientSession(object):
     def close(self):
         self._proxy('close')()
 
+    def downloadTaskOutput(self, taskID, fileName, offset=0, size=-1, volume=None):
+        """ClientSession.downloadTaskOutput: the hub answers base64, the client decodes it."""
+        import base64
+        dlopts = {'offset': offset, 'size': size}
+        if volume and volume != 'DEFAULT':
+            dlopts['volume'] = volume
+        return base64.b64decode(self._callMethod('downloadTaskOutput', (taskID, fileName), dlopts))
+
     def subsession(self):
         """A session of its own for a task process, under this (exclusive) one, as kojid makes them."""
         sinfo = self._callMethod('subsession', ())
