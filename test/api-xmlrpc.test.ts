@@ -66,7 +66,7 @@ test.serial('the Koji hub plugin\'s calls: compose.check, kickstart.translate, c
     `${PY_PRELUDE}
 req = json.loads(sys.argv[2])
 ok = s.compose.check(req)
-req["blueprint"] = {"customizations": {"firewall": {"ports": ["22:tcp"]}}}
+req["blueprint"] = {"customizations": {"installer": {"unattended": True}}}
 bad = fault(lambda: s.compose.check(req))
 ks = s.kickstart.translate("timezone Etc/UTC\\n%post\\ntrue\\n%end\\n")
 del req["blueprint"]
@@ -77,8 +77,8 @@ print(json.dumps({"ok": ok, "bad": bad, "ks": ks, "outputs": outputs}))
     [JSON.stringify({ ...REQUEST, koji: { ...REQUEST.koji, scratch: true } })],
   );
   t.deepEqual(out.ok.images, [{ arch: 'x86_64', image_type: 'generic-qcow2', filename: 'Fedora-Cloud-43-1.x86_64.qcow2' }]);
-  t.deepEqual(out.bad, { faultCode: 1019, faultString: 'blueprint.customizations.firewall: firewall settings are not supported by Kiln yet' });
-  t.deepEqual(out.ks.customizations, { timezone: { timezone: 'Etc/UTC' } });
+  t.deepEqual(out.bad, { faultCode: 1019, faultString: 'blueprint.customizations.installer.unattended: is not supported by image type generic-qcow2' });
+  t.deepEqual(out.ks.blueprint, { name: 'kickstart', customizations: { timezone: { timezone: 'Etc/UTC' } } });
   t.deepEqual(out.ks.not_applied.map((n: { line: number }) => n.line), [2]);
   t.like(out.outputs, { kind: 'ComposeOutputs', koji: { scratch: true, task_id: 77 } });
 });

@@ -622,16 +622,21 @@ limited('a frozen builder: the manager gives up after its idle timeout; once tha
   t.teardown(() => child.kill('SIGCONT'));
   const [, url] = await child.waitFor(/"url":"(http:\/\/[^"]+)"/);
   const events: ProgressEvent[] = [];
-  const run = runOnBuilder({ url, manifest, exportPipeline: 'qcow2', exportFilename: 'disk.qcow2', outputDir: tmp(), idleTimeoutMs: 3_000, onProgress: (e) => events.push(e) });
-  run.catch(() => undefined);
+  // long enough that a loaded CI machine does not trip it before the freeze
+  const run = runOnBuilder({ url, manifest, exportPipeline: 'qcow2', exportFilename: 'disk.qcow2', outputDir: tmp(), idleTimeoutMs: 8_000, onProgress: (e) => events.push(e) });
+  let early: unknown;
+  run.catch((e) => (early = e));
   const [standin] = await hangingPids(pidfile);
-  await until('the progress stream to flow', () => events.some((e) => e.stage !== undefined));
+  await until('the progress stream to flow', () => {
+    if (early) throw early;
+    return events.some((e) => e.stage !== undefined);
+  });
   const pgid = pgidOf(standin);
   t.teardown(() => killGroup(pgid));
   child.kill('SIGSTOP');
   const err = await t.throwsAsync(run);
   t.is((err as KilnError).code, 'KILN_BUILDER');
-  t.regex(err!.message, /lost the builder .* during progress .*no data from the builder for 3000 ms/);
+  t.regex(err!.message, /lost the builder .* during progress .*no data from the builder for 8000 ms/);
   t.true(groupMembers(pgid).length > 0, 'osbuild still runs while the builder is frozen');
   child.kill('SIGCONT');
   await until('the builder to end the jobsite', () => groupMembers(pgid).length === 0 && readdirSync(workDir).every((n) => !n.startsWith('jobsite-')), 15_000);

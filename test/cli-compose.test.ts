@@ -119,12 +119,12 @@ test.serial('start, status, logs, list and cancel, for people and with --json', 
   const status = await kiln(['status', ...auth(), id]).done;
   t.is(status.code, 0, status.stderr);
   t.regex(status.stdout, new RegExp(`compose ${id}: pending  \\[koji task 555\\]`));
-  t.regex(status.stdout, /\[0\]  x86_64  guest-image  pending/);
+  t.regex(status.stdout, /\[0\]  x86_64  generic-qcow2  pending/);
   const statusJson = JSON.parse((await kiln(['status', ...auth(), '--json', id]).done).stdout);
   t.like(statusJson, { id, kind: 'ComposeStatus', status: 'pending' });
 
   const logs = await kiln(['logs', ...auth(), id]).done;
-  t.regex(logs.stdout, /\[0\] x86_64 guest-image\n {4}depsolve: ready/);
+  t.regex(logs.stdout, /\[0\] x86_64 generic-qcow2\n {4}depsolve: ready/);
   t.regex(logs.stdout, /koji\n {4}init: ready/);
   t.is(JSON.parse((await kiln(['logs', ...auth(), '--json', id]).done).stdout).kind, 'ComposeLogs');
 
@@ -140,7 +140,7 @@ test.serial('start, status, logs, list and cancel, for people and with --json', 
   t.is(cancel.code, 0, cancel.stderr);
   t.regex(cancel.stdout, new RegExp(`^compose ${id} is being canceled: it stays pending until its Koji reservation \\(if any\\) is refunded as CANCELED\n`));
   t.regex(cancel.stdout, new RegExp(`\\ncompose ${id}: refunding  \\[koji task 555\\]\\n`), 'the compose line says what is going on');
-  t.regex(cancel.stdout, /\[0\]  x86_64  guest-image  failure  error: canceled: changed my mind/);
+  t.regex(cancel.stdout, /\[0\]  x86_64  generic-qcow2  failure  error: canceled: changed my mind/);
   const after = JSON.parse((await kiln(['status', ...auth(), '--json', id]).done).stdout);
   t.is(after.status, 'pending');
   t.regex(after.image_statuses[0].error.reason, /canceled: changed my mind/);
@@ -182,7 +182,7 @@ test.serial('start --wait follows progress and exits 1 with the reason when the 
   t.is(code, 1, stdout + stderr);
   t.regex(stderr, new RegExp(`compose ${id} failed: canceled: stopped by the test`));
   t.regex(stdout, /\d\d:\d\d:\d\d compose [0-9a-f-]+: pending/);
-  t.regex(stdout, /\[0\]  x86_64  guest-image  failure  error: canceled: stopped by the test/);
+  t.regex(stdout, /\[0\]  x86_64  generic-qcow2  failure  error: canceled: stopped by the test/);
 });
 
 test.serial('start --wait exits 0 when the compose succeeds, showing each image\'s progress', async (t) => {
@@ -195,7 +195,7 @@ test.serial('start --wait exits 0 when the compose succeeds, showing each image\
   const { code, stdout, stderr } = await run.done;
   t.is(code, 0, stdout + stderr);
   t.regex(stdout, /compose [0-9a-f-]+: building/, 'the compose line shows what the images do while the API says pending');
-  t.regex(stdout, /\[0\]  x86_64  guest-image  building  3\/10  org\.osbuild\.rpm/);
+  t.regex(stdout, /\[0\]  x86_64  generic-qcow2  building  3\/10  org\.osbuild\.rpm/);
   t.regex(stdout, /succeeded \(koji build 4711\)/);
   const id = /compose ([0-9a-f-]{36}) created/.exec(stdout)![1];
   const late = await kiln(['cancel', ...auth(), id]).done;

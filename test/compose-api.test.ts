@@ -239,6 +239,30 @@ for (const [name, mutate, field, reason] of unhonoured) {
   });
 }
 
+test.serial("composer's image type names are mapped as composer maps them; osbuild/images' names are taken too", async (t) => {
+  const cases: [string, string, string, string][] = [
+    ['rhel-9.6', 'x86_64', 'aws-rhui', 'ec2'],
+    ['rhel-9.6', 'x86_64', 'aws-sap-rhui', 'ec2-sap'],
+    ['rhel-10.2', 'x86_64', 'vsphere', 'vmdk'],
+    ['centos-9', 'x86_64', 'azure', 'vhd'],
+    ['centos-10', 'aarch64', 'guest-image', 'qcow2'],
+    ['fedora-43', 'x86_64', 'aws', 'generic-ami'],
+    ['fedora-43', 'x86_64', 'minimal-raw-zst', 'minimal-raw-zst'],
+  ];
+  for (const [distribution, architecture, requested, built] of cases) {
+    const b = body({ distribution });
+    b.image_requests = [{ architecture, image_type: requested, repositories: [{ baseurl: 'https://repos.example.test/x/' }] }];
+    const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+    t.is(res.statusCode, 201, `${distribution} ${requested}: ${res.body}`);
+    t.is((await osbuildArgs(res.json().id))[0].image_type, built, `${distribution} ${requested} builds ${built}`);
+  }
+  const b = body({ distribution: 'fedora-43' });
+  b.image_requests[0].image_type = 'aws-rhui';
+  const refused = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+  t.is(refused.statusCode, 400);
+  t.regex(refused.json().reason, /image_requests\[0\]\.image_type: unsupported: image type "aws-rhui" \(osbuild\/images' ec2\) for fedora-43/);
+});
+
 test.serial('a disk size is applied (the disk grows to it); size 0 and an empty ostree object change nothing', async (t) => {
   const b = body();
   b.image_requests[0].size = 20 * 1024 ** 3;
@@ -298,18 +322,19 @@ test.serial("Kiln's request extensions reach the jobs: one seed for all images, 
   t.deepEqual(outputs.json().images.map((i: any) => [i.arch, i.status, i.failable, i.files]), [['x86_64', 'pending', true, []], ['aarch64', 'pending', false, []]]);
 });
 
-test.serial('a blueprint instead of customizations: converted, or refused naming the field Kiln cannot apply', async (t) => {
+test.serial('a blueprint instead of customizations: built as given (passwords crypted), or refused naming the field', async (t) => {
   const before = await jobCount();
-  const bp = { name: 'x', distro: 'fedora-43', packages: [{ name: 'tmux' }], customizations: { hostname: 'h1', user: [{ name: 'ops', key: 'ssh-ed25519 AAA' }] } };
+  const bp = { name: 'x', distro: 'fedora-43', packages: [{ name: 'tmux' }], customizations: { hostname: 'h1', user: [{ name: 'ops', key: 'ssh-ed25519 AAA', password: 'plain' }] } };
   const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: body({ blueprint: bp }) });
   t.is(res.statusCode, 201, res.body);
-  t.deepEqual((await osbuildArgs(res.json().id))[0].customizations, { packages: ['tmux'], hostname: 'h1', users: [{ name: 'ops', key: 'ssh-ed25519 AAA' }] });
+  const built = (await osbuildArgs(res.json().id))[0].blueprint;
+  t.like(built, { packages: [{ name: 'tmux' }], customizations: { hostname: 'h1', user: [{ name: 'ops', key: 'ssh-ed25519 AAA' }] } });
+  t.regex(built.customizations.user[0].password, /^\$6\$/, 'the password is crypted for the build');
   const meta = await app.inject({ method: 'GET', url: `${API_BASE}/composes/${res.json().id}/metadata` });
-  t.deepEqual(meta.json().request.blueprint, bp, 'the request is kept as posted');
+  t.deepEqual(meta.json().request.blueprint, built, 'the request is kept with its blueprint as built, never a password in clear');
   const cases: Array<[Record<string, unknown>, string, RegExp]> = [
-    [{ blueprint: { customizations: { firewall: { ports: ['22:tcp'] } } } }, 'blueprint.customizations.firewall', /firewall settings are not supported by Kiln yet/],
-    [{ blueprint: { customizations: { user: [{ name: 'u', password: 'plain' }] } } }, 'blueprint.customizations.user[0].password', /plain-text password/],
-    [{ blueprint: { customizations: { bogus: 1 } } }, 'blueprint.customizations.bogus', /is not a blueprint customization/],
+    [{ blueprint: { customizations: { installer: { unattended: true } } } }, 'blueprint.customizations.installer.unattended', /is not supported by image type/],
+    [{ blueprint: { customizations: { user: [{ name: 'bad name!' }] } } }, 'blueprint.customizations.user[0].name', /is not a valid user name/],
     [{ blueprint: { distro: 'fedora-42' } }, 'blueprint.distro', /but the request's distribution is "fedora-43"/],
     [{ blueprint: {}, customizations: {} }, 'blueprint', /either customizations or blueprint/],
     [{ seed: 1.5 }, 'seed', /./],
@@ -350,8 +375,8 @@ test.serial('file name suffixes: Koji must have an archive type for them, and tw
 test.serial('POST /kickstart translates a kickstart line by line', async (t) => {
   const res = await app.inject({ method: 'POST', url: `${API_BASE}/kickstart`, payload: { kickstart: 'timezone Etc/UTC\nfirewall --enabled --port=22:tcp\n%post\ntrue\n%end\nreboot\n' } });
   t.is(res.statusCode, 200, res.body);
-  t.deepEqual(res.json().customizations, { timezone: { timezone: 'Etc/UTC' } });
-  t.deepEqual(res.json().not_applied.map((n: any) => n.line), [2, 3]);
+  t.deepEqual(res.json().blueprint, { name: 'kickstart', customizations: { timezone: { timezone: 'Etc/UTC' }, firewall: { ports: ['22:tcp'] } } });
+  t.deepEqual(res.json().not_applied.map((n: any) => n.line), [3]);
   t.deepEqual(res.json().ignored.map((n: any) => n.line), [6]);
   const bad = await app.inject({ method: 'POST', url: `${API_BASE}/kickstart`, payload: { kickstart: '%packages\nvim\n' } });
   t.is(bad.statusCode, 400);

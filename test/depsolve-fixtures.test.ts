@@ -5,11 +5,13 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { buildRepo, cachedRepo, serveDirectory } from './helpers/rpm-repos.js';
+import { gunzipSync } from 'node:zlib';
+import YAML from 'yaml';
+import { buildRepo, cachedRepo, modularRepo, modulesYaml, serveDirectory } from './helpers/rpm-repos.js';
 
 const run = promisify(execFile);
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'kiln-fixture-test-'));
@@ -79,4 +81,24 @@ test('serveDirectory serves files under its root only', async (t) => {
   t.is((await fetch(`${server.url}/${path.basename(repo.path)}/nope`)).status, 404);
   t.is((await fetch(`${server.url}/%2e%2e/%2e%2e/etc/passwd`)).status, 404);
   t.true(server.requests.length >= 3);
+});
+
+test('modularRepo: module streams and defaults in the repository metadata (modifyrepo_c), their packages built', async (t) => {
+  const repo = await modularRepo('x86_64');
+  t.deepEqual(repo.modules, ['kilnmod:1', 'kilnmod:2', 'othermod:stable']);
+  t.regex(readFileSync(path.join(repo.path, 'repodata', 'repomd.xml'), 'utf8'), /<data type="modules">/);
+  const file = readdirSync(path.join(repo.path, 'repodata')).find((f) => f.endsWith('modules.yaml.gz'))!;
+  const docs = YAML.parseAllDocuments(gunzipSync(readFileSync(path.join(repo.path, 'repodata', file))).toString('utf8')).map((d) => d.toJS());
+  t.deepEqual(docs.map((d) => `${d.document}:${d.data.name ?? d.data.module}:${d.data.stream}`), [
+    'modulemd:kilnmod:1', 'modulemd:kilnmod:2', 'modulemd:othermod:stable', 'modulemd-defaults:kilnmod:1',
+  ]);
+  t.deepEqual(docs[1].data.artifacts.rpms, ['kilnmod-tool-1:2.0-1.module_kilnmod2.noarch', 'kilnmod-extra-0:2.0-1.module_kilnmod2.noarch']);
+  for (const rpm of ['noarch/kilnmod-tool-2.0-1.module_kilnmod2.noarch.rpm', 'noarch/kilnmod-tool-3.0-1.noarch.rpm', 'noarch/othermod-pkg-1.0-1.module_othermodstable.noarch.rpm']) {
+    t.true(existsSync(path.join(repo.path, rpm)), rpm);
+  }
+  t.is(await rpmq(path.join(repo.path, 'noarch/kilnmod-tool-2.0-1.module_kilnmod2.noarch.rpm'), '--qf', '%{EPOCH}'), '1');
+});
+
+test('modulesYaml refuses a profile naming a package the stream does not have', (t) => {
+  t.throws(() => modulesYaml({ streams: [{ name: 'm', stream: '1', arch: 'x86_64', profiles: { default: ['ghost'] }, packages: [{ name: 'real' }] }] }), { message: /profile default names ghost/ });
 });

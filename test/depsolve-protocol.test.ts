@@ -167,3 +167,62 @@ test('the default solver is osbuild’s when installed, else Kiln’s own execut
   t.true(KILN_SOLVER.endsWith('/libexec/kiln-depsolve-dnf'));
   t.deepEqual(defaultSolverCommand(), [existsSync(OSBUILD_SOLVER) ? OSBUILD_SOLVER : KILN_SOLVER]);
 });
+
+// osbuild 191's osbuild-depsolve-dnf for `@kilnmod:2/full` on test/helpers/rpm-repos.ts' modularRepo (failsafe YAML shortened)
+const osbuildModules = {
+  kilnmod: {
+    'module-file': { path: '/etc/dnf/modules.d/kilnmod.conf', data: { name: 'kilnmod', stream: '2', profiles: ['full', 'default'], state: 'enabled' } },
+    'failsafe-file': { data: '---\ndocument: modulemd\nversion: 2\ndata:\n  name: kilnmod\n  stream: "2"\n...\n', path: '/var/lib/dnf/modulefailsafe/kilnmod:2' },
+  },
+};
+
+test('modules: taken as the solver gives them, sorted by name, profiles sorted (osbuild lists them from a set)', (t) => {
+  const doc = { solver: 'dnf', packages: [], repos: {}, modules: { zeta: { ...structuredClone(osbuildModules.kilnmod) }, ...structuredClone(osbuildModules) } };
+  doc.modules.zeta['module-file'].data.name = 'zeta';
+  doc.modules.zeta['failsafe-file'].path = '/var/lib/dnf/modulefailsafe/zeta:2';
+  const parsed = parseResponse(doc, 1);
+  t.deepEqual(Object.keys(parsed.modules), ['kilnmod', 'zeta']);
+  t.deepEqual(parsed.modules.kilnmod, {
+    'module-file': { path: '/etc/dnf/modules.d/kilnmod.conf', data: { name: 'kilnmod', stream: '2', profiles: ['default', 'full'], state: 'enabled' } },
+    'failsafe-file': { path: '/var/lib/dnf/modulefailsafe/kilnmod:2', data: osbuildModules.kilnmod['failsafe-file'].data },
+  });
+  t.deepEqual(parseResponse({ solver: 'dnf', packages: [], repos: {}, modules: null }, 1).modules, {});
+  t.deepEqual(parseResponse({ solver: 'dnf', packages: [], repos: {} }, 1).modules, {});
+});
+
+test('modules that would write outside dnf’s failsafe directory, or do not say what they are, are malformed', (t) => {
+  const bad = (edit: (m: any) => void) => {
+    const modules: any = structuredClone(osbuildModules);
+    edit(modules.kilnmod);
+    return { solver: 'dnf', packages: [], repos: {}, modules };
+  };
+  for (const [what, doc] of [
+    ['path outside', bad((m) => (m['failsafe-file'].path = '/etc/passwd'))],
+    ['path ..', bad((m) => (m['failsafe-file'].path = '/var/lib/dnf/modulefailsafe/..'))],
+    ['path deeper', bad((m) => (m['failsafe-file'].path = '/var/lib/dnf/modulefailsafe/a/b'))],
+    ['no failsafe data', bad((m) => delete m['failsafe-file'].data)],
+    ['name differs from key', bad((m) => (m['module-file'].data.name = 'other'))],
+    ['stream with a slash', bad((m) => (m['module-file'].data.stream = '2/x'))],
+    ['profiles not names', bad((m) => (m['module-file'].data.profiles = [1]))],
+    ['not an object', { solver: 'dnf', packages: [], repos: {}, modules: [] }],
+  ] as const) {
+    const err = t.throws(() => parseResponse(doc, 1), { instanceOf: DepsolveError }, what);
+    t.is(err?.kind, 'MalformedResponse', what);
+  }
+});
+
+test('a module stream the solver cannot enable is named as a module stream (osbuild’s words and Kiln’s details)', (t) => {
+  const withModules: DepsolveRequest = { ...request, transactions: [request.transactions[0], { ...request.transactions[1], module_enable_specs: ['kilnmod:9', 'othermod:stable'] }] };
+  t.deepEqual((toWireRequest(withModules, 2, '/c') as any).arguments.transactions[1]['module-enable-specs'], ['kilnmod:9', 'othermod:stable']);
+  const c = { ...ctx, request: withModules };
+  // osbuild 191, word for word
+  const real = solverFailure({ kind: 'MarkingErrors', reason: 'Error occurred when marking packages for installation: Problems in request:\nmissing groups or modules: kilnmod:9' }, c);
+  t.deepEqual(real.details?.modules, ['kilnmod:9']);
+  t.false('packages' in real.details!);
+  t.is(real.message, 'depsolve: no module stream matches kilnmod:9');
+  const kiln = solverFailure({ kind: 'MarkingErrors', reason: 'whatever', details: { transaction: 1, modules: ['kilnmod:9'] } }, c);
+  t.like(kiln.details, { modules: ['kilnmod:9'], transaction: 1, transaction_name: 'os' });
+  t.is(kiln.message, 'depsolve: no module stream matches kilnmod:9');
+  const both = solverFailure({ kind: 'MarkingErrors', reason: 'Problems in request:\nmissing packages: ghost\nmissing groups or modules: kilnmod:9' }, c);
+  t.is(both.message, 'depsolve: no module stream matches kilnmod:9; no package matches ghost');
+});

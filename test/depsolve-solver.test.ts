@@ -6,8 +6,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { KILN_SOLVER } from '../src/depsolve/index.js';
-import { standardRepos } from './helpers/rpm-repos.js';
+import { modularRepo, standardRepos } from './helpers/rpm-repos.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'kiln-solver-test-'));
 test.after.always(() => rmSync(scratch, { recursive: true, force: true }));
@@ -106,6 +107,9 @@ test('v2 response: disjoint transactions with full package metadata', async (t) 
   t.deepEqual(res.doc.repos.base.gpgkey, []);
   t.is(res.doc.repos.base.rhsm, false);
   t.false('gpgkeys' in res.doc.repos.base);
+  // as osbuild answers: dnf's empty values are "", its defaults are reported
+  t.like(httpd, { url: '', packager: '', vendor: '', reason: '' });
+  t.like(res.doc.repos.base, { sslcacert: '', sslclientkey: '', sslclientcert: '', module_hotfixes: false, metadata_expire: '20s' });
 });
 
 test('InvalidRequest names the offending field; exit 1 with the error on stdout and stderr', async (t) => {
@@ -125,6 +129,11 @@ test('InvalidRequest names the offending field; exit 1 with the error on stdout 
       'unknown repo-ids',
       { ...good, arguments: { ...good.arguments, transactions: [{ 'package-specs': ['a'], 'repo-ids': ['nope'] }] } },
       'arguments.transactions[0].repo-ids[0]',
+    ],
+    [
+      'module-enable-specs not a list',
+      { ...good, arguments: { ...good.arguments, transactions: [{ 'package-specs': ['a'], 'module-enable-specs': 'kilnmod:2' }] } },
+      'arguments.transactions[0].module-enable-specs',
     ],
     [
       'empty package-specs in v2',
@@ -167,4 +176,86 @@ test('gpg keys: armored keys are passed through, file:// keys are read, unreadab
   const missing = await solve(await wire([{ 'package-specs': ['chain-c'] }], {}, { gpgkeys: [`file://${scratch}/nope.asc`] }));
   t.is(missing.code, 1);
   t.is(missing.doc.kind, 'GPGKeyReadError');
+});
+
+// ---------- modules and repo-ids (compared with osbuild 191's solver: see the module notes in libexec/kiln-depsolve-dnf) ----------
+
+async function modWire(transactions: unknown[], extra: Record<string, unknown> = {}) {
+  const base = await wire(transactions, extra);
+  const mod = await modularRepo('x86_64');
+  base.arguments.repos.push({ id: 'mod', baseurl: [mod.baseurl] });
+  return base;
+}
+
+const pkgs = (doc: Record<string, any>) => doc.packages.map((p: any) => `${p.name}-${p.epoch}:${p.version}@${p.repo_id}`);
+
+test('module streams: the default stream without enabling; module-enable-specs switch the stream, hiding the non-modular package', async (t) => {
+  const plain = await solve(await modWire([{ 'package-specs': ['tool-user'] }]));
+  t.is(plain.code, 0, plain.stderr);
+  // kilnmod-tool 3.0 outside the module is filtered out while a kilnmod stream is active
+  t.deepEqual(pkgs(plain.doc), ['kilnmod-tool-1:1.0@mod', 'tool-user-0:1.0@mod']);
+  t.deepEqual(plain.doc.modules, {}, 'a default stream nobody asked for is not reported (as osbuild)');
+
+  const two = await solve(await modWire([{ 'package-specs': ['tool-user'], 'module-enable-specs': ['kilnmod:2'] }]));
+  t.is(two.code, 0, two.stderr);
+  t.deepEqual(pkgs(two.doc), ['kilnmod-tool-1:2.0@mod', 'tool-user-0:1.0@mod']);
+  t.deepEqual(Object.keys(two.doc.modules), ['kilnmod']);
+  const { 'module-file': file, 'failsafe-file': failsafe } = two.doc.modules.kilnmod;
+  t.deepEqual(file, { path: '/etc/dnf/modules.d/kilnmod.conf', data: { name: 'kilnmod', stream: '2', profiles: [], state: 'enabled' } });
+  t.is(failsafe.path, '/var/lib/dnf/modulefailsafe/kilnmod:2');
+  t.deepEqual(Object.keys(two.doc.modules.kilnmod), ['module-file', 'failsafe-file']);
+  t.deepEqual(Object.keys(failsafe), ['data', 'path']);
+  const md = YAML.parse(failsafe.data);
+  t.like(md, { document: 'modulemd', version: 2, data: { name: 'kilnmod', stream: '2', context: 'c0ffee43', arch: 'x86_64' } });
+  t.deepEqual(md.data.artifacts.rpms.sort(), ['kilnmod-extra-0:2.0-1.module_kilnmod2.noarch', 'kilnmod-tool-1:2.0-1.module_kilnmod2.noarch']);
+});
+
+test('@name:stream/profile installs the profile and the module file names it (v2); a stream stays enabled for later transactions', async (t) => {
+  const res = await solve(
+    await modWire([{ 'package-specs': ['chain-c'], 'module-enable-specs': ['kilnmod:2'] }, { 'package-specs': ['@kilnmod:2/full'] }, { 'package-specs': ['tool-user'] }], { api_version: 2 }),
+  );
+  t.is(res.code, 0, res.stderr);
+  t.deepEqual(
+    res.doc.transactions.map((tr: any[]) => tr.map((p) => `${p.name}-${p.version}`)),
+    [['chain-c-1.0'], ['kilnmod-extra-2.0', 'kilnmod-tool-2.0'], ['tool-user-1.0']],
+  );
+  t.deepEqual(res.doc.modules.kilnmod['module-file'].data, { name: 'kilnmod', stream: '2', profiles: ['full'], state: 'enabled' });
+});
+
+test('a module of epoch-0 packages is reported too (osbuild 191 omits it: its NEVRAs lack the 0: its artifacts carry)', async (t) => {
+  const res = await solve(await modWire([{ 'package-specs': ['othermod-pkg'], 'module-enable-specs': ['othermod:stable'] }]));
+  t.is(res.code, 0, res.stderr);
+  t.deepEqual(pkgs(res.doc), ['othermod-pkg-0:1.0@mod']);
+  t.deepEqual(res.doc.modules.othermod['module-file'].data, { name: 'othermod', stream: 'stable', profiles: [], state: 'enabled' });
+});
+
+test('unknown module or stream, and a package of a module not enabled: MarkingErrors naming it, worded as osbuild', async (t) => {
+  for (const spec of ['nomod:1', 'kilnmod:9']) {
+    const res = await solve(await modWire([{ 'package-specs': ['chain-c'] }, { 'package-specs': ['tool-user'], 'module-enable-specs': [spec] }]));
+    t.is(res.code, 1, spec);
+    t.is(res.doc.kind, 'MarkingErrors', spec);
+    t.is(res.doc.reason, `Error occurred when marking packages for installation: Problems in request:\nmissing groups or modules: ${spec}`);
+    t.deepEqual(res.doc.details, { transaction: 1, modules: [spec] });
+  }
+  const hidden = await solve(await modWire([{ 'package-specs': ['othermod-pkg'] }]));
+  t.is(hidden.doc.kind, 'MarkingErrors');
+  t.is(hidden.doc.reason, 'Error occurred when marking packages for installation: Problems in request:\nmissing packages: othermod-pkg');
+  t.deepEqual(hidden.doc.details, { transaction: 0, packages: ['othermod-pkg'] });
+});
+
+test('switching away from a default stream a previous transaction used fails as in osbuild, naming every spec', async (t) => {
+  const res = await solve(await modWire([{ 'package-specs': ['tool-user'] }, { 'package-specs': ['kilnmod-extra'], 'module-enable-specs': ['kilnmod:2'] }]));
+  t.is(res.code, 1);
+  t.is(res.doc.kind, 'DepsolveError');
+  t.regex(res.doc.reason, /^There was a problem depsolving tool-user, kilnmod-extra: [\s\S]*kilnmod-tool-1:1\.0-1\.module_kilnmod1\.noarch is filtered out by modular filtering/);
+  t.deepEqual(res.doc.details, { transaction: 1, packages: ['kilnmod-extra'] });
+});
+
+test('repo-ids hide every other repository from the transaction, dependencies included', async (t) => {
+  const res = await solve(await wire([{ 'package-specs': ['multi-user'], 'repo-ids': ['base'] }, { 'package-specs': ['alt-user'] }]));
+  t.is(res.code, 0, res.stderr);
+  t.deepEqual(pkgs(res.doc), ['alt-user-0:1.0@base', 'altlib-ng-0:2.0@updates', 'multi-0:1.0@base', 'multi-user-0:1.0@base']);
+  const only = await solve(await wire([{ 'package-specs': ['multi-user'], 'repo-ids': ['updates'] }]));
+  t.is(only.doc.kind, 'MarkingErrors');
+  t.deepEqual(only.doc.details, { transaction: 0, packages: ['multi-user'] });
 });

@@ -94,14 +94,17 @@ test('two repos with different versions of a package: the highest wins', async (
   t.deepEqual(highest.repos.map((r) => r.id), ['base', 'updates']);
 });
 
-test('repo_ids restricts where the named packages come from (dependencies may come from any repo)', async (t) => {
+test('repo_ids keeps a transaction to those repositories, dependencies included; the next transaction may use all', async (t) => {
   const repos = await standardRepos();
   const opts = options();
   const direct = await depsolve(request(repos, [{ package_specs: ['multi'], repo_ids: ['base'] }]), opts);
   t.like(direct.transactions[0].packages, [{ name: 'multi', version: '1.0', repo_id: 'base' }]);
-  // As in osbuild's solver (dnf's install_specs reponame): only the specs are restricted.
-  const viaDep = await depsolve(request(repos, [{ package_specs: ['multi-user'], repo_ids: ['base'] }]), opts);
-  t.like(viaDep.transactions[0].packages.find((p) => p.name === 'multi'), { version: '2.0', repo_id: 'updates' });
+  // As in osbuild's solver since 2a4c9d72 (osbuild 191): the other repositories' packages are hidden.
+  const chained = await depsolve(request(repos, [{ package_specs: ['multi-user'], repo_ids: ['base'] }, { package_specs: ['alt-user'] }]), opts);
+  t.like(chained.transactions[0].packages.find((p) => p.name === 'multi'), { version: '1.0', repo_id: 'base' });
+  t.like(chained.transactions[1].packages.find((p) => p.name === 'altlib-ng'), { version: '2.0', repo_id: 'updates' });
+  const err = await t.throwsAsync(depsolve(request(repos, [{ package_specs: ['multi-user'], repo_ids: ['updates'] }]), opts), { instanceOf: DepsolveError });
+  t.like(err.details, { kind: 'MarkingErrors', packages: ['multi-user'], transaction: 0 });
 });
 
 test('an exclude forces the other candidate', async (t) => {

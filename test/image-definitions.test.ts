@@ -1,9 +1,10 @@
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KilnError } from '../src/errors.js';
 import { builtinDefinitionsDir, checkCatalog, ImageDefinitionError, loadCatalog, resolveImage, supportedImages } from '../src/osbuild/index.js';
+import { imageTypesTable, readmeWithTable } from '../scripts/image-types-table.js';
 
 function tempDir(t: { teardown(fn: () => void): void }, prefix: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -232,4 +233,9 @@ test("Kiln's own definitions load and every offered image resolves", (t) => {
   const n = checkCatalog(c);
   t.true(n > 100);
   t.log(`${n} (distro, arch, image type) combinations from ${[...c.families.keys()].join(', ')}`);
+});
+
+test('image-types/README.md: the table of image types is the one the definitions make', (t) => {
+  const readme = readFileSync(path.join(builtinDefinitionsDir, 'README.md'), 'utf8');
+  t.is(readmeWithTable(readme, imageTypesTable()), readme, 'run `npx tsx scripts/image-types-table.ts`');
 });

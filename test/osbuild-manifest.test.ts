@@ -15,17 +15,17 @@ import {
   type ManifestStage,
 } from '../src/osbuild/index.js';
 import { STAGE_TOOLS } from '../src/osbuild/stages/stage.js';
-import type { Customizations } from '../src/generated/customizations.schema.js';
-import { validateManifest } from './osbuild-standin/validate.js';
+import type { Blueprint } from '../src/blueprint/index.js';
+import { osbuildSchemaDir, validateManifest } from './osbuild-standin/validate.js';
 import { loadManifest } from './osbuild-standin/load.js';
 import { syntheticDepsolve, syntheticPackage } from './osbuild-standin/synthetic.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
-function build(distro: string, arch: string, type: string, extra: { customizations?: Customizations; seed?: string; size?: number } = {}): Manifest {
+function build(distro: string, arch: string, type: string, extra: { blueprint?: Blueprint; seed?: string; size?: number } = {}): Manifest {
   const image = resolveImage(distro, arch, type);
-  const input = { image, seed: extra.seed ?? '7', ...(extra.customizations ? { customizations: extra.customizations } : {}), ...(extra.size ? { size: extra.size } : {}) };
+  const input = { image, seed: extra.seed ?? '7', ...(extra.blueprint ? { blueprint: extra.blueprint } : {}), ...(extra.size ? { size: extra.size } : {}) };
   return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), arch) });
 }
 
@@ -40,6 +40,7 @@ test('every offered (distro, arch, type): a manifest osbuild accepts, exporting 
     const image = resolveImage(s.distro, s.arch, s.imageType);
     const m = build(s.distro, s.arch, s.imageType);
     const res = validateManifest(m);
+    if (res.skipped && count === 0) t.log('osbuild schemas absent (shared/reference/osbuild-schemas): not validated against them');
     if (!res.success) t.fail(`${s.distro} ${s.arch} ${s.imageType}: ${JSON.stringify(res.errors.slice(0, 3))}`);
     t.notThrows(() => loadManifest(m as never), `${s.distro} ${s.arch} ${s.imageType} loads`);
     const exported = m.pipelines.find((p) => p.name === image.exportPipeline);
@@ -74,6 +75,18 @@ test('the build root is derived from the stages: each stage type names its tools
   t.false(packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'generic-wsl'), seed: '1' }).build[0].include.includes('python3-pyyaml'));
   t.true(packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'qcow2'), seed: '1' }).build[0].include.includes('qemu-img'));
   t.false(packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'ami'), seed: '1' }).build[0].include.includes('qemu-img'));
+});
+
+test('the build root has the commands the output stages run: ovf and vagrant read the disk with qemu-img, oci-archive gzips the layer', (t) => {
+  // osbuild 191: org.osbuild.ovf and org.osbuild.vagrant (libvirt) call `qemu-img info`;
+  // org.osbuild.oci-archive runs `tar`, then `gzip -S .compressed layer.tar`
+  for (const type of ['org.osbuild.ovf', 'org.osbuild.vagrant']) t.deepEqual(STAGE_TOOLS[type], ['qemu-img'], type);
+  t.deepEqual(STAGE_TOOLS['org.osbuild.oci-archive'], ['gzip', 'tar']);
+  // a container's build root has no other stage that would bring gzip
+  for (const [distro, type] of [['fedora-43', 'container'], ['centos-9', 'container'], ['centos-10', 'container-minimal']]) {
+    const build = packageRequests({ image: resolveImage(distro, 'x86_64', type), seed: '1' }).build[0].include;
+    t.true(build.includes('gzip') && build.includes('tar'), `${distro} ${type}: ${build.join(' ')}`);
+  }
 });
 
 test('Fedora generic-qcow2 x86_64: stage for stage as osbuild/images makes it', (t) => {
@@ -253,18 +266,20 @@ test('output formats: vhd, vmdk, ova, gce, vagrant, zstd, containers, WSL', (t) 
 });
 
 test('customizations land in the right stages', (t) => {
-  const customizations: Customizations = {
-    packages: ['tmux'],
-    users: [
-      { name: 'zed', key: 'ssh-ed25519 AAAAzed zed@example' },
-      { name: 'alice', key: 'ssh-ed25519 AAAA alice@example', groups: ['wheel'], password: '$6$salt$hash' },
-    ],
-    hostname: 'builder.example.com',
-    timezone: { timezone: 'Europe/Prague' },
-    kernel: { append: 'console=ttyS1 quiet' },
-    services: { enabled: ['cockpit.socket'], disabled: ['kdump.service'] },
+  const blueprint: Blueprint = {
+    packages: [{ name: 'tmux' }],
+    customizations: {
+      user: [
+        { name: 'zed', key: 'ssh-ed25519 AAAAzed zed@example' },
+        { name: 'alice', key: 'ssh-ed25519 AAAA alice@example', groups: ['wheel'], password: '$6$salt$hash' },
+      ],
+      hostname: 'builder.example.com',
+      timezone: { timezone: 'Europe/Prague' },
+      kernel: { append: 'console=ttyS1 quiet' },
+      services: { enabled: ['cockpit.socket'], disabled: ['kdump.service'] },
+    },
   };
-  const m = build('fedora-43', 'x86_64', 'qcow2', { customizations });
+  const m = build('fedora-43', 'x86_64', 'qcow2', { blueprint });
   t.true(validateManifest(m).success);
   t.deepEqual(Object.keys(opts(m, 'os', 'org.osbuild.users').users), ['alice', 'zed']);
   t.deepEqual(opts(m, 'os', 'org.osbuild.users').users.alice, { password: '$6$salt$hash', key: 'ssh-ed25519 AAAA alice@example', groups: ['wheel'] });
@@ -282,7 +297,7 @@ test('customizations land in the right stages', (t) => {
   t.deepEqual((rpms[2].inputs!.packages as any).references, [{ id: tmux.checksum }]);
   t.deepEqual((m.sources['org.osbuild.curl'] as any).items[tmux.checksum], { url: tmux.remote_location });
   // users need shadow-utils in the image, on top of the type's packages
-  t.true(packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'qcow2'), seed: '1', customizations }).os[1].include.includes('shadow-utils'));
+  t.true(packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'qcow2'), seed: '1', blueprint }).os[1].include.includes('shadow-utils'));
 });
 
 test('rpm stages: one per transaction, keys of the checked repositories of that transaction', (t) => {
@@ -303,10 +318,10 @@ test('bad inputs: unsupported or invalid customization, incomplete depsolve resu
   const image = resolveImage('fedora-43', 'x86_64', 'container');
   const input = { image, seed: '1' };
   const packages = syntheticDepsolve(packageRequests(input), 'x86_64');
-  const k = t.throws(() => generateManifest({ ...input, packages, customizations: { kernel: { append: 'quiet' } } }), { instanceOf: InvalidInputError })!;
-  t.regex(k.message, /customizations\.kernel: is not supported by image type generic-container/);
-  const pw = t.throws(() => generateManifest({ ...input, packages, customizations: { users: [{ name: 'a', password: 'plaintext' }] } }), { instanceOf: InvalidInputError })! as InvalidInputError;
-  t.is(pw.field, 'customizations.users[0].password');
+  const k = t.throws(() => generateManifest({ ...input, packages, blueprint: { customizations: { kernel: { append: 'quiet' } } } }), { instanceOf: InvalidInputError })!;
+  t.regex(k.message, /blueprint\.customizations\.kernel\.append: is not supported by image type generic-container/);
+  const user = t.throws(() => generateManifest({ ...input, packages, blueprint: { customizations: { user: [{ name: 'a b' }] } } }), { instanceOf: InvalidInputError })! as InvalidInputError;
+  t.is(user.field, 'blueprint.customizations.user[0].name');
   const missing = t.throws(() => generateManifest({ ...input, packages: { build: packages.build } }))! as KilnError;
   t.is(missing.code, 'KILN_MANIFEST');
   t.regex(missing.message, /pipeline "os"/);
@@ -325,4 +340,23 @@ test('names: aliases resolve to the canonical type; file names and Koji extensio
   t.is(splitExtension('image.raw.xz'), '.raw.xz');
   t.is(splitExtension('noext'), '');
   t.deepEqual(pipelineNames(build('fedora-43', 'x86_64', 'qcow2')), { build: ['build'], payload: ['os', 'image', 'qcow2'] });
+});
+
+test('UKI images (RHEL confidential VMs): kernel-install into the ESP, shim CSV in UTF-16, hmac while uki-direct is old, no grub2', (t) => {
+  const image = resolveImage('rhel-10.0', 'x86_64', 'ec2-cvm');
+  const input = { image, seed: '1' };
+  const packages = syntheticDepsolve(packageRequests(input), 'x86_64');
+  const withUki = (version: string) => generateManifest({ ...input, packages: { ...packages, os: packages.os.map((tr) => tr.map((p) => (p.name === 'uki-direct' ? { ...p, version } : p))) } });
+  const old = withUki('24.11');
+  for (const r of stages(old, 'os', 'org.osbuild.rpm')) t.deepEqual((r.options as any).kernel_install_env, { boot_root: '/boot/efi' });
+  t.is(stage(old, 'os', 'org.osbuild.grub2'), undefined);
+  t.is(stage(old, 'os', 'org.osbuild.kernel-cmdline'), undefined);
+  const copy = opts(old, 'os', 'org.osbuild.copy');
+  t.is(copy.paths[0].to, 'tree:///boot/efi/EFI/redhat/BOOTX64.CSV');
+  const id = copy.paths[0].from.split('/').at(-1);
+  const csv = Buffer.from((old.sources['org.osbuild.inline'] as any).items[id].data, 'base64').toString('utf16le');
+  t.regex(csv, /^shimx64\.efi,redhat,\\EFI\\Linux\\f{32}-1\.0-1\.fc43\.x86_64\.efi ,UKI bootentry\n$/);
+  t.deepEqual(opts(old, 'os', 'org.osbuild.hmac'), { paths: ['/boot/efi/EFI/Linux/ffffffffffffffffffffffffffffffff-1.0-1.fc43.x86_64.efi'], algorithm: 'sha512' });
+  t.is(stage(withUki('25.3'), 'os', 'org.osbuild.hmac'), undefined, 'uki-direct 25.3 writes the hmac itself');
+  t.true(packageRequests(input).build[0].include.includes('libkcapi-hmaccalc'), 'planned before the version is known');
 });

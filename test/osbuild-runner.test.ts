@@ -252,7 +252,8 @@ for (const [distro, arch, type] of [
     // progress: monotonic outer counter ending at done == total, stage-level sub-progress seen
     const last = events.at(-1)!;
     t.is(last.done, last.total);
-    t.is(last.total, 1 + manifest.pipelines.length);
+    // osbuild counts its sources and the pipelines the export needs (main_cli.py)
+    t.is(last.total, Object.keys(manifest.sources).length + manifest.pipelines.length);
     for (let i = 1; i < events.length; i++) t.true(events[i].done >= events[i - 1].done);
     t.true(events.some((e) => e.pipeline === 'os' && e.stage === 'org.osbuild.rpm' && e.subprogress !== undefined));
     t.log(`${events.length} progress events, ${Date.now() - started} ms`);
@@ -274,6 +275,39 @@ test('a failing stage: success false, the error names the stage and pipeline, no
   t.regex(err.message, /stage org\.osbuild\.selinux of pipeline os/);
   t.regex(readFileSync(res.logPath, 'utf8'), /Finished module org\.osbuild\.selinux \(FAILED/);
   t.false(existsSync(path.join(path.dirname(res.logPath), 'disk.qcow2')));
+});
+
+test('module streams: the dnf.module-config stage runs; options its schema allows but its code cannot use fail it as in osbuild 191', async (t) => {
+  const image = resolveImage('fedora-43', 'x86_64', 'guest-image');
+  const packages = syntheticDepsolve(packageRequests({ image, seed: '1' }), 'x86_64');
+  const modules = [
+    {
+      'module-file': { path: '/etc/dnf/modules.d/kilnmod.conf', data: { name: 'kilnmod', stream: '2', profiles: ['full'], state: 'enabled' } },
+      'failsafe-file': { path: '/var/lib/dnf/modulefailsafe/kilnmod:2', data: '---\ndocument: modulemd\n...\n' },
+    },
+  ];
+  const manifest = generateManifest({ image, seed: '1', packages, modules });
+  const ok = await runStandin(manifest);
+  t.true(ok.success, JSON.stringify(ok.errors));
+  t.regex(readFileSync(ok.logPath, 'utf8'), /org\.osbuild\.dnf\.module-config/);
+
+  // what real osbuild answered (--inspect accepts it; the stage dies with KeyError, the stage's error is null)
+  for (const [drop, key] of [[(c: any) => delete c.profiles, 'profiles'], [(c: any) => delete c.name, 'name']] as const) {
+    const bad = structuredClone(manifest);
+    const conf = bad.pipelines[1].stages.find((s) => s.type === 'org.osbuild.dnf.module-config')!.options!.conf;
+    drop(conf);
+    const res = await runStandin(bad);
+    t.false(res.success);
+    t.is(res.exitCode, 1);
+    t.like(res.errors[0], { stage: 'org.osbuild.dnf.module-config', pipeline: 'os' });
+    t.regex(res.errors[0].message, new RegExp(`KeyError: '${key}'\\n$`));
+    const stage = (res.osbuildResult as any).error.details.stage;
+    t.is(stage.error, null);
+    t.deepEqual((res.osbuildResult as any).log.os.at(-1), { id: stage.id, type: 'org.osbuild.dnf.module-config', output: stage.output, success: false });
+  }
+  const noConf = structuredClone(manifest);
+  noConf.pipelines[1].stages.find((s) => s.type === 'org.osbuild.dnf.module-config')!.options = {};
+  t.regex((await runStandin(noConf)).errors[0].message, /KeyError: 'conf'/);
 });
 
 test('an invalid manifest: osbuild exits 2 and the validation errors come back', async (t) => {
@@ -570,7 +604,7 @@ hostTest('runOsbuild: an osbuild that ignores SIGINT is killed, and what it left
   t.is((err as KilnError).code, 'KILN_OSBUILD_CANCELED');
   const logText = readFileSync((err as KilnError).details!.logPath as string, 'utf8');
   t.regex(logText, /osbuild exited with SIGKILL\n/);
-  t.regex(logText, /kiln removed what osbuild left: .*loop device \/dev\/loop\d+ \(.*\/store\/stage\/uuid-[0-9a-f]+\/data\/tree\/disk\.raw\)/);
+  t.regex(logText, /kiln removed what osbuild left: .*loop device \/dev\/loop\d+ \(.*\/store\/stage\/uuid-[0-9a-f]+\/data\/tree\/disk\.img\)/);
   t.deepEqual(groupMembers(pid), []);
   t.deepEqual(mountsUnder(dir), []);
   t.deepEqual(loopsUnder(dir), []);

@@ -124,10 +124,10 @@ test.serial('the status page in Chromium: composes newest first with progress ba
   t.is(bars.length, 2);
   t.is(bars[0].style, '37.5%');
   t.true(Math.abs(bars[0].ratio - 0.375) < 0.01, `bar 1 is ${bars[0].ratio}`);
-  t.regex(bars[0].text, /guest-image · x86_64\s*building\s*3\/8 org\.osbuild\.rpm/);
+  t.regex(bars[0].text, /generic-qcow2 · x86_64\s*building\s*3\/8 org\.osbuild\.rpm/); // the type built: composer's guest-image is osbuild/images' generic-qcow2
   t.is(bars[1].style, '100%');
   t.true(Math.abs(bars[1].ratio - 1) < 0.01);
-  t.regex(bars[1].text, /minimal-raw · aarch64\s*success/);
+  t.regex(bars[1].text, /minimal-raw-xz · aarch64\s*success/);
   t.is((await row.locator('.compose-status').textContent())?.trim(), 'building');
   t.regex((await row.locator('td').nth(1).textContent()) ?? '', /Fedora-Cloud-43-20261123\.0/);
 

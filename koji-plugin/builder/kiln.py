@@ -875,7 +875,7 @@ IMAGE_BUILD = read_config().get('image_build')
 
 class KilnBuildImage(KilnImageParent):
     """`koji image-build` (kojid's BuildBaseImageTask, method `image`): the kickstart is
-    translated to customizations (osbuild runs no kickstart), each format is an image type."""
+    translated to a blueprint (osbuild runs no kickstart), each format is an image type."""
     Methods = ['image'] if IMAGE_BUILD else []
     subtask_method = 'createImage'
     failany = True
@@ -911,7 +911,7 @@ class KilnBuildImage(KilnImageParent):
 
     def translate(self, ksname, text):
         """Kiln's translation of the kickstart, written to the task log (kiln-kickstart.log); the
-        customizations, or a BuildError in strict mode when something was not applied."""
+        blueprint, or a BuildError in strict mode when something was not applied."""
         tr = self.client.translate_kickstart(text)
         lines = ['kickstart %s: what osbuild applies and what it cannot' % ksname]
         for key, label in (('applied', 'applied'), ('not_applied', 'NOT APPLIED'), ('ignored', 'ignored')):
@@ -925,7 +925,7 @@ class KilnBuildImage(KilnImageParent):
             if self.config.get('strict_kickstarts'):
                 raise koji.BuildError('strict mode: what osbuild cannot apply from the kickstart:\n  %s' % '\n  '.join(
                     'line %s: %s (%s)' % (n['line'], n['text'], n['reason']) for n in missing))
-        return tr.get('customizations') or {}
+        return tr.get('blueprint') or {}
 
     def formats(self, opts):
         out = []
@@ -967,7 +967,7 @@ class KilnBuildImage(KilnImageParent):
             self.check_package(target_info, name, opts)
             self.check_nvr(name, version, release)
         ksname, text = self.fetch_kickstart(opts)
-        customizations = self.translate(ksname, text)
+        blueprint = self.translate(ksname, text)
         repos = as_list(opts.get('repo')) or [self.tag_repo_url(target_info, repo_info)]
         disk = opts.get('disk_size')
         size = int(disk) * 1024 ** 3 if disk not in (None, '', 0, '0') else None
@@ -988,8 +988,8 @@ class KilnBuildImage(KilnImageParent):
         if opts.get('scratch'):
             koji_opts['scratch'] = True
         request = {'distribution': oz_distro(opts['distro']), 'koji': koji_opts, 'image_requests': image_requests}
-        if customizations:
-            request['customizations'] = customizations
+        if blueprint:
+            request['blueprint'] = blueprint
         cid, build_id, results = self.run_compose(
             request, '%s-%s-%s (%s, %s: %s)%s' % (name, version, release, opts['distro'], ', '.join(f[0] for f in formats),
                                                   ', '.join(arches), ' scratch' if opts.get('scratch') else ''),

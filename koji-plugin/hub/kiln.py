@@ -576,14 +576,14 @@ def buildImageOz(name, version, arches, target, inst_tree, opts=None, priority=N
     if not opts.get('distro'):
         raise koji.ParameterError('opts.distro: is required (e.g. Fedora-42)')
     text = read_kickstart(opts)
-    customizations = None
+    blueprint = None
     if text is not None:
         translation = kiln_translate_kickstart(text, config)
         if translation is not None:
             lines = not_applied_lines(translation)
             if lines and config.get('strict_kickstarts'):
                 raise koji.ParameterError('opts.kickstart: strict mode: what osbuild cannot apply from the kickstart:\n  %s' % '\n  '.join(lines))
-            customizations = translation.get('customizations') or None
+            blueprint = translation.get('blueprint') or None
     optional = opts.get('optional_arches') or []
     if isinstance(optional, str):
         optional = [a for a in optional.split(',') if a]
@@ -597,8 +597,8 @@ def buildImageOz(name, version, arches, target, inst_tree, opts=None, priority=N
             for arch in arches for (_, image_type, suffix, _) in formats
         ],
     }
-    if customizations:
-        request['customizations'] = customizations
+    if blueprint:
+        request['blueprint'] = blueprint
     kiln_check(request, config)
     args = [name, version, arches, target, inst_tree, opts]
     task_id = kojihub.make_task('image', args, **task_opts)

@@ -430,8 +430,8 @@ class TestImageBuilderBuild(unittest.TestCase):
         admin = session('admin')
         cases = [
             ({'bootc': {'ref': 'quay.io/x'}}, ['minimal-raw'], r'^opts\.bootc: bootc image builds are not supported by Kiln yet'),
-            ({'blueprint': {'customizations': {'firewall': {'ports': ['22:tcp']}}}}, ['minimal-raw'],
-             r'^Kiln cannot build this: blueprint\.customizations\.firewall: firewall settings are not supported by Kiln yet'),
+            ({'blueprint': {'customizations': {'installer': {'unattended': True}}}}, ['minimal-raw'],
+             r'^Kiln cannot build this: blueprint\.customizations\.installer\.unattended: is not supported by image type minimal-raw'),
             ({'preview': True}, ['minimal-raw'], r'preview: fedora-43 is not a preview release'),
             ({}, ['no-such-type'], r'no-such-type'),
             ({'data_url': 'x'}, ['minimal-raw'], r"^opts: Additional properties are not allowed \('data_url' was unexpected\)"),
@@ -458,7 +458,7 @@ class TestImageBuilderBuild(unittest.TestCase):
 
 
 KICKSTART = """# a kickstart for koji image-build
-lang en_US.UTF-8
+selinux --permissive
 timezone Etc/UTC --utc
 rootpw --lock
 user --name=cloud --groups=wheel
@@ -514,15 +514,16 @@ class TestImageBuild(unittest.TestCase):
         with open(os.path.join(task_dir(task_id), 'compose-request.json')) as f:
             req = json.load(f)
         self.assertEqual(req['distribution'], 'fedora-43')
-        self.assertEqual(req['customizations'], {
-            'packages': ['kernel-core', 'vim-minimal'], 'kernel': {'append': 'console=ttyS0'},
-            'users': [{'name': 'cloud', 'groups': ['wheel']}], 'timezone': {'timezone': 'Etc/UTC'}, 'services': {'enabled': ['sshd']}})
+        self.assertEqual(req['blueprint'], {
+            'name': 'kickstart', 'packages': [{'name': 'kernel-core'}, {'name': 'vim-minimal'}],
+            'customizations': {'kernel': {'append': 'console=ttyS0'}, 'user': [{'name': 'cloud', 'groups': ['wheel']}],
+                               'timezone': {'timezone': 'Etc/UTC'}, 'services': {'enabled': ['sshd']}}})
         self.assertEqual([(i['image_type'], i['filename_suffix'], i['size']) for i in req['image_requests']],
                          [('generic-qcow2', '.qcow2', 8 * 1024 ** 3), ('generic-ova', '.vsphere.ova', 8 * 1024 ** 3)])
         self.assertEqual(req['image_requests'][0]['repositories'][0]['baseurl'], 'http://127.0.0.1:9/os/x86_64')
         with open(os.path.join(task_dir(task_id), 'kiln-kickstart.log')) as f:
             log = f.read()
-        self.assertRegex(log, r'NOT APPLIED line +2: lang en_US.UTF-8')
+        self.assertRegex(log, r'NOT APPLIED line +2: selinux --permissive')
         self.assertRegex(log, r'NOT APPLIED line +13: %post')
         self.assertRegex(log, r'ignored +line +8: url')
         self.assertTrue(os.path.isfile(os.path.join(task_dir(task_id), 'cloud.ks')), 'the kickstart is attached, as Oz does')
@@ -538,7 +539,7 @@ class TestImageBuild(unittest.TestCase):
             self.submit(admin, ['x86_64'], {'kickstart': ks, 'distro': 'RHEL-5', 'format': ['qcow2']})
         read = hub.read_config
         with mock.patch.object(hub, 'read_config', side_effect=lambda path=None: dict(read(path), strict_kickstarts=True)):
-            with self.assertRaisesRegex(koji.ParameterError, r'(?s)strict mode: .*line 2: lang en_US.UTF-8 .*line 13: %post'):
+            with self.assertRaisesRegex(koji.ParameterError, r'(?s)strict mode: .*line 2: selinux --permissive .*line 13: %post'):
                 self.submit(admin, ['x86_64'], {'kickstart': ks, 'distro': 'Fedora-43', 'format': ['qcow2']})
 
 

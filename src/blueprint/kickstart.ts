@@ -1,15 +1,15 @@
 /**
- * A kickstart (what `koji image-build` hands to ImageFactory/Oz) → an image-builder blueprint →
- * Kiln's customizations. osbuild does not run kickstarts: commands and %packages with a
- * blueprint equivalent become blueprint fields; what the blueprint converter cannot apply yet,
- * and everything without an equivalent (%post above all), is reported as not applied, line by
- * line. Installer-only commands (url, repo, reboot, clearpart, …) mean nothing for an image
+ * A kickstart (what `koji image-build` hands to ImageFactory/Oz) → an image-builder blueprint,
+ * Kiln's build vocabulary. osbuild does not run kickstarts: commands and %packages with a
+ * blueprint equivalent become blueprint fields; what the blueprint checks refuse, and everything
+ * without an equivalent (%post above all), is reported as not applied, line by line. What only
+ * some image types take is checked with the image (compose check). Installer-only commands (url, repo, reboot, clearpart, …) mean nothing for an image
  * Kiln builds and are reported as ignored: koji image-build itself replaces url and repo lines
  * with the build's install tree and repositories.
  */
 import { InvalidInputError } from '../errors.js';
-import type { Customizations } from '../generated/customizations.schema.js';
-import { convertBlueprint, type Unsupported } from './convert.js';
+import type { Blueprint } from '../generated/blueprint.schema.js';
+import { checkBlueprint, withCryptedPasswords } from './index.js';
 
 export interface KickstartLine {
   /** 1-based line number in the (flattened) kickstart */
@@ -22,9 +22,9 @@ export interface KickstartNote extends KickstartLine {
 }
 
 export interface KickstartTranslation {
-  blueprint: Record<string, unknown>;
-  customizations: Customizations;
-  /** lines that became customizations (or ask for what the images do anyway) */
+  /** plain-text passwords crypted, as Kiln stores them */
+  blueprint: Blueprint;
+  /** lines that became blueprint fields (or ask for what the images do anyway) */
   applied: KickstartLine[];
   /** lines whose meaning the image does not get: strict mode refuses the kickstart for these */
   not_applied: KickstartNote[];
@@ -120,6 +120,7 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
   const ignored: KickstartNote[] = [];
   const customizations: Record<string, unknown> = {};
   const packages: { name: string }[] = [];
+  const groups: { name: string }[] = [];
   const users = new Map<string, Record<string, unknown>>();
   const sshkeys: { user: string; key: string }[] = [];
   const services: { enabled: string[]; disabled: string[] } = { enabled: [], disabled: [] };
@@ -153,8 +154,12 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
         throw new InvalidInputError(`${field} line ${l.line}`, (err as Error).message);
       }
       for (const tok of tokens) {
-        if (tok.startsWith('@')) notApplied.push({ ...l, reason: `package group or environment ${tok}: package groups are not supported by Kiln yet` });
-        else if (tok.startsWith('-')) notApplied.push({ ...l, reason: `excluding ${tok.slice(1)}: package exclusions are not supported by Kiln yet` });
+        if (tok.startsWith('@^')) notApplied.push({ ...l, reason: `environment ${tok}: blueprints name package groups, not environments` });
+        else if (tok.startsWith('@')) {
+          groups.push({ name: tok.slice(1) });
+          from(`groups[${groups.length - 1}]`, l);
+          applied.push(l);
+        } else if (tok.startsWith('-')) notApplied.push({ ...l, reason: `excluding ${tok.slice(1)}: blueprints have no package exclusions` });
         else {
           packages.push({ name: tok });
           from(`packages[${packages.length - 1}]`, l);
@@ -176,7 +181,7 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
       if (command === '%packages') {
         section = { name: command, start: l };
         const opts = parseArgs(args, VALUE_OPTIONS);
-        for (const [k] of opts.options) notApplied.push({ ...l, reason: `%packages --${k}: not supported by Kiln yet` });
+        for (const [k] of opts.options) notApplied.push({ ...l, reason: `%packages --${k}: no blueprint equivalent` });
         return;
       }
       if (['%post', '%pre', '%pre-install', '%onerror', '%traceback', '%addon', '%anaconda'].includes(command)) {
@@ -212,6 +217,7 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
         if (options.has('ntpservers')) {
           customizations.timezone = { ...(customizations.timezone as object), ntpservers: list(options.get('ntpservers')) };
           from('customizations.timezone.ntpservers', l);
+          applied.push(l);
         }
         // --utc/--isUtc: a hardware clock in UTC is what the images assume already
         partly(['utc', 'isutc', 'ntpservers', 'timezone'], 'no blueprint equivalent');
@@ -221,6 +227,7 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
         if (positional[0]) {
           customizations.locale = { ...(customizations.locale as object), languages: [positional[0], ...list(options.get('addsupport'))] };
           from('customizations.locale', l);
+          applied.push(l);
         }
         partly(['addsupport'], 'no blueprint equivalent');
         break;
@@ -230,6 +237,7 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
         if (map) {
           customizations.locale = { ...(customizations.locale as object), keyboard: map };
           from('customizations.locale', l);
+          applied.push(l);
         }
         partly(['vckeymap'], 'no blueprint equivalent');
         break;
@@ -240,12 +248,11 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
           // root without a password: what Kiln's images have
           applied.push(l);
         } else if (pw) {
-          if (options.has('iscrypted')) {
-            user('root').password = pw;
-            from(`user:root.password`, l);
-            applied.push(l);
-          } else notApplied.push({ ...l, reason: 'a plain-text root password: Kiln takes crypt(3) hashes only (rootpw --iscrypted)' });
-          if (options.has('lock')) notApplied.push({ ...l, reason: '--lock with a password: locking accounts is not supported by Kiln yet' });
+          // a plain-text password is crypted before it is stored
+          user('root').password = pw;
+          from(`user:root.password`, l);
+          applied.push(l);
+          if (options.has('lock')) notApplied.push({ ...l, reason: '--lock with a password: blueprints cannot lock accounts' });
         }
         partly(['iscrypted', 'plaintext', 'lock'], 'no blueprint equivalent');
         break;
@@ -260,10 +267,7 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
         from(`user:${name}`, l);
         if (options.has('groups')) u.groups = list(options.get('groups'));
         const pw = options.get('password');
-        if (typeof pw === 'string') {
-          if (options.has('iscrypted')) u.password = pw;
-          else notApplied.push({ ...l, reason: `a plain-text password for ${name}: Kiln takes crypt(3) hashes only (--iscrypted)` });
-        }
+        if (typeof pw === 'string') u.password = pw;
         for (const [opt, bp] of [['homedir', 'home'], ['uid', 'uid'], ['gid', 'gid'], ['shell', 'shell'], ['gecos', 'description']] as const) {
           const v = options.get(opt);
           if (typeof v === 'string') {
@@ -304,6 +308,7 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
         if (Object.keys(fw).length) {
           customizations.firewall = fw;
           from('customizations.firewall', l);
+          applied.push(l);
         }
         partly(['enabled', 'disabled', 'port', 'service'], 'no blueprint equivalent');
         break;
@@ -344,10 +349,12 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
         if (mount && mount.startsWith('/') && typeof size === 'string' && /^\d+$/.test(size)) {
           filesystems.push({ mountpoint: mount, minsize: `${size} MiB` });
           from(`customizations.filesystem[${filesystems.length - 1}]`, l);
+          applied.push(l);
         } else {
           notApplied.push({ ...l, reason: 'a partition without a mount point and --size has no blueprint equivalent (the image type has its own partitions)' });
         }
-        const left = rest(['size', 'fstype', 'grow', 'ondisk', 'asprimary']);
+        // the image type chooses file system types and disks
+        const left = rest(['size']);
         if (left.length) notApplied.push({ ...l, reason: `${left.map((k) => `--${k}`).join(', ')}: no blueprint equivalent` });
         break;
       }
@@ -360,7 +367,6 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
     throw new InvalidInputError(`${field} line ${open.start.line}`, `${open.name} has no %end`);
   }
 
-  // the blueprint, then what the converter cannot apply yet goes to not_applied with its lines
   // a key for a user the kickstart creates goes on that user (a separate sshkey entry would be replaced by it)
   const keysFor = new Map<string, string[]>();
   for (const k of sshkeys) keysFor.set(k.user, [...(keysFor.get(k.user) ?? []), k.key]);
@@ -371,8 +377,7 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
     keysFor.delete(name);
     for (const l of sources.get(`sshkey:${name}`) ?? []) from(`user:${name}.key`, l);
   }
-  const userList: Record<string, unknown>[] = [];
-  for (const u of users.values()) userList.push(u);
+  const userList: Record<string, unknown>[] = [...users.values()];
   if (userList.length) customizations.user = userList;
   const otherKeys = sshkeys.filter((k) => keysFor.has(k.user));
   if (otherKeys.length) customizations.sshkey = otherKeys;
@@ -383,40 +388,62 @@ export function translateKickstart(text: string, field = 'kickstart'): Kickstart
     };
   }
   if (filesystems.length) customizations.filesystem = filesystems;
-  const blueprint: Record<string, unknown> = {
+  const draft: Record<string, unknown> = {
     name: 'kickstart',
     ...(packages.length ? { packages } : {}),
+    ...(groups.length ? { groups } : {}),
     ...(Object.keys(customizations).length ? { customizations } : {}),
   };
-  const converted = convertBlueprint(blueprint, 'blueprint');
-  const refused = new Set<string>();
-  for (const u of converted.unsupported) {
-    for (const l of linesOf(u, blueprint, sources)) {
-      notApplied.push({ ...l, reason: `${u.field.replace(/^blueprint\./, '')}: ${u.reason}` });
-      refused.add(`${l.line}`);
+  // what the blueprint checks refuse leaves the blueprint, its lines go to not_applied
+  const refused = new Set<number>();
+  let blueprint: Blueprint | undefined;
+  while (!blueprint) {
+    try {
+      blueprint = checkBlueprint(draft);
+    } catch (err) {
+      if (!(err instanceof InvalidInputError)) throw err;
+      const lines = dropField(draft, err.field, sources);
+      if (!lines.length) throw err;
+      for (const l of lines) {
+        notApplied.push({ ...l, reason: err.message });
+        refused.add(l.line);
+      }
     }
   }
-  const appliedLines = applied.filter((l, i, all) => !refused.has(`${l.line}`) && all.findIndex((x) => x.line === l.line) === i);
+  const appliedLines = applied.filter((l, i, all) => !refused.has(l.line) && all.findIndex((x) => x.line === l.line) === i);
   return {
-    blueprint,
-    customizations: converted.customizations,
+    blueprint: withCryptedPasswords(blueprint),
     applied: appliedLines,
     not_applied: notApplied.sort((a, b) => a.line - b.line),
     ignored,
   };
 }
 
-/** The kickstart lines behind a blueprint field the converter refused. */
-function linesOf(u: Unsupported, blueprint: Record<string, unknown>, sources: Map<string, KickstartLine[]>): KickstartLine[] {
-  const field = u.field.replace(/^blueprint\./, '');
-  const userMatch = /^customizations\.user\[(\d+)\](?:\.(\w+))?/.exec(field);
-  if (userMatch) {
-    const users = ((blueprint.customizations as Record<string, unknown>).user as { name: string }[]) ?? [];
-    const name = users[Number(userMatch[1])]?.name;
-    const exact = sources.get(`user:${name}.${userMatch[2]}`) ?? sources.get(`user:${name}`);
-    return exact ?? [];
+/**
+ * Removes the blueprint part a check error names — a package, a group, a user, a key, a file
+ * system or one customization — and returns the kickstart lines behind it (none when the error
+ * names nothing the translation made).
+ */
+function dropField(draft: Record<string, unknown>, errorField: string, sources: Map<string, KickstartLine[]>): KickstartLine[] {
+  const m = /^blueprint\.(?:(packages|groups|customizations\.(?:user|sshkey|filesystem))\[(\d+)\]|customizations\.([\w-]+))/.exec(errorField);
+  if (!m) return [];
+  const c = (draft.customizations ?? {}) as Record<string, unknown>;
+  if (m[3]) {
+    if (!(m[3] in c)) return [];
+    delete c[m[3]];
+    return [...sources].filter(([k]) => k === `customizations.${m[3]}` || k.startsWith(`customizations.${m[3]}.`)).flatMap(([, v]) => v);
   }
-  const found: KickstartLine[] = [];
-  for (const [key, lines] of sources) if (key === field || key.startsWith(`${field}.`) || key.startsWith(`${field}[`)) found.push(...lines);
-  return found;
+  const [holder, key] = m[1].startsWith('customizations.') ? [c, m[1].slice('customizations.'.length)] : [draft, m[1]];
+  const list = holder[key] as Record<string, unknown>[] | undefined;
+  const index = Number(m[2]);
+  if (!list || index >= list.length) return [];
+  const [gone] = list.splice(index, 1);
+  if (!list.length) delete holder[key];
+  if (key === 'user') return [...sources].filter(([k]) => k === `user:${String(gone.name)}` || k.startsWith(`user:${String(gone.name)}.`)).flatMap(([, v]) => v);
+  if (key === 'sshkey') return sources.get(`sshkey:${String(gone.user)}`) ?? [];
+  // the entries after it moved up one place: so do their sources
+  const lines = sources.get(`${m[1]}[${index}]`) ?? [];
+  for (let k = index + 1; sources.has(`${m[1]}[${k}]`); k++) sources.set(`${m[1]}[${k - 1}]`, sources.get(`${m[1]}[${k}]`)!);
+  sources.delete(`${m[1]}[${index + list.length}]`);
+  return lines;
 }

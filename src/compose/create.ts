@@ -4,15 +4,17 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { imageCatalog, randomSeed, resolveImage, splitExtension, type ResolvedImage } from '../osbuild/index.js';
+import { imageCatalog, packageRequests, randomSeed, resolveImage, splitExtension, type BuildOptions, type ResolvedImage } from '../osbuild/index.js';
 import type { ComposeCheck } from '../generated/compose-check.schema.js';
 import { API_BASE } from './status.js';
 import { findArchiveType } from '../koji/archive-types.js';
-import { blueprintCustomizations } from '../blueprint/index.js';
+import { checkBlueprint, withCryptedPasswords, type Blueprint } from '../blueprint/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
 import type { KilnConfig } from '../generated/config.schema.js';
 import { composeJobGraph, imageFileName, type PlannedImageBuild } from './graph.js';
 import { checkUploadOptionFields, honouredOptions } from './options.js';
+import { imagesNameFor } from './image-types.js';
+import { fromCustomizations, requestField } from './customizations.js';
 
 export interface CreateComposeOptions {
   /** Who asked (client certificate name or token name), kept with the compose. */
@@ -40,13 +42,16 @@ export function imageRequestsOf(request: ComposeRequest): ImageRequest[] {
 /** Each image request's resolved image type, checked against the supported distro × arch × image type matrix. */
 function checkSupported(request: ComposeRequest, images: ImageRequest[], field: (i: number) => string): ResolvedImage[] {
   return images.map((ir, i) => {
+    const name = imagesNameFor(ir.image_type);
     try {
-      return resolveImage(request.distribution, ir.architecture, ir.image_type);
+      return resolveImage(request.distribution, ir.architecture, name);
     } catch (err) {
       if (!(err instanceof KilnError) || err.code !== 'KILN_UNSUPPORTED_IMAGE') throw err;
       const d = err.details ?? {};
       const where = 'arch' in d ? `${field(i)}.architecture` : 'imageType' in d ? `${field(i)}.image_type` : 'distribution';
-      throw new InvalidInputError(where, err.message.replace(/^unsupported /, 'unsupported: '), { details: d });
+      // say which name was asked for when composer's name maps to another
+      const asked = name === ir.image_type ? err.message : err.message.replace(`image type ${JSON.stringify(name)}`, `image type ${JSON.stringify(ir.image_type)} (osbuild/images' ${name})`);
+      throw new InvalidInputError(where, asked.replace(/^unsupported /, 'unsupported: '), { details: d });
     }
   });
 }
@@ -102,13 +107,16 @@ export function composeSeed(seed: ComposeRequest['seed']): string {
   return value.toString();
 }
 
-/** A checked request: the images resolved, the options Kiln honours, the customizations a blueprint gave. */
+/** A checked request: the images resolved, the options Kiln honours, what the images get beyond their type. */
 export interface PlannedCompose {
   request: ComposeRequest;
   images: ImageRequest[];
+  resolved: ResolvedImage[];
   honoured: ReturnType<typeof honouredOptions>[];
   server: string;
   seed: string;
+  blueprint: Blueprint;
+  options: BuildOptions;
 }
 
 /**
@@ -121,14 +129,14 @@ export function planCompose(body: unknown, options: CreateComposeOptions = {}): 
   checkStorable(request);
   const images = imageRequestsOf(request);
   const field = (i: number) => (request.image_requests ? `image_requests[${i}]` : 'image_request');
-  let customizations = request.customizations;
+  let build = fromCustomizations(request.customizations);
   if (request.blueprint !== undefined) {
     if (request.customizations !== undefined) throw new InvalidInputError('blueprint', 'give either customizations or blueprint, not both');
-    const converted = blueprintCustomizations(request.blueprint);
-    if (converted.distro && converted.distro !== request.distribution) {
-      throw new InvalidInputError('blueprint.distro', `is ${JSON.stringify(converted.distro)}, but the request's distribution is ${JSON.stringify(request.distribution)}`);
+    const bp = checkBlueprint(request.blueprint, 'blueprint');
+    if (bp.distro && bp.distro !== request.distribution) {
+      throw new InvalidInputError('blueprint.distro', `is ${JSON.stringify(bp.distro)}, but the request's distribution is ${JSON.stringify(request.distribution)}`);
     }
-    customizations = converted.customizations;
+    build = { blueprint: withCryptedPasswords(bp), options: {} };
   }
   const resolved = checkSupported(request, images, field);
   if (request.preview !== undefined) {
@@ -145,8 +153,16 @@ export function planCompose(body: unknown, options: CreateComposeOptions = {}): 
     throw new InvalidInputError('koji.server', `${JSON.stringify(request.koji.server)} is not a Koji hub this Kiln is configured for (configured: ${options.kojiServers.join(', ') || 'none'})`);
   }
   const seed = composeSeed(request.seed);
-  const { blueprint: _blueprint, ...rest } = request;
-  return { request: { ...rest, ...(customizations ? { customizations } : {}) }, images, honoured, server, seed };
+  // what each image adds to its type, checked against the type now: nothing is found wrong
+  // after a Koji build has been reserved
+  images.forEach((ir, i) => {
+    try {
+      packageRequests({ image: resolved[i], blueprint: build.blueprint, options: build.options, seed, ...(ir.size ? { size: ir.size } : {}) });
+    } catch (err) {
+      throw request.blueprint ? err : requestField(err);
+    }
+  });
+  return { request, images, resolved, honoured, server, seed, ...build };
 }
 
 /** Each image's Koji file name (N-V-R.<arch><extension>) must have a Koji archive type and be the compose's only one of its name. */
@@ -168,13 +184,13 @@ function checkFileNames(images: ImageRequest[], resolved: ResolvedImage[], field
 
 /** POST /compose/check: every check of POST /compose, and what would be built; nothing is created. */
 export function checkCompose(body: unknown, options: CreateComposeOptions = {}): ComposeCheck {
-  const { request, images } = planCompose(body, options);
+  const { request, images, resolved, blueprint } = planCompose(body, options);
   return {
     href: `${API_BASE}/compose/check`,
     kind: 'ComposeCheck',
-    ...(request.customizations ? { customizations: request.customizations } : {}),
-    images: images.map((ir) => {
-      const image = resolveImage(request.distribution, ir.architecture, ir.image_type);
+    ...(Object.keys(blueprint).length ? { blueprint } : {}),
+    images: images.map((ir, i) => {
+      const image = resolved[i];
       const filename = imageFileName(request.koji, image, ir.filename_suffix);
       return { arch: ir.architecture, image_type: image.name, filename };
     }),
@@ -186,13 +202,16 @@ export function checkCompose(body: unknown, options: CreateComposeOptions = {}):
  * image builds, in one transaction: either all of it exists afterwards or none of it.
  */
 export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
-  const { request, images, honoured, server, seed } = planCompose(body, options);
+  const { request, images, resolved, honoured, server, seed, blueprint, options: buildOptions } = planCompose(body, options);
   const id = randomUUID();
   const directory = `kiln-cg/${id}`;
+  // jobs build the type the name resolved to (composer's names mapped as composer maps them)
   const planned: PlannedImageBuild[] = images.map((ir, position) => ({
     id: randomUUID(),
     position,
-    request: honoured[position].uploadOptions ? { ...ir, upload_options: honoured[position].uploadOptions } : ir,
+    request: { ...ir, image_type: resolved[position].name, ...(honoured[position].uploadOptions ? { upload_options: honoured[position].uploadOptions } : {}) },
+    blueprint,
+    options: buildOptions,
   }));
   const startTime = Math.floor(Date.now() / 1000);
   // one seed for every image of the compose (as composer draws one, and image-builder uses the
@@ -201,7 +220,8 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
     seed,
     definitions: imageCatalog().fingerprint,
   });
-  const stored = body as ComposeRequest;
+  // a blueprint is stored as it is built: its passwords crypted
+  const stored: ComposeRequest = request.blueprint ? { ...request, blueprint } : request;
 
   await withTransaction(pool, async (client) => {
     const jobIds = await enqueueJobs(client, graph, options.queueDefaults);

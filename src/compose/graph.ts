@@ -1,6 +1,8 @@
 import type { JobSpec } from '../queue/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
-import { kojiFilename } from '../osbuild/index.js';
+import type { Blueprint } from '../blueprint/index.js';
+import { kojiFilename, type BuildOptions } from '../osbuild/index.js';
+import { fromCustomizations } from './customizations.js';
 
 /** The job types of a compose, in graph order. */
 export const JOB_TYPES = { init: 'koji-init', depsolve: 'depsolve', osbuild: 'osbuild', finalize: 'koji-finalize' } as const;
@@ -9,6 +11,8 @@ export interface PlannedImageBuild {
   id: string;
   position: number;
   request: ImageRequest;
+  blueprint?: Blueprint;
+  options?: BuildOptions;
 }
 
 export interface KojiInitArgs {
@@ -30,6 +34,10 @@ export interface ImageBuildArgs {
   distribution: string;
   arch: string;
   image_type: string;
+  /** What the build adds to the type (passwords crypted). */
+  blueprint?: Blueprint;
+  options?: BuildOptions;
+  /** Jobs queued before Kiln stored a blueprint carry the request's customizations. */
   customizations?: ComposeRequest['customizations'];
   /** Decimal int64: the image's UUIDs come from it (the request's, or one drawn per compose). */
   seed: string;
@@ -103,7 +111,8 @@ export function composeJobGraph(
       distribution: request.distribution,
       arch: ir.architecture,
       image_type: ir.image_type,
-      ...(request.customizations ? { customizations: request.customizations } : {}),
+      ...(image.blueprint && Object.keys(image.blueprint).length ? { blueprint: image.blueprint } : {}),
+      ...(image.options && Object.keys(image.options).length ? { options: image.options } : {}),
       seed: build.seed,
       ...(ir.size ? { size: ir.size } : {}),
       definitions: build.definitions,
@@ -151,6 +160,14 @@ export function composeJobGraph(
     } satisfies KojiFinalizeArgs,
   });
   return specs;
+}
+
+/** The blueprint and options of an image build (converted from the request's customizations for jobs queued before Kiln stored them). */
+export function buildInputOf(args: ImageBuildArgs): { blueprint?: Blueprint; options?: BuildOptions } {
+  if (args.blueprint || args.options || !args.customizations) {
+    return { ...(args.blueprint ? { blueprint: args.blueprint } : {}), ...(args.options ? { options: args.options } : {}) };
+  }
+  return fromCustomizations(args.customizations);
 }
 
 /** The seed of an image build (jobs queued before Kiln stored one use the image build id). */

@@ -1,5 +1,5 @@
 export { checkCompose, createCompose, imageRequestsOf, normaliseHubUrl, planCompose, type CreateComposeOptions } from './create.js';
-export { composeJobGraph, imageFileName, JOB_TYPES, seedOf, type ImageBuildArgs, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
+export { buildInputOf, composeJobGraph, imageFileName, JOB_TYPES, seedOf, type ImageBuildArgs, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
 export {
   API_BASE,
   loadCompose,
@@ -16,5 +16,6 @@ export {
   listComposes,
   type ComposeView,
 } from './status.js';
+export { fromCustomizations, requestField, type BuildCustomizations } from './customizations.js';
 export { ComposeNotFoundError } from './errors.js';
 export { defaultUploadTarget, checkUploadOptionFields } from './options.js';

@@ -4,7 +4,7 @@
  */
 import { KilnError } from '../errors.js';
 import type { DepsolveRepoConfig, DepsolveRequest, DepsolveTransactionRequest } from '../generated/depsolve-request.schema.js';
-import type { DepsolvedPackage, DepsolvedRepo } from '../generated/depsolve-result.schema.js';
+import type { DepsolvedModule, DepsolvedPackage, DepsolvedRepo } from '../generated/depsolve-result.schema.js';
 
 export type ApiVersion = 1 | 2;
 
@@ -29,6 +29,7 @@ function wireTransaction(t: DepsolveTransactionRequest): Record<string, unknown>
     'package-specs': t.package_specs,
     'exclude-specs': t.exclude_specs ?? [],
     ...(t.repo_ids ? { 'repo-ids': t.repo_ids } : {}),
+    ...(t.module_enable_specs?.length ? { 'module-enable-specs': t.module_enable_specs } : {}),
     install_weak_deps: t.install_weak_deps ?? false,
   };
 }
@@ -64,7 +65,7 @@ export interface ParsedResponse {
   /** v1: the full set of the last transaction. */
   packages: DepsolvedPackage[];
   repos: DepsolvedRepo[];
-  modules: Record<string, unknown>;
+  modules: Record<string, DepsolvedModule>;
 }
 
 function malformed(what: string, value?: unknown): DepsolveError {
@@ -175,6 +176,51 @@ function reposOf(doc: Obj, apiVersion: ApiVersion): DepsolvedRepo[] {
     .map((id) => repoOf(repos[id], id, apiVersion));
 }
 
+const FAILSAFE_DIR = '/var/lib/dnf/modulefailsafe/';
+const MODULE_PART = /^[^/\s]+$/;
+
+function moduleOf(m: unknown, key: string): DepsolvedModule {
+  const where = `modules.${key}`;
+  if (!isObj(m)) throw malformed(`${where} is not an object`);
+  const file = m['module-file'];
+  const failsafe = m['failsafe-file'];
+  if (!isObj(file) || !isObj(file.data)) throw malformed(`${where}.module-file is not an object with data`, file);
+  if (!isObj(failsafe)) throw malformed(`${where}.failsafe-file is not an object`, failsafe);
+  const data = file.data;
+  const name = str(data, 'name', `${where}.module-file.data`);
+  const stream = str(data, 'stream', `${where}.module-file.data`);
+  if (!MODULE_PART.test(name) || !MODULE_PART.test(stream)) throw malformed(`${where}: module name and stream must not contain / or spaces`, `${name}:${stream}`);
+  const profiles = data.profiles ?? [];
+  if (!Array.isArray(profiles) || !profiles.every((p) => typeof p === 'string' && p !== '')) throw malformed(`${where}.module-file.data.profiles is not a list of names`, profiles);
+  if (name !== key) throw malformed(`${where} names module ${name}`);
+  const path = str(failsafe, 'path', `${where}.failsafe-file`);
+  const base = path.slice(FAILSAFE_DIR.length);
+  // the path is written into the image: only a file directly in dnf's failsafe directory
+  if (!path.startsWith(FAILSAFE_DIR) || !MODULE_PART.test(base) || base === '.' || base === '..') {
+    throw malformed(`${where}.failsafe-file.path is not a file in ${FAILSAFE_DIR}`, path);
+  }
+  if (typeof failsafe.data !== 'string') throw malformed(`${where}.failsafe-file.data is not a string`);
+  return {
+    'module-file': {
+      path: str(file, 'path', `${where}.module-file`),
+      // osbuild's solver lists profiles from a Python set: sorted, so a result does not change order between runs
+      data: { name, stream, profiles: [...new Set(profiles as string[])].sort(), state: str(data, 'state', `${where}.module-file.data`) },
+    },
+    'failsafe-file': { path, data: failsafe.data },
+  };
+}
+
+/** The response's `modules` (null or absent: none), keyed and sorted by module name. */
+function modulesOf(doc: Obj): Record<string, DepsolvedModule> {
+  const modules = doc.modules ?? {};
+  if (!isObj(modules)) throw malformed('modules is not an object', modules);
+  return Object.fromEntries(
+    Object.keys(modules)
+      .sort()
+      .map((key) => [key, moduleOf(modules[key], key)]),
+  );
+}
+
 export function nevra(p: Pick<DepsolvedPackage, 'name' | 'epoch' | 'version' | 'release' | 'arch'>): string {
   return `${p.name}-${p.epoch}:${p.version}-${p.release}.${p.arch}`;
 }
@@ -186,7 +232,7 @@ export function nevra(p: Pick<DepsolvedPackage, 'name' | 'epoch' | 'version' | '
 export function parseResponse(doc: unknown, transactionCount: number): ParsedResponse {
   if (!isObj(doc)) throw malformed('not a JSON object');
   const solver = typeof doc.solver === 'string' && doc.solver ? doc.solver : 'unknown';
-  const modules = isObj(doc.modules) ? doc.modules : {};
+  const modules = modulesOf(doc);
   if (Array.isArray(doc.transactions)) {
     if (doc.transactions.length !== transactionCount) {
       throw malformed(`${doc.transactions.length} transactions for ${transactionCount} requested`);
@@ -256,11 +302,29 @@ export function solverFailure(doc: Obj, ctx: FailureContext): DepsolveError {
   }
   switch (kind) {
     case 'MarkingErrors': {
-      const packages = Array.isArray(extra.packages) ? (extra.packages as string[]) : missingFromReason(reason);
+      let packages: string[];
+      let modules: string[];
+      if (Array.isArray(extra.packages) || Array.isArray(extra.modules)) {
+        packages = (extra.packages as string[] | undefined) ?? [];
+        modules = (extra.modules as string[] | undefined) ?? [];
+      } else {
+        // osbuild's solver says "missing groups or modules: <spec>" for a module stream it cannot enable
+        const streams = new Set(ctx.request.transactions.flatMap((t) => t.module_enable_specs ?? []));
+        const missing = missingFromReason(reason);
+        packages = missing.filter((m) => !streams.has(m));
+        modules = missing.filter((m) => streams.has(m));
+      }
+      if (Array.isArray(extra.module_problems)) details.module_problems = extra.module_problems;
+      const said: string[] = [];
+      if (modules.length) {
+        details.modules = modules;
+        said.push(`no module stream matches ${modules.join(', ')}`);
+      }
       if (packages.length) {
         details.packages = packages;
-        return new DepsolveError(kind, `depsolve: no package matches ${packages.join(', ')}`, details);
+        said.push(`no package matches ${packages.join(', ')}`);
       }
+      if (said.length) return new DepsolveError(kind, `depsolve: ${said.join('; ')}`, details);
       return new DepsolveError(kind, `depsolve: cannot mark packages: ${reason}`, details);
     }
     case 'RepoError': {

@@ -64,10 +64,14 @@ export interface DepsolveTransactionRequest {
   package_specs: [string, ...string[]];
   exclude_specs?: string[];
   /**
-   * Take the listed package specs only from these repositories (dependencies may come from any, as with osbuild's dnf solver).
+   * Resolve this transaction from these repositories only (osbuild's solver excludes every other repository's packages from the transaction).
    *
    * @minItems 1
    */
   repo_ids?: [string, ...string[]];
+  /**
+   * Module streams (name:stream) to enable before the transaction is resolved.
+   */
+  module_enable_specs?: string[];
   install_weak_deps?: boolean;
 }

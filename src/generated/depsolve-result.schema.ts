@@ -21,10 +21,10 @@ export interface DepsolveResult {
    */
   repos: DepsolvedRepo[];
   /**
-   * Module files to write into the image, as the solver returned them.
+   * Module name → the files dnf keeps for the module stream in an installed system (osbuild-depsolve-dnf's `modules`), for each stream the request enabled or installed that has a package in the final set. Profiles sorted.
    */
   modules?: {
-    [k: string]: unknown;
+    [k: string]: DepsolvedModule;
   };
 }
 export interface DepsolvedTransaction {
@@ -67,4 +67,26 @@ export interface DepsolvedRepo {
   sslcacert?: string;
   sslclientkey?: string;
   sslclientcert?: string;
+}
+export interface DepsolvedModule {
+  /**
+   * dnf's module state (written by the org.osbuild.dnf.module-config stage; osbuild's solver names it /etc/dnf/modules.d/<name>.conf, the stage writes <name>.module).
+   */
+  'module-file': {
+    path: string;
+    data: DnfModuleConfig;
+  };
+  /**
+   * The stream's modulemd document, kept in /var/lib/dnf/modulefailsafe/ so dnf knows the stream without its repository.
+   */
+  'failsafe-file': {
+    path: string;
+    data: string;
+  };
+}
+export interface DnfModuleConfig {
+  name: string;
+  stream: string;
+  profiles: string[];
+  state: string;
 }

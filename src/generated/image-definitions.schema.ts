@@ -341,7 +341,7 @@ export interface Partition {
    */
   size?: number | string;
   /**
-   * Default: linux (83 on DOS tables).
+   * Default: none written, which sfdisk makes Linux data (83 on DOS tables).
    */
   type?: string;
   bootable?: boolean;

@@ -1,6 +1,7 @@
 import { depsolve, type DepsolveResult } from '../depsolve/index.js';
-import { depsolveRequestsFor, packageRequests, resolveImage } from '../osbuild/index.js';
-import { seedOf, type DepsolveArgs } from '../compose/index.js';
+import { resolveContainers, type ContainerSpec } from '../containers/index.js';
+import { depsolveRequestsFor, packageRequests, payloadRepositories, resolveImage } from '../osbuild/index.js';
+import { buildInputOf, seedOf, type DepsolveArgs } from '../compose/index.js';
 import { checkDefinitions } from './definitions.js';
 import type { JobType } from './types.js';
 import { KilnError } from '../errors.js';
@@ -11,7 +12,12 @@ const NEARLY_FULL = 1024 * 1024;
 export interface DepsolveJobResult {
   /** Per package set (e.g. build, os): the solver's result, transactions disjoint. */
   package_sets: Record<string, DepsolveResult>;
+  /** The blueprint's containers pinned to their digests, in blueprint order (absent when it has none). */
+  containers?: ContainerSpec[];
 }
+
+/** composer's container resolver gives each container a minute. */
+const CONTAINER_TIMEOUT_MS = 60_000;
 
 /**
  * A solver run that died of a full disk (its metadata cache lives under the state directory) →
@@ -34,15 +40,24 @@ async function asDiskFull(err: unknown, cacheDir: string): Promise<unknown> {
   return new KilnError('KILN_DISK_FULL', mapped.message, { cause: err, details: { ...(err as KilnError)?.details, ...mapped.details } });
 }
 
-/** Resolves the image type's package sets against the request's repositories. */
+/** Resolves the image type's package sets against the request's repositories, and the blueprint's containers in their registries. */
 export const depsolveJob: JobType = {
   defaultConcurrency: 2,
   create: (services) => async ({ job, signal, log }) => {
     const args = job.args as DepsolveArgs;
     checkDefinitions(args);
     const image = resolveImage(args.distribution, args.arch, args.image_type);
-    const planned = packageRequests({ image, ...(args.customizations ? { customizations: args.customizations } : {}), seed: seedOf(args), ...(args.size !== undefined ? { size: args.size } : {}) });
-    const requests = depsolveRequestsFor(image, planned, args.repositories);
+    const input = buildInputOf(args);
+    const planned = packageRequests({ image, ...input, seed: seedOf(args), ...(args.size !== undefined ? { size: args.size } : {}) });
+    // the blueprint's install_from repositories serve its own packages, as composer's payload repositories
+    const requests = depsolveRequestsFor(image, planned, [...args.repositories, ...payloadRepositories(input.blueprint?.customizations?.repositories)]);
+    // first: a registry answers in seconds, a depsolve may take minutes
+    const containers = await resolveContainers(input.blueprint?.containers, {
+      arch: args.arch,
+      signal,
+      timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
+      log,
+    });
     const package_sets: Record<string, DepsolveResult> = {};
     for (const [name, request] of Object.entries(requests)) {
       const started = Date.now();
@@ -60,6 +75,6 @@ export const depsolveJob: JobType = {
       const count = package_sets[name].transactions.reduce((n, t) => n + t.packages.length, 0);
       log.info({ packageSet: name, packages: count, durationMs: Date.now() - started }, 'package set resolved');
     }
-    return { package_sets } satisfies DepsolveJobResult;
+    return { package_sets, ...(containers.length ? { containers } : {}) } satisfies DepsolveJobResult;
   },
 };

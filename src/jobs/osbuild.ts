@@ -15,7 +15,7 @@ import {
   type RpmInfo,
 } from '../osbuild/index.js';
 import { diskFullError, isDiskFullError } from '../osbuild/disk.js';
-import { imageFileName, seedOf, type OsbuildArgs } from '../compose/index.js';
+import { buildInputOf, imageFileName, seedOf, type OsbuildArgs } from '../compose/index.js';
 import { checkDefinitions } from './definitions.js';
 import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
@@ -163,7 +163,8 @@ export const osbuildJob: JobType = {
       arch: args.arch,
       imageType: args.image_type,
       packageSets: depsolved.package_sets,
-      ...(args.customizations ? { customizations: args.customizations } : {}),
+      ...(depsolved.containers ? { containers: depsolved.containers } : {}),
+      ...buildInputOf(args),
       seed: seedOf(args),
       ...(args.size !== undefined ? { size: args.size } : {}),
       definitions: imageDefinitionOptions(),

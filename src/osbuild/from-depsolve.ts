@@ -9,6 +9,7 @@ import { DepsolveError } from '../depsolve/index.js';
 import type { DepsolveRepoConfig, DepsolveRequest, DepsolveResult, DepsolveTransactionRequest } from '../depsolve/index.js';
 import type { ResolvedImage } from './definitions/index.js';
 import type { PackageRequests } from './manifest.js';
+import type { ImageModule } from './stages/modules.js';
 import type { ManifestPackage, PipelinePackages } from './stages/rpm.js';
 
 /**
@@ -31,7 +32,10 @@ export interface RepoInput {
   module_hotfixes?: boolean;
   /** Subscription-manager entitlements; not supported by Kiln (koji-osbuild always sends false). */
   rhsm?: boolean;
-  /** Use this repository only for these package sets (e.g. `["os"]`); without it, for all. */
+  /**
+   * Use this repository only for these package sets (e.g. `["os"]`); without it, for all.
+   * `blueprint` names the blueprint's own packages (composer's payload repositories).
+   */
   package_sets?: string[];
 }
 
@@ -75,8 +79,10 @@ function repoConfig(repo: RepoInput, index: number): DepsolveRepoConfig {
  * then `<pipeline>.1`, … for the chained ones: configuration packages, the request's packages),
  * and the repositories meant for it. A repository with `package_sets` is used only for the
  * pipelines it names (names this image does not have are ignored, as composer does); one
- * without is used for all. Repository ids are `repo-<position in repositories>`, so one
- * repository has one id in every request and in the results.
+ * without is used for all. One naming `blueprint` serves the blueprint's own transaction too
+ * (osbuild/images' payload repositories): the other transactions of that pipeline are kept to
+ * the pipeline's repositories with `repo_ids`. Repository ids are `repo-<position in
+ * repositories>`, so one repository has one id in every request and in the results.
  *
  * Throws InvalidInputError (field `repositories…`) for a repository Kiln cannot use or a
  * pipeline left without repositories.
@@ -87,6 +93,7 @@ export function depsolveRequestsFor(image: ResolvedImage, requests: PackageReque
   const out: Record<string, DepsolveRequest> = {};
   for (const [set, chain] of Object.entries(requests)) {
     const repos = configs.filter(({ sets }) => !sets || sets.includes(set)).map(({ config }) => config);
+    const payload = chain.some((t) => t.blueprint) ? configs.filter(({ sets }) => sets?.includes('blueprint') && !sets.includes(set)).map(({ config }) => config) : [];
     if (repos.length === 0) {
       throw new InvalidInputError('repositories', `no repository is meant for package set ${JSON.stringify(set)} of image type ${image.name}`, {
         details: { packageSet: set },
@@ -101,6 +108,8 @@ export function depsolveRequestsFor(image: ResolvedImage, requests: PackageReque
         name: i === 0 ? set : `${set}.${i}`,
         package_specs: [...t.include] as [string, ...string[]],
         exclude_specs: [...t.exclude],
+        ...(payload.length && !t.blueprint ? { repo_ids: repos.map((r) => r.id) as [string, ...string[]] } : {}),
+        ...(t.enable_modules?.length ? { module_enable_specs: [...t.enable_modules] } : {}),
         install_weak_deps: t.install_weak_deps,
       };
     });
@@ -108,7 +117,7 @@ export function depsolveRequestsFor(image: ResolvedImage, requests: PackageReque
       arch: image.arch,
       releasever: image.distro.releasever,
       module_platform_id: image.distro.modulePlatformId,
-      repos: repos as [DepsolveRepoConfig, ...DepsolveRepoConfig[]],
+      repos: [...repos, ...payload] as [DepsolveRepoConfig, ...DepsolveRepoConfig[]],
       transactions: transactions as [DepsolveTransactionRequest, ...DepsolveTransactionRequest[]],
     };
   }
@@ -152,4 +161,16 @@ export function packagesFromDepsolve(results: Record<string, DepsolveResult>): P
     );
   }
   return out;
+}
+
+/**
+ * The module streams the os pipeline's depsolve enabled or installed, sorted by name (as the
+ * manifest writes them: the same result gives the same manifest). The build root's modules
+ * stay out of the image, as in osbuild/images.
+ */
+export function modulesFromDepsolve(results: Record<string, DepsolveResult>): ImageModule[] {
+  const modules = results.os?.modules ?? {};
+  return Object.keys(modules)
+    .sort()
+    .map((name) => modules[name]);
 }

@@ -5,6 +5,7 @@ export {
   packageRequests,
   pipelineNames,
   serializeManifest,
+  type BuildOptions,
   type ImageBuildInput,
   type Manifest,
   type ManifestInput,
@@ -14,8 +15,10 @@ export {
   type PackageTransaction,
 } from './manifest.js';
 export type { ManifestPackage, PipelinePackages } from './stages/rpm.js';
+export { checkBlueprintFor, unsupportedPaths } from './customizations.js';
+export { payloadRepositories } from './stages/repos.js';
 export { randomSeed } from './partitions/uuids.js';
 export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
 export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';
-export { depsolveRequestsFor, packagesFromDepsolve, repoId, type RepoInput } from './from-depsolve.js';
+export { depsolveRequestsFor, modulesFromDepsolve, packagesFromDepsolve, repoId, type RepoInput } from './from-depsolve.js';
 export { parseCacheSize, storeArgs, storeOptions, type StoreOptions } from './store.js';

@@ -1,22 +1,25 @@
 /**
  * Manifest generation as a piscina task: the input is plain data (names, depsolve results,
- * customizations, seed), so it crosses to a worker thread by structured clone and the
+ * blueprint, seed), so it crosses to a worker thread by structured clone and the
  * service's event loop, which also answers the API, is not blocked while hundreds of packages
  * are turned into sources and stages.
  */
 import type { DepsolveResult } from '../depsolve/index.js';
-import type { Customizations } from '../generated/customizations.schema.js';
+import type { Blueprint } from '../blueprint/index.js';
+import type { ContainerSpec } from '../containers/index.js';
 import { toKilnError } from '../errors.js';
 import { imageDefinitionOptions, resolveImage, useImageDefinitions, type LoadOptions } from './definitions/index.js';
-import { generateManifest, serializeManifest } from './manifest.js';
-import { packagesFromDepsolve } from './from-depsolve.js';
+import { generateManifest, serializeManifest, type BuildOptions } from './manifest.js';
+import { modulesFromDepsolve, packagesFromDepsolve } from './from-depsolve.js';
 
 export interface ManifestTaskInput {
   distribution: string;
   arch: string;
   imageType: string;
   packageSets: Record<string, DepsolveResult>;
-  customizations?: Customizations;
+  containers?: ContainerSpec[];
+  blueprint?: Blueprint;
+  options?: BuildOptions;
   seed: string;
   size?: number;
   /** The calling thread's definitions (a worker thread loads its own catalog). */
@@ -38,7 +41,10 @@ export default function manifestTask(input: ManifestTaskInput): ManifestTaskOutp
     const manifest = generateManifest({
       image,
       packages: packagesFromDepsolve(input.packageSets),
-      ...(input.customizations ? { customizations: input.customizations } : {}),
+      modules: modulesFromDepsolve(input.packageSets),
+      ...(input.containers ? { containers: input.containers } : {}),
+      ...(input.blueprint ? { blueprint: input.blueprint } : {}),
+      ...(input.options ? { options: input.options } : {}),
       seed: input.seed,
       ...(input.size !== undefined ? { size: input.size } : {}),
     });

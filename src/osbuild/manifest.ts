@@ -1,21 +1,25 @@
 /**
  * One image's osbuild manifest: the build root, the OS tree and the kind's output pipelines,
- * from a resolved definition, the request's customizations, a seed and (once depsolved) the
+ * from a resolved definition, the build's blueprint and options, a seed and (once depsolved) the
  * packages. The same function plans (no packages: which package sets to depsolve, the build
  * root derived from the stages it will emit) and builds, so the two cannot disagree.
  * Deterministic: the same input gives a byte-identical manifest.
  */
-import { InvalidInputError } from '../errors.js';
-import { validate } from '../schemas.js';
-import type { Customizations } from '../generated/customizations.schema.js';
+import type { Blueprint } from '../blueprint/index.js';
+import type { ContainerSpec } from '../containers/index.js';
+import { KilnError } from '../errors.js';
+import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
 import { outputPipelines, usesPartitionTable } from './kinds/index.js';
-import { ensureDirectorySizes, layout } from './partitions/layout.js';
+import { bootModeOf, customizePartitionTable, type PartitionCustomization, type PartitioningCustomization } from './partitions/customize.js';
+import { parseSize } from './definitions/sizes.js';
 import { tableTools, type PartitionTable } from './partitions/model.js';
 import { assignIds, SeededRandom } from './partitions/uuids.js';
+import type { ImageModule } from './stages/modules.js';
 import { osPackageChain, osSettings, osStages, type PackageTransaction } from './stages/os.js';
 import { checkTransactions, hasPackage, rpmStages, Sources, type PipelinePackages } from './stages/rpm.js';
 import { stage, stageTools, type Pipeline, type Stage } from './stages/stage.js';
+import { checkSubscription, type Subscription } from './stages/subscription.js';
 
 export type { Pipeline as ManifestPipeline, Stage as ManifestStage } from './stages/stage.js';
 export type { PackageTransaction } from './stages/os.js';
@@ -26,9 +30,19 @@ export interface Manifest {
   sources: Record<string, unknown>;
 }
 
+/** What a build asks beyond the blueprint (composer's image options). */
+export interface BuildOptions {
+  /** How filesystem customizations change the base table (composer's customizations.partitioning_mode). */
+  partitioningMode?: 'raw' | 'lvm' | 'auto-lvm';
+  /** Register the image on first boot (composer's customizations.subscription, its field names). */
+  subscription?: Subscription;
+}
+
 export interface ImageBuildInput {
   image: ResolvedImage;
-  customizations?: Customizations;
+  /** What the build adds to the type: checked, passwords crypted (src/blueprint). */
+  blueprint?: Blueprint;
+  options?: BuildOptions;
   /** Makes UUIDs (and other random identifiers) reproducible. */
   seed: string | number | bigint;
   /** Requested disk size in bytes; the type's default_size when absent. */
@@ -37,31 +51,63 @@ export interface ImageBuildInput {
 
 export interface ManifestInput extends ImageBuildInput {
   packages: PipelinePackages;
+  /** Module streams of the os pipeline's depsolve (modulesFromDepsolve), written into the image. */
+  modules?: ImageModule[];
+  /** The blueprint's containers as the depsolve job resolved them (pinned by digest). */
+  containers?: ContainerSpec[];
 }
 
 /** What to depsolve: pipeline name → its chain of transactions. */
 export type PackageRequests = Record<string, PackageTransaction[]>;
 
-function checkCustomizations(image: ResolvedImage, customizations: Customizations): Customizations {
-  const checked = validate<Customizations>('customizations.schema', structuredClone(customizations), 'customizations');
-  if (image.supportedCustomizations) {
-    for (const key of Object.keys(checked)) {
-      const path = key === 'packages' ? 'packages' : `customizations.${key === 'users' ? 'user' : key}`;
-      if (!image.supportedCustomizations.some((s) => s === path || path.startsWith(`${s}.`) || s.startsWith(`${path}.`))) {
-        throw new InvalidInputError(`customizations.${key}`, `is not supported by image type ${image.name}`);
-      }
-    }
-  }
-  return checked;
+/** A blueprint size (bytes, or a number with a unit) in bytes; checkBlueprint refused what does not parse. */
+const bytes = (v: number | string): number => parseSize(v)!;
+
+/** The blueprint's partitioning in the partition module's terms (sizes in bytes). */
+function partitioningOf(bp: Blueprint, options: BuildOptions): PartitioningCustomization {
+  const c = bp.customizations ?? {};
+  const d = c.disk;
+  return {
+    ...(c.filesystem?.length ? { filesystem: c.filesystem.map((f) => ({ mountpoint: f.mountpoint, minsize: bytes(f.minsize) })) } : {}),
+    // composer's request-level mode, else the blueprint's own (composer drops that one: DIFFERENCES.yaml)
+    ...((options.partitioningMode ?? c.partitioning_mode) !== undefined ? { partitioning_mode: (options.partitioningMode ?? c.partitioning_mode)! } : {}),
+    ...(d
+      ? {
+          disk: {
+            ...(d.type ? { type: d.type as 'gpt' | 'dos' } : {}),
+            ...(d.minsize !== undefined ? { minsize: bytes(d.minsize) } : {}),
+            ...(d.start_offset !== undefined ? { start_offset: bytes(d.start_offset) } : {}),
+            ...(d.sector_size !== undefined ? { sector_size: d.sector_size } : {}),
+            ...(d.partitions
+              ? {
+                  partitions: d.partitions.map((p) => ({
+                    ...p,
+                    minsize: bytes(p.minsize),
+                    ...(p.logical_volumes ? { logical_volumes: p.logical_volumes.map((lv) => ({ ...lv, minsize: bytes(lv.minsize) })) } : {}),
+                  })) as PartitionCustomization[],
+                }
+              : {}),
+          },
+        }
+      : {}),
+  };
 }
 
-/** The disk's table for this build: minimum directory sizes applied, laid out, identifiers assigned. */
-function tableFor(image: ResolvedImage, size: number | undefined, rng: SeededRandom): PartitionTable | undefined {
+/** The disk's table for this build: the blueprint's partitioning applied, laid out, identifiers assigned. */
+function tableFor(image: ResolvedImage, bp: Blueprint, options: BuildOptions, size: number | undefined, rng: SeededRandom): PartitionTable | undefined {
   if (!usesPartitionTable(image.kind) || !image.partitionTable) return undefined;
-  const pt = structuredClone(image.partitionTable);
-  ensureDirectorySizes(pt, image.requiredDirectorySizes);
-  // 0 or no size: the type's default (composer sends 0 when the request has none)
-  layout(pt, size || image.defaultSize || 0);
+  const pt = customizePartitionTable(image.partitionTable, partitioningOf(bp, options), {
+    arch: image.arch,
+    bootMode: bootModeOf(image.platform),
+    defaultFsType: image.distro.defaultFsType,
+    requiredDirectorySizes: image.requiredDirectorySizes,
+    ...(image.partitioningModes ? { supportedPartitioningModes: image.partitioningModes } : {}),
+    imageType: image.name,
+    // 0 or no size: the type's default (composer sends 0 when the request has none)
+    size: size ?? 0,
+    defaultSize: image.defaultSize ?? 0,
+    fieldPrefix: 'blueprint.customizations',
+  });
   assignIds(pt, rng);
   return pt;
 }
@@ -72,18 +118,19 @@ interface Assembled {
   sources: Sources;
 }
 
-function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined): Assembled {
+function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined, modules: ImageModule[] = [], containers?: ContainerSpec[]): Assembled {
   const { image } = input;
-  const customizations = checkCustomizations(image, input.customizations ?? {});
+  const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
+  const subscription = input.options?.subscription ? checkSubscription(input.options.subscription) : undefined;
   const rng = new SeededRandom(input.seed);
-  const pt = tableFor(image, input.size, rng);
+  const pt = tableFor(image, blueprint, input.options ?? {}, input.size, rng);
   const sources = new Sources();
-  const settings = osSettings(image, customizations);
-  const osChain = osPackageChain(image, settings, customizations, pt);
+  const settings = osSettings(image, blueprint, input.seed, subscription);
+  const osChain = osPackageChain(image, settings, pt);
   const os: Pipeline = {
     name: 'os',
     build: 'name:build',
-    stages: osStages({ image, customizations, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), sources }, settings),
+    stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, ...(containers ? { containers } : {}), sources }, settings),
   };
   const outputs = outputPipelines({ image, ...(pt ? { pt } : {}), ...(packages ? { packages } : {}), ...(settings.kernelName ? { kernelName: settings.kernelName } : {}), rng });
 
@@ -113,7 +160,11 @@ export function packageRequests(input: ImageBuildInput): PackageRequests {
 export function generateManifest(input: ManifestInput): Manifest {
   const planned = assemble(input, undefined);
   for (const name of Object.keys(planned.requests)) checkTransactions(name, input.packages[name]);
-  const { pipelines, sources } = assemble(input, input.packages);
+  const wanted = input.blueprint?.containers?.length ?? 0;
+  if ((input.containers?.length ?? 0) !== wanted) {
+    throw new KilnError('KILN_MANIFEST', `the depsolve result has ${input.containers?.length ?? 0} resolved containers, the blueprint ${wanted}`, { details: { containers: wanted } });
+  }
+  const { pipelines, sources } = assemble(input, input.packages, input.modules, wanted ? input.containers : undefined);
   return { version: '2', pipelines, sources: sources.toJSON() };
 }
 

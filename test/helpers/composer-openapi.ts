@@ -18,26 +18,16 @@ import addFormatsModule from 'ajv-formats';
 import type { ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { API_BASE } from '../../src/compose/index.js';
+import { findReference } from './reference.js';
 
 const Ajv04 = ((Ajv04Module as unknown as { default?: unknown }).default ?? Ajv04Module) as typeof Ajv04Module.default;
 const addFormats = addFormatsModule as unknown as (ajv: InstanceType<typeof Ajv04>) => void;
 
 const SPEC_FILE = 'composer-cloudapi-openapi.v2.yml';
 
-/** shared/reference/upstream/<SPEC_FILE> beside the checkout or one of its parents (a worktree sits deeper); KILN_REFERENCE_DIR overrides. */
+/** composer's OpenAPI document from shared/reference/upstream/ (test/helpers/reference.ts). */
 export function findComposerSpec(): string | undefined {
-  if (process.env.KILN_REFERENCE_DIR) {
-    const file = path.join(process.env.KILN_REFERENCE_DIR, 'upstream', SPEC_FILE);
-    return existsSync(file) ? file : undefined;
-  }
-  let dir = fileURLToPath(new URL('../..', import.meta.url));
-  for (;;) {
-    const file = path.join(dir, 'shared', 'reference', 'upstream', SPEC_FILE);
-    if (existsSync(file)) return file;
-    const parent = path.dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
+  return findReference(path.join('upstream', SPEC_FILE));
 }
 
 type Json = Record<string, any>;

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { packageRequests, type ResolvedImage } from '../../src/osbuild/index.js';
-import type { Customizations } from '../../src/generated/customizations.schema.js';
+import type { Blueprint } from '../../src/blueprint/index.js';
 import { cachedRepo, withFixtureLock, type BuiltPackage, type BuiltRepo, type RpmPackage } from './rpm-repos.js';
 
 const run = promisify(execFile);
@@ -125,7 +125,7 @@ export interface DistroFixture {
  * The packages and groups a repository needs so that every image in `images` (one distro and
  * arch) depsolves: every included and excluded name, every group member, every dependency.
  */
-export function distroFixture(images: ResolvedImage[], customizations?: Customizations): DistroFixture {
+export function distroFixture(images: ResolvedImage[], blueprint?: Blueprint): DistroFixture {
   if (images.length === 0) throw new Error('distro fixture: no image types');
   const { distro, arch } = images[0];
   for (const im of images) {
@@ -134,14 +134,15 @@ export function distroFixture(images: ResolvedImage[], customizations?: Customiz
   const names = new Set<string>();
   const groups = new Map<string, CompsGroup>();
   for (const image of images) {
-    for (const chain of Object.values(packageRequests({ image, ...(customizations ? { customizations } : {}), seed: 0 }))) {
+    for (const chain of Object.values(packageRequests({ image, ...(blueprint ? { blueprint } : {}), seed: 0 }))) {
       for (const t of chain) {
         for (const spec of [...t.include, ...t.exclude]) {
           if (spec.startsWith('@')) {
             const g = groupFor(spec);
             groups.set(g.id, g);
             for (const m of [...g.mandatory, ...g.default, ...g.optional]) names.add(m);
-          } else {
+          } else if (!/[*?[]/.test(spec)) {
+            // A glob (upstream excludes `langpacks-*`) matches what the other names bring.
             names.add(spec);
           }
         }
@@ -225,8 +226,8 @@ const memo = new Map<string, Promise<DistroRepo>>();
  * The repository for `images` (built once per test run through `cachedRepo`), with its comps
  * groups. `extra` packages are added as given (e.g. what a test's customization asks for).
  */
-export function distroRepo(images: ResolvedImage[], options: { customizations?: Customizations; extra?: RpmPackage[] } = {}): Promise<DistroRepo> {
-  const fixture = distroFixture(images, options.customizations);
+export function distroRepo(images: ResolvedImage[], options: { blueprint?: Blueprint; extra?: RpmPackage[] } = {}): Promise<DistroRepo> {
+  const fixture = distroFixture(images, options.blueprint);
   const packages = [...fixture.packages, ...(options.extra ?? [])];
   const name = `distro-${images[0].distro.name}-${images[0].arch}`;
   const key = JSON.stringify([name, packages, fixture.groups]);

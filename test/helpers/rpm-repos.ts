@@ -1,8 +1,10 @@
 /**
  * Real RPM repositories for tests, built with rpmbuild and createrepo_c.
  *
- * - `buildRepo(dir, packages)` builds tiny packages (noarch or any arch through `--target`,
- *   with dependencies and optional files) into `dir` and runs createrepo_c on it.
+ * - `buildRepo(dir, packages, { modules })` builds tiny packages (noarch or any arch through
+ *   `--target`, with dependencies and optional files) into `dir` and runs createrepo_c on it;
+ *   with `modules`, it is a modular repository: the streams' own packages are built too and a
+ *   modules.yaml (modulemd v2 documents and modulemd-defaults) is added with modifyrepo_c.
  * - `cachedRepo(name, packages)` does the same once per test run: every ava worker process of
  *   one run shares the result (keyed by the run and the package list), so test files do not
  *   rebuild the same repo.
@@ -20,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import YAML from 'yaml';
 
 const run = promisify(execFile);
 
@@ -66,6 +69,42 @@ export interface BuiltRepo {
   /** file:// URL of `path`. */
   baseurl: string;
   packages: BuiltPackage[];
+  /** Module streams as `name:stream`, when the repository is modular. */
+  modules?: string[];
+}
+
+/** One stream of a module: a modulemd v2 document whose artifacts are `packages`. */
+export interface ModuleStreamFixture {
+  name: string;
+  stream: string;
+  /** The modulemd version (a build timestamp in real repositories); default 1. */
+  version?: number;
+  /** Default "00000000". */
+  context?: string;
+  /** The module's arch: the arch the repository is solved for. */
+  arch: string;
+  /** `dependencies: [{requires: {platform: [<platform>]}}]`, e.g. "f43" (dnf then needs module_platform_id platform:f43). */
+  platform?: string;
+  /** Profile name → package names. */
+  profiles: Record<string, string[]>;
+  /** The stream's packages (built into the repository, listed as the stream's artifacts). */
+  packages: RpmPackage[];
+}
+
+/** A modulemd-defaults document: the module's default stream and its default profiles per stream. */
+export interface ModuleDefaultsFixture {
+  module: string;
+  stream: string;
+  profiles?: Record<string, string[]>;
+}
+
+export interface ModularMetadata {
+  streams: ModuleStreamFixture[];
+  defaults?: ModuleDefaultsFixture[];
+}
+
+export interface RepoOptions {
+  modules?: ModularMetadata;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
@@ -138,9 +177,10 @@ function specFor(pkg: ReturnType<typeof normalize>, sourceDir: string): string {
   return lines.join('\n');
 }
 
-/** Builds `packages` into `dir` (created if needed) and makes it a repository. */
-export async function buildRepo(dir: string, packages: RpmPackage[]): Promise<BuiltRepo> {
-  const pkgs = packages.map(normalize);
+/** Builds `packages` (and the module streams' packages) into `dir` (created if needed) and makes it a repository. */
+export async function buildRepo(dir: string, packages: RpmPackage[], options: RepoOptions = {}): Promise<BuiltRepo> {
+  const streams = options.modules?.streams ?? [];
+  const pkgs = [...packages, ...streams.flatMap((s) => s.packages)].map(normalize);
   await mkdir(dir, { recursive: true });
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'kiln-rpmbuild-'));
   try {
@@ -190,6 +230,11 @@ export async function buildRepo(dir: string, packages: RpmPackage[]): Promise<Bu
       }
     }
     await run('createrepo_c', ['--quiet', dir]);
+    if (options.modules) {
+      const yaml = path.join(scratch, 'modules.yaml');
+      await writeFile(yaml, modulesYaml(options.modules));
+      await run('modifyrepo_c', ['--mdtype=modules', yaml, path.join(dir, 'repodata')]);
+    }
   } finally {
     await rm(scratch, { recursive: true, force: true, maxRetries: 3 });
   }
@@ -204,7 +249,46 @@ export async function buildRepo(dir: string, packages: RpmPackage[]): Promise<Bu
       arch: p.arch,
       location: `${p.arch}/${p.name}-${p.version}-${p.release}.${p.arch}.rpm`,
     })),
+    ...(options.modules ? { modules: streams.map((st) => `${st.name}:${st.stream}`) } : {}),
   };
+}
+
+/** modules.yaml as a distribution ships it: one modulemd v2 document per stream, then the defaults. */
+export function modulesYaml(modules: ModularMetadata): string {
+  const docs: unknown[] = [];
+  for (const st of modules.streams) {
+    check(st.name, NAME, 'module name');
+    check(st.stream, EVR_PART, 'module stream');
+    for (const [profile, names] of Object.entries(st.profiles)) {
+      for (const n of names) {
+        if (!st.packages.some((p) => p.name === n)) throw new Error(`module fixture ${st.name}:${st.stream}: profile ${profile} names ${n}, which is not one of the stream's packages`);
+      }
+    }
+    docs.push({
+      document: 'modulemd',
+      version: 2,
+      data: {
+        name: st.name,
+        stream: st.stream,
+        version: st.version ?? 1,
+        context: st.context ?? '00000000',
+        arch: st.arch,
+        summary: `Kiln test module ${st.name}`,
+        description: `Kiln test module ${st.name}, stream ${st.stream}.`,
+        license: { module: ['MIT'] },
+        ...(st.platform ? { dependencies: [{ buildrequires: { platform: [st.platform] }, requires: { platform: [st.platform] } }] } : {}),
+        profiles: Object.fromEntries(Object.entries(st.profiles).map(([name, rpms]) => [name, { rpms }])),
+        components: { rpms: Object.fromEntries([...new Set(st.packages.map((p) => p.name))].map((n) => [n, { rationale: 'Kiln test package' }])) },
+        artifacts: {
+          rpms: st.packages.map(normalize).map((p) => `${p.name}-${p.epoch}:${p.version}-${p.release}.${p.arch}`),
+        },
+      },
+    });
+  }
+  for (const d of modules.defaults ?? []) {
+    docs.push({ document: 'modulemd-defaults', version: 1, data: { module: d.module, stream: d.stream, ...(d.profiles ? { profiles: d.profiles } : {}) } });
+  }
+  return docs.map((d) => `---\n${YAML.stringify(d)}...\n`).join('');
 }
 
 // --- per-run cache --------------------------------------------------------------------------
@@ -245,19 +329,19 @@ const memo = new Map<string, Promise<BuiltRepo>>();
  * `buildRepo` once per test run for this name and package list. Concurrent test processes
  * wait for the first one's build (a lock directory), rather than all building.
  */
-export function cachedRepo(name: string, packages: RpmPackage[]): Promise<BuiltRepo> {
+export function cachedRepo(name: string, packages: RpmPackage[], options: RepoOptions = {}): Promise<BuiltRepo> {
   check(name, NAME, 'repo name');
-  const hash = createHash('sha256').update(JSON.stringify(packages)).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(JSON.stringify([packages, options])).digest('hex').slice(0, 16);
   const key = `${name}-${hash}`;
   let p = memo.get(key);
   if (!p) {
-    p = buildCached(key, packages);
+    p = buildCached(key, packages, options);
     memo.set(key, p);
   }
   return p;
 }
 
-async function buildCached(key: string, packages: RpmPackage[]): Promise<BuiltRepo> {
+async function buildCached(key: string, packages: RpmPackage[], options: RepoOptions): Promise<BuiltRepo> {
   const root = fixtureCacheRoot();
   const dir = path.join(root, key);
   const done = path.join(root, `${key}.json`);
@@ -265,7 +349,7 @@ async function buildCached(key: string, packages: RpmPackage[]): Promise<BuiltRe
   return withFixtureLock(key, async () => {
     if (existsSync(done)) return JSON.parse(await readFile(done, 'utf8')) as BuiltRepo;
     await rm(dir, { recursive: true, force: true });
-    const repo = await buildRepo(dir, packages);
+    const repo = await buildRepo(dir, packages, options);
     await writeFile(`${done}.tmp`, JSON.stringify(repo));
     await rename(`${done}.tmp`, done);
     return repo;
@@ -413,4 +497,49 @@ export async function unreachableUrl(suffix = '/repo'): Promise<string> {
   const { port } = srv.address() as { port: number };
   await new Promise<void>((resolve) => srv.close(() => resolve()));
   return `http://127.0.0.1:${port}${suffix}`;
+}
+
+// --- a modular repository -------------------------------------------------------------------
+
+/**
+ * A modular repository for solving for `arch`:
+ * - module `kilnmod`, streams `1` and `2` (default stream 1, default profile `default`): each
+ *   stream has kilnmod-tool (epoch 1) and kilnmod-extra (requires kilnmod-tool) at the stream's
+ *   version; profiles `default` (kilnmod-tool) and `full` (both)
+ * - module `othermod`, stream `stable`, no defaults: othermod-pkg (epoch 0), unavailable until
+ *   enabled. osbuild's solver reports no module whose installed packages all have epoch 0 (see
+ *   libexec/kiln-depsolve-dnf); kilnmod is reported by both solvers, othermod by Kiln's only.
+ * - non-modular kilnmod-tool 3.0 (hidden by modular filtering while a kilnmod stream is active)
+ *   and tool-user, which requires kilnmod-tool (so the stream decides which one it gets)
+ */
+export function modularFixture(arch: string): { packages: RpmPackage[]; modules: ModularMetadata } {
+  const stream = (name: string, s: string, version: string, packages: RpmPackage[], profiles: Record<string, string[]>): ModuleStreamFixture => ({
+    name,
+    stream: s,
+    version: 20250101000000 + Number(s.replace(/\D/g, '') || 0),
+    context: 'c0ffee43',
+    arch,
+    profiles,
+    packages: packages.map((p) => ({ version, release: `1.module_${name}${s}`, ...p })),
+  });
+  const kilnmod = (s: string, version: string) =>
+    stream('kilnmod', s, version, [{ name: 'kilnmod-tool', epoch: 1 }, { name: 'kilnmod-extra', requires: ['kilnmod-tool'] }], {
+      default: ['kilnmod-tool'],
+      full: ['kilnmod-tool', 'kilnmod-extra'],
+    });
+  return {
+    packages: [
+      { name: 'kilnmod-tool', version: '3.0' },
+      { name: 'tool-user', requires: ['kilnmod-tool'] },
+    ],
+    modules: {
+      streams: [kilnmod('1', '1.0'), kilnmod('2', '2.0'), stream('othermod', 'stable', '1.0', [{ name: 'othermod-pkg' }], { default: ['othermod-pkg'] })],
+      defaults: [{ module: 'kilnmod', stream: '1', profiles: { '1': ['default'], '2': ['default'] } }],
+    },
+  };
+}
+
+export function modularRepo(arch = 'x86_64'): Promise<BuiltRepo> {
+  const { packages, modules } = modularFixture(arch);
+  return cachedRepo(`modular-${arch}`, packages, { modules });
 }

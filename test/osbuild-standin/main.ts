@@ -4,7 +4,8 @@
  * what osbuild's loader refuses (exit 1, a traceback, no JSON), emits JSONSeqMonitor records as
  * osbuild does (contexts carried over, download log lines, "Finished module A" and "Starting
  * module B" in the same millisecond), writes the exported file, prints the --json result (rpm
- * metadata from the manifest's rpm stages). SIGINT is osbuild's KeyboardInterrupt: it undoes
+ * metadata from the manifest's rpm stages). Container sources and the skopeo stage are real
+ * (containers.ts): a failed source fails the build before any pipeline, as osbuild does. SIGINT is osbuild's KeyboardInterrupt: it undoes
  * what it set up, prints "Aborted" and exits 130; SIGTERM kills it on the spot.
  *
  * Environment knobs:
@@ -28,6 +29,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { fetchSkopeo, fetchSkopeoIndex, skopeoStage, StageError, type ItemResult } from './containers.js';
 import { Host } from './host.js';
 import { loadManifest, LoadError } from './load.js';
 import { validateManifest } from './validate.js';
@@ -214,6 +216,24 @@ function stageOutput(stage: Json, items: Json): string[] {
   return [`${stage.type}: ${JSON.stringify(stage.options ?? {}).slice(0, 200)}\n`, 'done ✓\n'];
 }
 
+/**
+ * What a real stage does with options its schema lets through but its code cannot use: it dies
+ * with a Python traceback (exit status 1; osbuild reports the stage's error as null). Seen with
+ * osbuild 191: org.osbuild.dnf.module-config without conf, conf.name or conf.profiles.
+ */
+function stageCrash(stage: Json): string | undefined {
+  const keyError = (line: number, code: string, key: string) =>
+    `Traceback (most recent call last):\n  File "/run/osbuild/bin/${stage.type}", line 31, in <module>\n    r = main(args["tree"], args["options"])\n` +
+    `  File "/run/osbuild/bin/${stage.type}", line ${line}, in main\n    ${code}\nKeyError: '${key}'\n`;
+  if (stage.type === 'org.osbuild.dnf.module-config') {
+    const conf = stage.options?.conf;
+    if (conf === undefined) return keyError(10, 'conf = options["conf"]', 'conf');
+    if (conf.name === undefined) return keyError(11, 'name = conf["name"]', 'name');
+    if (conf.profiles === undefined) return keyError(18, 'inip[name]["profiles"] = ", ".join(conf["profiles"])', 'profiles');
+  }
+  return undefined;
+}
+
 async function writeImage(file: string, size: number): Promise<void> {
   mkdirSync(path.dirname(file), { recursive: true });
   const fd = openSync(file, 'w');
@@ -301,6 +321,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const validation = validateManifest(manifest);
+  if (validation.skipped) process.stderr.write('osbuild stand-in: no osbuild schemas (shared/reference/osbuild-schemas), the manifest is not validated\n');
   if (!validation.success) {
     if (args.json) process.stdout.write(`${JSON.stringify(validation)}\n`);
     else for (const e of validation.errors) process.stdout.write(`${e.path.join('.')}: ${e.message}\n`);
@@ -372,25 +393,38 @@ async function main(): Promise<number> {
   let failure: Json | undefined;
   let sleeper: ReturnType<typeof spawn> | undefined;
   try {
+    let sourceFailure: { type: string; output: string } | undefined;
     for (const [type, src] of Object.entries(sources)) {
       monitor.begin({ name: `source ${type}`, id: sha256(JSON.stringify(type)) }, 0);
-      const keys = Object.keys((src as Json).items ?? {}).sort();
+      const srcItems: Json = (src as Json).items ?? {};
+      let results: ItemResult[];
+      if (type === 'org.osbuild.skopeo') results = fetchSkopeo(srcItems, args.store);
+      else if (type === 'org.osbuild.skopeo-index') results = fetchSkopeoIndex(srcItems, args.store);
+      else results = Object.keys(srcItems).sort().map((checksum) => ({ success: true, metadata: { checksum, cached: false }, error: '' }));
       // the source service's output reaches the monitor as host-service log lines
-      for (const checksum of keys) {
-        const item = (src as Json).items[checksum];
-        const url = typeof item === 'string' ? item : item?.url ?? checksum;
-        monitor.log(`source/${type} (${type}): Downloaded ${url}\n`);
+      for (const r of results) {
+        const item = srcItems[r.metadata.checksum];
+        const what = typeof item === 'string' ? item : item?.url ?? (item?.image ? `${item.image.name}@${item.image.digest ?? r.metadata.checksum}` : r.metadata.checksum);
+        if (r.success) monitor.log(`source/${type} (${type}): Downloaded ${what}\n`);
       }
       checkInterrupt();
-      sourceResults[type] = keys.map((checksum) => ({ cached: false, checksum }));
-      monitor.result({
-        name: `source ${type}`,
-        source_type: type,
-        success: true,
-        output: `source ${type} finished successfully`,
-        results: keys.map((checksum) => ({ success: true, metadata: { checksum, cached: false }, error: '' })),
-      });
+      sourceResults[type] = results.map((r) => ({ cached: r.metadata.cached, checksum: r.metadata.checksum, ...(r.error ? { error: r.error } : {}) }));
+      const ok = results.every((r) => r.success);
+      // SourceResults.output: the last item's error, whether or not that item failed
+      const output = ok ? `source ${type} finished successfully` : `source ${type} finished unsuccessfully: ${results[results.length - 1].error}`;
+      monitor.result({ name: `source ${type}`, source_type: type, success: ok, output, results });
       monitor.finish(type);
+      if (!ok && !sourceFailure) sourceFailure = { type, output: results.find((r) => !r.success)!.error };
+    }
+    if (sourceFailure) {
+      // Manifest.build: no pipeline runs after a failed download
+      sourceResults.success = false;
+      monitor.log('manifest - failed\n', 'osbuild.main_cli');
+      if (args.json) {
+        process.stdout.write(`${JSON.stringify({ type: 'error', success: false, error: { type: 'org.osbuild.error.source', details: { source: sourceFailure } }, sources: sourceResults, log: {} })}\n`);
+      }
+      await host?.teardown();
+      return 1;
     }
 
     let first = true;
@@ -435,10 +469,21 @@ async function main(): Promise<number> {
         first = false;
         if (delay > 0) await interruptible(delay);
         checkInterrupt();
-        const lines = stageOutput(st, items);
-        const fails = (failType === st.type && (!failPipeline || failPipeline === p.name)) || archFails;
+        const crash = stageCrash(st);
+        let lines: string[];
+        const injectedHere = (failType === st.type && (!failPipeline || failPipeline === p.name)) || archFails;
         archFails = false;
-        if (fails) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
+        let fails = crash !== undefined || injectedHere;
+        try {
+          lines = crash ? [crash] : st.type === 'org.osbuild.skopeo' && !fails ? skopeoStage(st, args.store) : stageOutput(st, items);
+        } catch (err) {
+          if (!(err instanceof StageError)) throw err;
+          lines = ['Traceback (most recent call last):\n', `  File "/run/osbuild/bin/org.osbuild.skopeo", line 60, in <module>\n${err.message}\n`];
+          fails = true;
+        }
+        if (!crash && injectedHere) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
+        // a stage that crashes reports no error object; an injected or skopeo failure its exit status
+        const injected = fails && !crash;
         for (const line of lines) monitor.log(line, `stages/${st.type}`);
         // what osbuild reads after the stage process closed its output: usually nothing
         monitor.log('', `stages/${st.type}`);
@@ -446,11 +491,11 @@ async function main(): Promise<number> {
         const output = lines.join('');
         if (st.type === 'org.osbuild.rpm') installed.set(p.name, [...new Set([...(installed.get(p.name) ?? []), ...rpmIds(st)])]);
         const md = st.type === 'org.osbuild.rpm' ? rpmMetadata(installed.get(p.name)!, items) : undefined;
-        const result = { name: st.type, id: sid.id, success: !fails, output, ...(fails ? { error: { type: 'org.osbuild.error', details: 'exit status 1' } } : {}) };
+        const result = { name: st.type, id: sid.id, success: !fails, output, ...(injected ? { error: { type: 'org.osbuild.error', details: 'exit status 1' } } : {}) };
         monitor.result(result, { options: st.options ?? {}, duration: delay / 1000, ...(md && !fails ? { metadata: md } : {}) });
-        log[p.name].push({ id: sid.id, type: st.type, output, ...(fails ? { success: false, error: result.error } : {}) });
+        log[p.name].push({ id: sid.id, type: st.type, output, ...(fails ? { success: false, ...(injected ? { error: result.error } : {}) } : {}) });
         if (fails) {
-          failure = { id: sid.id, type: st.type, output, error: result.error };
+          failure = { id: sid.id, type: st.type, output, error: injected ? result.error : null };
           monitor.finish(p.name);
           break outer;
         }

@@ -81,20 +81,26 @@ export interface Catalog {
   fingerprint: string;
 }
 
-/** Keys an image-config fragment may carry, from the schema (one list for loader and schema). */
-export function imageConfigKeys(): Set<string> {
-  const schema = loadSchema('image-definitions.schema') as { definitions: { imageConfig: { properties: Record<string, { $ref?: string; type?: string }> } } };
-  return new Set(Object.keys(schema.definitions.imageConfig.properties));
+let configProperties: Record<string, { $ref?: string; type?: string }> | undefined;
+function imageConfigProperties(): Record<string, { $ref?: string; type?: string }> {
+  configProperties ??= (loadSchema('image-definitions.schema') as { definitions: { imageConfig: { properties: Record<string, { $ref?: string; type?: string }> } } }).definitions.imageConfig.properties;
+  return configProperties;
 }
 
+/** Keys an image-config fragment may carry, from the schema (one list for loader and schema). */
+export function imageConfigKeys(): Set<string> {
+  return new Set(Object.keys(imageConfigProperties()));
+}
+
+let listKeys: Set<string> | undefined;
 /** Image-config keys whose values are lists (the ones a condition may `append` to). */
 export function imageConfigListKeys(): Set<string> {
-  const schema = loadSchema('image-definitions.schema') as { definitions: { imageConfig: { properties: Record<string, { $ref?: string; type?: string }> } } };
-  return new Set(
-    Object.entries(schema.definitions.imageConfig.properties)
+  listKeys ??= new Set(
+    Object.entries(imageConfigProperties())
       .filter(([, s]) => s.type === 'array' || s.$ref === '#/definitions/stringList')
       .map(([k]) => k),
   );
+  return listKeys;
 }
 
 function emptyFamily(name: string): Family {

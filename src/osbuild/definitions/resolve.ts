@@ -151,8 +151,12 @@ function template(s: string, vars: Record<string, string | number | undefined>):
   return s.replace(/\{([a-z_]+)\}/g, (whole, key: string) => (vars[key] === undefined ? whole : String(vars[key])));
 }
 
+const distroMemo = new WeakMap<Catalog, DistroMatch[]>();
+
 /** Every distro name a catalog covers (releases expanded), with the entry it comes from. */
 export function distroNames(catalog: Catalog): DistroMatch[] {
+  const known = distroMemo.get(catalog);
+  if (known) return known;
   const out: DistroMatch[] = [];
   for (const family of catalog.families.values()) {
     for (const [id, { value: def, file }] of family.distros) {
@@ -167,6 +171,7 @@ export function distroNames(catalog: Catalog): DistroMatch[] {
       }
     }
   }
+  distroMemo.set(catalog, out);
   return out;
 }
 
@@ -211,13 +216,24 @@ function resolveDistro(m: DistroMatch): ResolvedDistro {
   };
 }
 
+const flattened = new WeakMap<Family, Map<string, { def: ImageType; file: string }>>();
+
 /** The type with its `inherits` chain flattened: each key from the nearest type that sets it. */
 function flatten(family: Family, name: string): { def: ImageType; file: string } {
+  let memo = flattened.get(family);
+  if (!memo) flattened.set(family, (memo = new Map()));
+  const known = memo.get(name);
+  if (known) return known;
   const entry = family.imageTypes.get(name)!;
-  if (!entry.value.inherits) return { def: entry.value, file: entry.file };
-  const parent = flatten(family, entry.value.inherits);
-  const { inherits: _, ...own } = entry.value;
-  return { def: { ...parent.def, ...own }, file: entry.file };
+  let out: { def: ImageType; file: string };
+  if (!entry.value.inherits) out = { def: entry.value, file: entry.file };
+  else {
+    const parent = flatten(family, entry.value.inherits);
+    const { inherits: _, ...own } = entry.value;
+    out = { def: { ...parent.def, ...own }, file: entry.file };
+  }
+  memo.set(name, out);
+  return out;
 }
 
 function findType(family: Family, name: string): string | undefined {

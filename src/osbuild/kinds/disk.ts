@@ -207,7 +207,7 @@ export function imagePipeline(input: KindInput, filename: string): Pipeline {
     ...(p.label ? { name: p.label } : {}),
     size: p.size / pt.sectorSize,
     start: p.start / pt.sectorSize,
-    type: p.type,
+    ...(p.type !== undefined ? { type: p.type } : {}),
     ...(pt.type === 'gpt' && p.uuid ? { uuid: p.uuid } : {}),
     ...(p.attrs?.length ? { attrs: p.attrs } : {}),
   }));

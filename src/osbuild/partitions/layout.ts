@@ -6,10 +6,10 @@
  */
 import { KilnError } from '../../errors.js';
 import { formatSize, MiB } from '../definitions/sizes.js';
-import { mountables, type Btrfs, type LogicalVolume, type Luks, type Mountable, type Partition, type PartitionTable, type Payload, type VolumeGroup } from './model.js';
+import { mountables, type Btrfs, type BtrfsSubvolume, type Mountable, type Partition, type PartitionTable, type Payload, type VolumeGroup } from './model.js';
 
 const GRAIN = MiB;
-const LVM_EXTENT = 4 * MiB;
+export const LVM_EXTENT = 4 * MiB;
 const LVM_METADATA = MiB;
 const LUKS_HEADER = 16 * MiB;
 
@@ -44,43 +44,62 @@ export function ensureDirectorySizes(pt: PartitionTable, sizes: Record<string, n
   for (const [m, size] of need) growMountable(pt, m, size);
 }
 
-/** Makes the mountable at least `size` bytes, growing what contains it. */
+/**
+ * Makes the mountable at least `size` bytes, growing what contains it as upstream's
+ * resizeEntityBranch does: a logical volume or subvolume that is already large enough stops the
+ * walk; a volume group asks for the sum of its volumes plus its metadata; a LUKS container adds
+ * its header to what the entity below asks for; the partition ends up at least that. Never shrinks.
+ */
 export function growMountable(pt: PartitionTable, m: Mountable, size: number): void {
   const partition = pt.partitions[m.partition];
-  if ('name' in m.entity && m.volume) {
-    // a btrfs subvolume: the volume (the partition) holds the sum of its subvolumes
-    m.entity.size = Math.max(m.entity.size, size);
-    return;
+  let need = size;
+  if (m.volume) {
+    const subvolume = m.entity as BtrfsSubvolume;
+    if (need <= subvolume.size) return;
+    subvolume.size = need;
+    need = Math.max(need, btrfsSize(m.volume));
+  } else {
+    for (const e of [...m.path].reverse()) {
+      if (!('kind' in e)) {
+        if (need <= e.size) return;
+        e.size = alignUp(need, LVM_EXTENT);
+      } else if (e.kind === 'lvm') {
+        need = Math.max(need, e.logicalVolumes.reduce((n, lv) => n + lv.size, 0) + LVM_METADATA);
+      } else {
+        // the container's payload has no size of its own: the header goes on top of what it needs
+        need += LUKS_HEADER;
+      }
+    }
   }
-  const lv = m.path.find((e): e is LogicalVolume => !('kind' in e));
-  if (lv) {
-    lv.size = Math.max(lv.size, alignUp(size, LVM_EXTENT));
-    return;
-  }
-  const luks = m.path.find((e): e is Luks => 'kind' in e && e.kind === 'luks');
-  partition.size = Math.max(partition.size, size + (luks ? LUKS_HEADER : 0));
+  partition.size = Math.max(partition.size, need);
 }
 
-function volumeGroupSize(vg: VolumeGroup): number {
+function volumeGroupSize(vg: VolumeGroup, size: number): number {
   const lvs = vg.logicalVolumes.reduce((n, lv) => n + alignUp(lv.size, LVM_EXTENT), 0);
-  return alignUp(lvs + LVM_METADATA, LVM_EXTENT);
+  return alignUp(Math.max(size, lvs + LVM_METADATA), LVM_EXTENT);
 }
 
 function btrfsSize(b: Btrfs): number {
   return b.subvolumes.reduce((n, s) => n + s.size, 0);
 }
 
-/** What a payload needs of its partition (0 when it adds nothing beyond the partition's own size). */
-function payloadSize(payload: Payload | undefined): number {
+/**
+ * The size a partition of `size` bytes takes for its payload (upstream's fitTo): a volume group
+ * is at least its volumes plus metadata, rounded to the extent; a btrfs volume the sum of its
+ * subvolumes; a LUKS container its header plus its payload's size. Upstream computes the inner
+ * volume group from the partition's own size and then adds the header, so a LUKS partition
+ * holding LVM grows by 16 MiB beyond what it was given; Kiln does the same so the disks match.
+ */
+function fitPayload(payload: Payload | undefined, size: number): number {
   switch (payload?.kind) {
     case 'lvm':
-      return volumeGroupSize(payload);
+      return volumeGroupSize(payload, size);
     case 'btrfs':
-      return btrfsSize(payload);
+      return Math.max(size, btrfsSize(payload));
     case 'luks':
-      return LUKS_HEADER + payloadSize(payload.payload);
+      return Math.max(size, LUKS_HEADER + (payload.payload.kind === 'lvm' ? volumeGroupSize(payload.payload, size) : 0));
     default:
-      return 0;
+      return size;
   }
 }
 
@@ -122,12 +141,12 @@ export function layout(pt: PartitionTable, requested: number): void {
   for (const [i, p] of pt.partitions.entries()) {
     if (i === rootIndex) continue;
     p.start = start;
-    p.size = alignUp(Math.max(p.size, payloadSize(p.payload)));
+    p.size = alignUp(fitPayload(p.payload, p.size));
     start += p.size;
   }
   const root = pt.partitions[rootIndex];
   root.start = start;
-  root.size = Math.max(root.size, payloadSize(root.payload));
+  root.size = fitPayload(root.payload, root.size);
   const end = alignUp(root.start + footer + root.size);
   pt.size = Math.max(alignUp(requested), end, pt.size);
   root.size = pt.size - root.start - footer;

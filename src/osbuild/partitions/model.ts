@@ -83,8 +83,8 @@ export interface Partition {
   /** Bytes from the start of the disk (set by the layout). */
   start: number;
   size: number;
-  /** GPT type GUID (upper case) or DOS id (two hex digits). */
-  type: string;
+  /** GPT type GUID (upper case) or DOS id (two hex digits); unset: sfdisk's default (Linux data). */
+  type?: string;
   bootable: boolean;
   uuid?: string;
   label?: string;
@@ -242,8 +242,8 @@ export function fromDefinition(def: PartitionTableDef, arch: string, defaultFs: 
     startOffset: def.start_offset === undefined ? 0 : parseSize(def.start_offset)!,
     sectorSize: def.sector_size ?? 512,
     partitions: def.partitions.map((p, i) => {
-      const type = partitionTypeId(p.type ?? 'linux', def.type, arch);
-      if (!type) throw new TableDefinitionError(`partitions[${i}].type`, `${JSON.stringify(p.type ?? 'linux')} is not a ${def.type} partition type${def.type === 'gpt' ? ` on ${arch}` : ''}`);
+      const type = p.type === undefined ? undefined : partitionTypeId(p.type, def.type, arch);
+      if (p.type !== undefined && !type) throw new TableDefinitionError(`partitions[${i}].type`, `${JSON.stringify(p.type)} is not a ${def.type} partition type${def.type === 'gpt' ? ` on ${arch}` : ''}`);
       const payloads = (['filesystem', 'lvm', 'btrfs', 'luks', 'swap'] as const).filter((k) => p[k] !== undefined);
       if (payloads.length > 1) throw new TableDefinitionError(`partitions[${i}]`, `has more than one payload (${payloads.join(', ')})`);
       let payload: Payload | undefined;
@@ -257,7 +257,7 @@ export function fromDefinition(def: PartitionTableDef, arch: string, defaultFs: 
       return {
         start: 0,
         size: p.size === undefined ? 0 : parseSize(p.size)!,
-        type,
+        ...(type !== undefined ? { type } : {}),
         bootable: p.bootable ?? false,
         ...(p.uuid !== undefined ? { uuid: p.uuid } : {}),
         ...(p.label !== undefined ? { label: p.label } : {}),

@@ -3,8 +3,12 @@
  * configuration (grub2, grub2 legacy without BLS, zipl), and how file systems are mounted
  * (/etc/fstab or systemd .mount units).
  */
+import path from 'node:path';
+import { KilnError } from '../../errors.js';
 import type { ResolvedPlatform } from '../definitions/resolve.js';
-import { mountables, type Filesystem, type Mountable, type PartitionTable } from '../partitions/model.js';
+import { mountables, PARTITION_GUIDS, type Filesystem, type Mountable, type PartitionTable } from '../partitions/model.js';
+import { fileStages, directoryStages } from './files.js';
+import type { Sources } from './rpm.js';
 import { stage, type Stage } from './stage.js';
 
 export interface BootInput {
@@ -23,6 +27,11 @@ export interface BootInput {
   product: { name: string; version: string; nick?: string };
   rescueKernel: boolean;
   fips: boolean;
+  /**
+   * uki-direct's version when the tree has it (its install script before 25.3 neither writes the
+   * UKI's .hmac nor its add-ons directory); undefined while planning, when both are assumed needed.
+   */
+  ukiDirectVersion?: string | null;
 }
 
 export function rootMountable(pt: PartitionTable): Mountable {
@@ -75,8 +84,23 @@ export function kernelCmdlineStage(input: BootInput): Stage | undefined {
   return stage('org.osbuild.kernel-cmdline', { root_fs_uuid: fsUuid(rootMountable(input.pt)), ...(opts ? { kernel_opts: opts } : {}) });
 }
 
-export function fixBlsStage(pt: PartitionTable | undefined): Stage {
-  return stage('org.osbuild.fix-bls', pt && plainBoot(pt) ? { prefix: '' } : {});
+/** The ESP's mount point: a FAT file system directly on the EFI system partition. */
+export function espMountpoint(pt: PartitionTable): string {
+  const esp = mountables(pt).find((m) => m.path.length === 0 && pt.partitions[m.partition].type === PARTITION_GUIDS.esp && 'kind' in m.entity);
+  if (!esp) throw new KilnError('KILN_MANIFEST', 'a UKI image needs an EFI system partition with a file system', {});
+  return esp.mountpoint;
+}
+
+/** Where kernels go: /boot, or the ESP for UKIs (kernel-install's BOOT_ROOT). */
+export function bootRoot(pt: PartitionTable | undefined, platform: ResolvedPlatform): string {
+  return pt && platform.bootloader === 'uki' ? espMountpoint(pt) : '/boot';
+}
+
+export function fixBlsStage(pt: PartitionTable | undefined, platform: ResolvedPlatform): Stage {
+  if (!pt) return stage('org.osbuild.fix-bls', {});
+  const root = bootRoot(pt, platform);
+  const plain = root === '/boot' ? plainBoot(pt) !== undefined : true;
+  return stage('org.osbuild.fix-bls', plain ? { prefix: '' } : {});
 }
 
 /** fstab entries sorted as upstream writes them: by pass number, then path. */
@@ -145,8 +169,39 @@ export function mountUnitStages(pt: PartitionTable): Stage[] {
   return [...units.map((u) => stage('org.osbuild.systemd.unit.create', u.options)), stage('org.osbuild.systemd', { enabled_services: units.map((u) => u.filename) })];
 }
 
+const UKI_ARCH: Record<string, string> = { x86_64: 'x64', aarch64: 'aa64' };
+
+/**
+ * A UKI boots through shim: BOOT<arch>.CSV in the vendor's EFI directory tells shim's fallback
+ * which image to add as a boot entry (UTF-16, as the firmware reads it). Old uki-direct also
+ * leaves the UKI's .hmac (FIPS) and its add-ons directory to us.
+ */
+function ukiStages(input: BootInput, sources: Sources): Stage[] {
+  const { pt, platform } = input;
+  const short = UKI_ARCH[platform.arch];
+  if (!short) throw new KilnError('KILN_MANIFEST', `UKIs boot on x86_64 and aarch64 only, not ${platform.arch}`, {});
+  if (!platform.uefiVendor) throw new KilnError('KILN_MANIFEST', 'a UKI platform needs a uefi_vendor', {});
+  const esp = espMountpoint(pt);
+  const kernelFile = `ffffffffffffffffffffffffffffffff-${input.kernelVersion ?? 'unknown'}.efi`;
+  const csv = `shim${short}.efi,${platform.uefiVendor},\\EFI\\Linux\\${kernelFile} ,UKI bootentry\n`;
+  const stages = fileStages([{ path: path.posix.join(esp, 'EFI', platform.uefiVendor, `BOOT${short.toUpperCase()}.CSV`), bytes: Buffer.from(csv, 'utf16le') }], sources);
+  const old = input.ukiDirectVersion === undefined || (input.ukiDirectVersion !== null && versionBelow(input.ukiDirectVersion, '25.3'));
+  if (old) {
+    const kernelPath = path.posix.join(esp, 'EFI', 'Linux', kernelFile);
+    stages.push(stage('org.osbuild.hmac', { paths: [kernelPath], algorithm: 'sha512' }), ...directoryStages([{ path: `${kernelPath}.extra.d`, ensure_parents: true }]));
+  }
+  return stages;
+}
+
+function versionBelow(version: string, than: string): boolean {
+  const a = version.split('.').map(Number);
+  const b = than.split('.').map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
+  return false;
+}
+
 /** The boot loader's configuration in the tree (the image pipeline installs its first stage). */
-export function bootloaderStages(input: BootInput): Stage[] {
+export function bootloaderStages(input: BootInput, sources: Sources): Stage[] {
   const { pt, platform } = input;
   const root = rootMountable(pt);
   const boot = plainBoot(pt);
@@ -184,6 +239,8 @@ export function bootloaderStages(input: BootInput): Stage[] {
     }
     case 'zipl':
       return [stage('org.osbuild.zipl', {})];
+    case 'uki':
+      return ukiStages(input, sources);
     default:
       return [];
   }

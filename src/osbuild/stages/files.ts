@@ -14,7 +14,7 @@ export function octalMode(mode: string | number): string {
   return digits.startsWith('0') ? digits : `0${digits}`;
 }
 
-function ownership(nodes: FileNode[]): Stage[] {
+function ownership(nodes: (FileNode | BinaryFileNode)[]): Stage[] {
   const out: Stage[] = [];
   const withMode = nodes.filter((n) => n.mode !== undefined);
   if (withMode.length) out.push(stage('org.osbuild.chmod', { items: Object.fromEntries(withMode.map((n) => [n.path, { mode: octalMode(n.mode!) }])) }));
@@ -40,11 +40,14 @@ export function directoryStages(dirs: FileNode[]): Stage[] {
   return [stage('org.osbuild.mkdir', { paths }), ...ownership(dirs)];
 }
 
-export function fileStages(files: FileNode[], sources: Sources): Stage[] {
+/** A file node whose content is bytes, not text (e.g. UTF-16 for the firmware). */
+export type BinaryFileNode = Omit<FileNode, 'data'> & { bytes: Buffer };
+
+export function fileStages(files: (FileNode | BinaryFileNode)[], sources: Sources): Stage[] {
   if (!files.length) return [];
   const inputs: Record<string, unknown> = {};
   const paths = files.map((f) => {
-    const data = Buffer.from(f.data ?? '', 'utf8');
+    const data = 'bytes' in f ? f.bytes : Buffer.from(f.data ?? '', 'utf8');
     const sha = createHash('sha256').update(data).digest('hex');
     sources.inline.set(`sha256:${sha}`, data.toString('base64'));
     inputs[`file-${sha}`] = { type: 'org.osbuild.files', origin: 'org.osbuild.source', references: [{ id: `sha256:${sha}` }] };

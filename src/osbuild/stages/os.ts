@@ -1,35 +1,52 @@
 /**
  * The OS tree: its packages and, in osbuild/images' order, one small step per image-config key
- * (each turning its value into stages), with the request's customizations taking precedence
- * where upstream gives them precedence.
+ * (each turning its value into stages), with the blueprint taking precedence where upstream
+ * gives it precedence (osbuild/images' generic/images.go osCustomizations).
  */
-import type { Customizations } from '../../generated/customizations.schema.js';
-import type { ImageConfig, User } from '../../generated/image-definitions.schema.js';
+import { blueprintPackages, blueprintUsers, cryptPassword, saltOf, type Blueprint } from '../../blueprint/index.js';
+import type { ContainerSpec } from '../../containers/index.js';
+import type { FileNode, ImageConfig, User } from '../../generated/image-definitions.schema.js';
 import type { ResolvedImage } from '../definitions/resolve.js';
 import { tableTools, type PartitionTable } from '../partitions/model.js';
-import { bootloaderStages, fixBlsStage, fstabStage, kernelCmdlineStage, mountUnitStages, type BootInput } from './boot.js';
+import { SeededRandom } from '../partitions/uuids.js';
+import { containersPlan, containerStages, type ContainersPlan } from './containers.js';
+import { bootloaderStages, bootRoot, fixBlsStage, fstabStage, kernelCmdlineStage, mountUnitStages, type BootInput } from './boot.js';
 import { directoryStages, fileStages } from './files.js';
+import { moduleStages, type ImageModule } from './modules.js';
+import { caAnchorFiles, updateCaTrustStage } from './pki.js';
+import { customRepositories } from './repos.js';
 import { hasPackage, packageEvra, rpmStages, type ManifestPackage, type Sources } from './rpm.js';
+import { FIPS_FILE, fipsDracutStage, fipsStages, OSCAP_DATA_DIR, openscapPlan, openscapStages, type OpenSCAPPlan } from './security.js';
 import { stage, type Stage } from './stage.js';
+import { subscriptionPlan, type Subscription, type SubscriptionPlan } from './subscription.js';
 
 /** One depsolve transaction to request: what to include and exclude, on top of the ones before. */
 export interface PackageTransaction {
   include: string[];
   exclude: string[];
   install_weak_deps: boolean;
+  /** The blueprint's own packages: also resolved against the payload repositories (package set `blueprint`). */
+  blueprint?: true;
+  /** Module streams to enable for this transaction (name:stream). */
+  enable_modules?: string[];
 }
 
 export interface OsInput {
   image: ResolvedImage;
-  customizations: Customizations;
   /** The laid-out table of a disk image (undefined for archives and containers). */
   pt?: PartitionTable;
   /** The depsolved transactions of the os pipeline; undefined while planning. */
   packages?: ManifestPackage[][];
+  /** The module streams the depsolve enabled for the os pipeline (sorted by name). */
+  modules?: ImageModule[];
+  /** The blueprint's containers as the depsolve job resolved them; undefined while planning. */
+  containers?: ContainerSpec[];
   sources: Sources;
 }
 
-/** What the image config and the customizations decide for the OS tree, precedence applied. */
+type Customizations = NonNullable<Blueprint['customizations']>;
+
+/** What the image config and the blueprint decide for the OS tree, precedence applied. */
 export interface OsSettings {
   config: ImageConfig;
   kernelName?: string;
@@ -41,45 +58,150 @@ export interface OsSettings {
   chrony?: Record<string, unknown>;
   users: User[];
   groups: { name: string; gid?: number }[];
+  firewall?: Record<string, unknown>;
   enabledServices: string[];
   disabledServices: string[];
   maskedServices: string[];
   selinux: boolean;
+  sshd?: Record<string, unknown>;
+  rhsm?: Record<string, unknown>;
+  setReleasever: boolean;
+  yumRepos: Record<string, unknown>[];
+  gpgkeyFiles: string[];
+  directories: FileNode[];
+  files: FileNode[];
+  fips: boolean;
+  openscap?: OpenSCAPPlan;
+  caBundles: string[];
+  /** The blueprint's transaction: packages, modules, @groups. */
+  blueprintPackages: string[];
+  enabledModules: string[];
+  containers?: ContainersPlan;
+  subscription?: SubscriptionPlan;
 }
 
 const uniq = (list: string[]) => [...new Set(list)];
 
-export function osSettings(image: ResolvedImage, customizations: Customizations): OsSettings {
+/** A blueprint user as the users stage takes it (home without its trailing slash, password crypted). */
+function stageUser(u: ReturnType<typeof blueprintUsers>[number], seed: string | number | bigint): User {
+  const password = u.password ? cryptPassword(u.password, saltOf(new SeededRandom(`${seed}:password:${u.name}`).bytes(16))) : undefined;
+  return {
+    name: u.name,
+    ...(u.description !== undefined ? { description: u.description } : {}),
+    ...(password ? { password } : {}),
+    ...(u.key ? { key: u.key } : {}),
+    ...(u.home ? { home: u.home } : {}),
+    ...(u.shell ? { shell: u.shell } : {}),
+    ...(u.groups?.length ? { groups: [...u.groups] } : {}),
+    ...(u.uid !== undefined ? { uid: u.uid } : {}),
+    ...(u.gid !== undefined ? { gid: u.gid } : {}),
+    ...(u.expiredate !== undefined ? { expiredate: u.expiredate } : {}),
+    ...(u.force_password_reset ? { force_password_reset: true } : {}),
+  } as User;
+}
+
+function firewallOptions(fw: NonNullable<Customizations['firewall']>): Record<string, unknown> {
+  return {
+    ...(fw.ports?.length ? { ports: [...fw.ports] } : {}),
+    ...(fw.services?.enabled?.length ? { enabled_services: [...fw.services.enabled] } : {}),
+    ...(fw.services?.disabled?.length ? { disabled_services: [...fw.services.disabled] } : {}),
+    ...(fw.zones?.length ? { zones: fw.zones.map((z) => ({ name: z.name!, sources: [...(z.sources ?? [])] })) } : {}),
+  };
+}
+
+/** The image config's sshd options with the blueprint's on top (sshd.config is created when the config has none: see DIFFERENCES.yaml). */
+function sshdOptions(config: ImageConfig, c: Customizations): Record<string, unknown> | undefined {
+  const base = config.sshd_config as { config?: Record<string, unknown> } | undefined;
+  const s = c.sshd;
+  if (!s || Object.values(s).every((v) => v === undefined)) return base;
+  const merged: Record<string, unknown> = { ...(base?.config ?? {}) };
+  if (s.password_authentication !== undefined) merged.PasswordAuthentication = s.password_authentication;
+  if (s.kbd_interactive_authentication !== undefined) merged.ChallengeResponseAuthentication = s.kbd_interactive_authentication;
+  if (s.client_alive_interval !== undefined) merged.ClientAliveInterval = s.client_alive_interval;
+  if (s.permit_root_login !== undefined) merged.PermitRootLogin = s.permit_root_login;
+  return { ...(base ?? {}), config: merged };
+}
+
+/** The image config's RHSM options (with or without a subscription) with the blueprint's fields on top. */
+function rhsmOptions(config: ImageConfig, c: Customizations, subscribed: boolean): Record<string, unknown> | undefined {
+  const base = structuredClone(config.rhsm_config?.[subscribed ? 'with-subscription' : 'no-subscription'] as Record<string, Record<string, Record<string, unknown>>> | undefined);
+  const bp = c.rhsm?.config;
+  if (!bp) return base;
+  const out = base ?? {};
+  const set = (section: string, sub: string, key: string, value: boolean | undefined) => {
+    if (value === undefined) return;
+    out[section] ??= {};
+    out[section][sub] = { ...(out[section][sub] ?? {}), [key]: value };
+  };
+  set('dnf-plugins', 'product-id', 'enabled', bp.dnf_plugins?.product_id?.enabled);
+  set('dnf-plugins', 'subscription-manager', 'enabled', bp.dnf_plugins?.subscription_manager?.enabled);
+  set('subscription-manager', 'rhsm', 'manage_repos', bp.subscription_manager?.rhsm?.manage_repos);
+  set('subscription-manager', 'rhsm', 'auto_enable_yum_plugins', bp.subscription_manager?.rhsm?.auto_enable_yum_plugins);
+  set('subscription-manager', 'rhsmcertd', 'auto_registration', bp.subscription_manager?.rhsmcertd?.auto_registration);
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** A blueprint node's mode as the image-config nodes carry it. */
+const node = <T extends { path: string; mode?: string; user?: string | number; group?: string | number; ensure_parents?: boolean }>(n: T): FileNode =>
+  ({ path: n.path, ...(n.mode !== undefined ? { mode: n.mode } : {}), ...(n.user !== undefined ? { user: n.user } : {}), ...(n.group !== undefined ? { group: n.group } : {}), ...(n.ensure_parents ? { ensure_parents: true } : {}) }) as FileNode;
+
+export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: string | number | bigint, subscription?: Subscription): OsSettings {
   const config = image.imageConfig;
-  const c = customizations;
+  const c: Customizations = blueprint.customizations ?? {};
+  const sub = subscription ? subscriptionPlan(subscription, { ostree: image.ostree !== undefined, permissiveRhc: config.permissive_rhc ?? false }) : undefined;
+  const containers = containersPlan(blueprint.containers, c['containers-storage']?.['destination-path'], image.ostree !== undefined);
   const bootable = image.bootable || image.ostree !== undefined;
+  const ntp = c.timezone?.ntpservers ?? [];
+  const repos = customRepositories(c.repositories);
+  const openscap = c.openscap ? openscapPlan(c.openscap, config.default_oscap_datastream as string | undefined) : undefined;
   return {
     config,
-    ...(bootable ? { kernelName: config.default_kernel_name ?? 'kernel' } : {}),
+    // a type's own kernel (UKIs) cannot be replaced (supported options keep kernel.name off those types)
+    ...(bootable ? { kernelName: config.default_kernel_name ?? c.kernel?.name ?? 'kernel' } : {}),
     kernelOptions: bootable ? [...(config.kernel_options ?? []), ...(c.kernel?.append ? [c.kernel.append] : [])] : [],
-    ...(config.locale !== undefined ? { language: config.locale } : {}),
-    ...(config.keyboard !== undefined ? { keyboard: config.keyboard } : {}),
+    ...((c.locale?.languages?.[0] ?? config.locale) !== undefined ? { language: c.locale?.languages?.[0] ?? config.locale } : {}),
+    ...(c.locale?.keyboard ? { keyboard: { keymap: c.locale.keyboard } } : config.keyboard !== undefined ? { keyboard: config.keyboard } : {}),
     ...((c.hostname ?? config.hostname) !== undefined ? { hostname: c.hostname ?? config.hostname } : {}),
     ...((c.timezone?.timezone ?? config.timezone) !== undefined ? { timezone: c.timezone?.timezone ?? config.timezone } : {}),
-    ...(config.time_synchronization ? { chrony: config.time_synchronization } : {}),
-    users: [
-      ...(c.users ?? []).map((u): User => ({ name: u.name, ...(u.password ? { password: u.password } : {}), ...(u.key ? { key: u.key } : {}), ...(u.groups?.length ? { groups: [...u.groups] } : {}) })),
-      ...(image.bootIso ? [] : (config.users ?? [])),
-    ],
-    groups: [],
-    enabledServices: uniq([...(config.enabled_services ?? []), ...(c.services?.enabled ?? []), ...image.environment.services]),
+    ...(ntp.length ? { chrony: { servers: ntp.map((hostname) => ({ hostname })) } } : config.time_synchronization ? { chrony: config.time_synchronization } : {}),
+    // an installer's payload has no users: they go into its kickstart
+    users: image.bootIso ? [] : [...blueprintUsers(c).map((u) => stageUser(u, seed)), ...(config.users ?? [])],
+    groups: image.bootIso ? [] : (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })),
+    ...(c.firewall ? { firewall: firewallOptions(c.firewall) } : config.firewall ? { firewall: config.firewall } : {}),
+    enabledServices: uniq([...(config.enabled_services ?? []), ...(c.services?.enabled ?? []), ...(sub?.services ?? []), ...image.environment.services]),
     disabledServices: uniq([...(config.disabled_services ?? []), ...(c.services?.disabled ?? [])]),
-    maskedServices: uniq([...(config.masked_services ?? [])]),
+    maskedServices: uniq([...(config.masked_services ?? []), ...(c.services?.masked ?? [])]),
     selinux: !config.no_selinux,
+    ...(() => {
+      const sshd = sshdOptions(config, c);
+      return sshd ? { sshd } : {};
+    })(),
+    ...(() => {
+      const rhsm = rhsmOptions(config, c, sub !== undefined);
+      return rhsm ? { rhsm } : {};
+    })(),
+    setReleasever: c.dnf?.config?.set_releasever ?? false,
+    yumRepos: [...((config.yum_repos ?? []) as Record<string, unknown>[]), ...repos.stages],
+    gpgkeyFiles: [...(config.gpgkey_files ?? []), ...(c.rpm?.import_keys?.files ?? [])],
+    directories: [...(c.directories ?? []).map(node), ...(openscap ? [{ path: OSCAP_DATA_DIR, ensure_parents: true } as FileNode] : []), ...(config.directories ?? [])],
+    files: [...(c.files ?? []).map((f) => ({ ...node(f), data: f.data ?? '' }) as FileNode), ...repos.keyFiles, ...(config.files ?? [])],
+    fips: c.fips ?? false,
+    ...(openscap ? { openscap } : {}),
+    caBundles: [...(c.cacerts?.pem_certs ?? [])],
+    blueprintPackages: blueprintPackages(blueprint),
+    enabledModules: (blueprint.enabled_modules ?? []).map((m) => `${m.name}:${m.stream}`),
+    ...(containers ? { containers } : {}),
+    ...(sub ? { subscription: sub } : {}),
   };
 }
 
 /**
  * The os pipeline's package chain: the image's own set (platform, kernel, environment, file
- * system tools, the type's packages), then what the configuration needs, then the request's
- * packages — each a transaction on top of the previous, as osbuild/images chains them.
+ * system tools, the type's packages), then what the configuration needs, then the blueprint's
+ * packages (with its module streams) — each a transaction on top of the previous, as
+ * osbuild/images chains them.
  */
-export function osPackageChain(image: ResolvedImage, settings: OsSettings, customizations: Customizations, pt: PartitionTable | undefined): PackageTransaction[] {
+export function osPackageChain(image: ResolvedImage, settings: OsSettings, pt: PartitionTable | undefined): PackageTransaction[] {
   const os = image.packageSets.os ?? { include: [], exclude: [] };
   const base: PackageTransaction = {
     include: uniq([...image.platform.packages, ...(settings.kernelName ? [settings.kernelName] : []), ...image.environment.packages, ...(pt ? tableTools(pt) : []), ...os.include]).sort(),
@@ -89,13 +211,22 @@ export function osPackageChain(image: ResolvedImage, settings: OsSettings, custo
   const extra: string[] = [];
   if (settings.chrony) extra.push('chrony');
   if (settings.selinux) extra.push('selinux-policy-targeted');
+  if (settings.openscap) extra.push('openscap-scanner', 'scap-security-guide', 'xz');
   if (settings.users.length || settings.groups.length || settings.config.lock_root_user) extra.push('shadow-utils', 'pam', 'passwd');
-  if (settings.config.firewall) extra.push('firewalld');
+  if (settings.firewall) extra.push('firewalld');
   if (settings.config.versionlock_packages?.length) extra.push('dnf', 'python3-dnf-plugin-versionlock');
+  if (settings.subscription) extra.push(...settings.subscription.packages);
   const chain = [base];
   if (extra.length) chain.push({ include: uniq(extra).sort(), exclude: [], install_weak_deps: false });
-  const requested = uniq(customizations.packages ?? []);
-  if (requested.length) chain.push({ include: requested, exclude: [], install_weak_deps: false });
+  if (settings.blueprintPackages.length) {
+    chain.push({
+      include: settings.blueprintPackages,
+      exclude: [],
+      install_weak_deps: false,
+      blueprint: true,
+      ...(settings.enabledModules.length ? { enable_modules: settings.enabledModules } : {}),
+    });
+  }
   return chain;
 }
 
@@ -124,13 +255,16 @@ function sysconfigStage(config: ImageConfig): Stage | undefined {
   return Object.keys(options).length ? stage('org.osbuild.sysconfig', options) : undefined;
 }
 
-function dnfConfigStage(image: ResolvedImage): Stage | undefined {
+/** The image config's dnf.config, with releasever set when the config or the blueprint asks (a stage of its own when the config has none). */
+function dnfConfigStage(image: ResolvedImage, settings: OsSettings): Stage | undefined {
   const dc = image.imageConfig.dnf_config;
-  if (!dc) return undefined;
-  const options = structuredClone((dc.options ?? {}) as Record<string, unknown>);
-  if (dc.set_releasever_var) {
+  if (!dc && !settings.setReleasever) return undefined;
+  const options = structuredClone((dc?.options ?? {}) as Record<string, unknown>);
+  if (dc?.set_releasever_var || settings.setReleasever) {
     const variables = [...((options.variables as { name: string; value: string }[] | undefined) ?? [])];
-    if (!variables.some((v) => v.name === 'releasever')) variables.push({ name: 'releasever', value: image.distro.osVersion });
+    const i = variables.findIndex((v) => v.name === 'releasever');
+    if (i >= 0) variables[i] = { name: 'releasever', value: image.distro.osVersion };
+    else variables.push({ name: 'releasever', value: image.distro.osVersion });
     options.variables = variables;
   }
   return Object.keys(options).length ? stage('org.osbuild.dnf.config', options) : undefined;
@@ -158,7 +292,8 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
         ...(cfg.grub2_config ? { grub2Config: cfg.grub2_config } : {}),
         product: { name: image.distro.product, version: image.distro.osVersion, ...(image.distro.codename ? { nick: image.distro.codename } : {}) },
         rescueKernel: hasPackage(packages, 'dracut-config-rescue'),
-        fips: false,
+        fips: settings.fips,
+        ...(packages ? { ukiDirectVersion: packages.flat().find((p) => p.name === 'uki-direct')?.version ?? null } : {}),
       }
     : undefined;
 
@@ -172,12 +307,15 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   if (cfg.exclude_docs) rpmOptions.exclude = { docs: true };
   if (cfg.install_langs?.length) rpmOptions.install_langs = [...cfg.install_langs];
   if (image.distro.rpmkeysBinary) rpmOptions.rpmkeys = { bin_path: image.distro.rpmkeysBinary };
+  // UKIs are installed into the ESP: kernel-install must know where that is
+  if (pt && platform.bootloader === 'uki') rpmOptions.kernel_install_env = { boot_root: bootRoot(pt, platform) };
   const rpm = rpmStages(packages, rpmOptions, sources);
   // keys shipped in packages (the release's gpg keys) are imported once every package is in
-  if (cfg.gpgkey_files?.length) rpm[rpm.length - 1].options!['gpgkeys.fromtree'] = [...cfg.gpgkey_files];
+  if (settings.gpgkeyFiles.length) rpm[rpm.length - 1].options!['gpgkeys.fromtree'] = [...settings.gpgkeyFiles];
   stages.push(...rpm);
 
-  if (!cfg.no_bls) stages.push(fixBlsStage(pt));
+  if (!cfg.no_bls) stages.push(fixBlsStage(pt, platform));
+  stages.push(...containerStages(settings.containers, input.containers, sources));
   if (settings.language) stages.push(stage('org.osbuild.locale', { language: settings.language }));
   if (settings.keyboard) stages.push(stage('org.osbuild.keymap', { ...settings.keyboard }));
   if (settings.hostname) stages.push(stage('org.osbuild.hostname', { hostname: settings.hostname }));
@@ -188,7 +326,7 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   }
   if (cfg.lock_root_user) stages.push(stage('org.osbuild.users', { users: { root: { password: '!locked' } } }));
   if (settings.users.length) stages.push(usersStage(settings.users));
-  stages.push(...one('org.osbuild.firewall', cfg.firewall));
+  stages.push(...one('org.osbuild.firewall', settings.firewall));
   const sysconfig = sysconfigStage(cfg);
   if (sysconfig) stages.push(sysconfig);
   stages.push(...each('org.osbuild.systemd-logind', cfg.systemd_logind));
@@ -202,26 +340,33 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   stages.push(...each('org.osbuild.tmpfilesd', cfg.tmpfilesd));
   stages.push(...each('org.osbuild.pam.limits.conf', cfg.pam_limits_conf));
   stages.push(...each('org.osbuild.sysctld', cfg.sysctld));
-  const dnfConfig = dnfConfigStage(image);
+  const dnfConfig = dnfConfigStage(image, settings);
   if (dnfConfig) stages.push(dnfConfig);
   stages.push(...one('org.osbuild.dnf-automatic.config', cfg.dnf_automatic_config));
-  stages.push(...each('org.osbuild.yum.repos', cfg.yum_repos));
+  stages.push(...each('org.osbuild.yum.repos', settings.yumRepos));
   stages.push(...one('org.osbuild.yum.config', cfg.yum_config));
   stages.push(...one('org.osbuild.gcp.guest-agent.conf', cfg.gcp_guest_agent_config));
-  stages.push(...one('org.osbuild.sshd.config', cfg.sshd_config));
+  stages.push(...one('org.osbuild.sshd.config', settings.sshd));
+  stages.push(...one('org.osbuild.insights-client.config', settings.subscription?.insightsConfig));
   stages.push(...one('org.osbuild.nm.conf', cfg.network_manager));
   stages.push(...one('org.osbuild.authconfig', cfg.authconfig));
   stages.push(...one('org.osbuild.pwquality.conf', cfg.pwquality));
-  stages.push(...one('org.osbuild.rhsm', cfg.rhsm_config?.['no-subscription']));
+  if (settings.subscription) {
+    const sub = settings.subscription;
+    stages.push(sub.unit, ...directoryStages(sub.directories), ...fileStages(sub.files, sources));
+  }
+  stages.push(...one('org.osbuild.rhsm', settings.rhsm));
   stages.push(...one('org.osbuild.waagent.conf', cfg.waagent_config));
   stages.push(...one('org.osbuild.udev.rules', cfg.udev_rules));
   if (boot && pt) {
+    if (settings.fips) stages.push(fipsDracutStage(kernelVersion));
     if (boot.mountUnits) stages.push(...mountUnitStages(pt));
     else stages.push(fstabStage(pt));
-    stages.push(...bootloaderStages(boot));
+    stages.push(...bootloaderStages(boot, sources));
   }
-  stages.push(...directoryStages(cfg.directories ?? []));
-  stages.push(...fileStages(cfg.files ?? [], sources));
+  stages.push(...moduleStages(input.modules ?? [], sources));
+  stages.push(...directoryStages(settings.directories));
+  stages.push(...fileStages(settings.files, sources));
   if (settings.enabledServices.length || settings.disabledServices.length || settings.maskedServices.length || cfg.default_target) {
     stages.push(
       stage('org.osbuild.systemd', {
@@ -235,7 +380,14 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   stages.push(...each('org.osbuild.shell.init', cfg.shell_init));
   if (cfg.wsl?.config) stages.push(stage('org.osbuild.wsl.conf', cfg.wsl.config));
   if (cfg.wsl?.distribution_config) stages.push(stage('org.osbuild.wsl-distribution.conf', wslDistribution(cfg.wsl.distribution_config, image.distro.osVersion)));
+  if (settings.fips) stages.push(...fipsStages(), ...fileStages([FIPS_FILE], sources));
+  // remediation changes what it finds: it runs last, before SELinux labels the tree
+  if (settings.openscap) stages.push(...openscapStages(settings.openscap));
   stages.push(...one('org.osbuild.systemd.preset', cfg.presets && image.ostree ? { presets: cfg.presets } : undefined));
+  if (settings.caBundles.length) {
+    for (const bundle of settings.caBundles) stages.push(...fileStages(caAnchorFiles(bundle), sources));
+    stages.push(updateCaTrustStage());
+  }
   if (cfg.versionlock_packages?.length) stages.push(stage('org.osbuild.dnf4.versionlock', { add: cfg.versionlock_packages.map((n) => versionlockSpec(packages, n)) }));
   if (cfg.machine_id_uninitialized) stages.push(stage('org.osbuild.machine-id', { 'first-boot': 'yes' }));
   if (settings.selinux) {

@@ -24,16 +24,22 @@ export interface ManifestPackage {
 /** Pipeline name → its depsolve transactions, in order, each listing only what it adds. */
 export type PipelinePackages = Record<string, ManifestPackage[][]>;
 
-/** Files osbuild fetches before it builds: packages by URL, small files inline. */
+/** What osbuild fetches before it builds: packages by URL, small files inline, container images and manifest lists by digest. */
 export class Sources {
   readonly curl = new Map<string, string>();
   readonly inline = new Map<string, string>();
+  /** image id → org.osbuild.skopeo item */
+  readonly skopeo = new Map<string, Record<string, unknown>>();
+  /** manifest list digest → org.osbuild.skopeo-index item */
+  readonly skopeoIndex = new Map<string, Record<string, unknown>>();
 
   toJSON(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     const sorted = <T>(m: Map<string, T>) => Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     if (this.curl.size) out['org.osbuild.curl'] = { items: Object.fromEntries(Object.entries(sorted(this.curl)).map(([id, url]) => [id, { url }])) };
     if (this.inline.size) out['org.osbuild.inline'] = { items: Object.fromEntries(Object.entries(sorted(this.inline)).map(([id, data]) => [id, { encoding: 'base64', data }])) };
+    if (this.skopeo.size) out['org.osbuild.skopeo'] = { items: sorted(this.skopeo) };
+    if (this.skopeoIndex.size) out['org.osbuild.skopeo-index'] = { items: sorted(this.skopeoIndex) };
     return out;
   }
 }

@@ -74,6 +74,7 @@ export const STAGE_TOOLS: Record<string, Tools> = {
   'org.osbuild.pam.limits.conf': [],
   'org.osbuild.sysctld': [],
   'org.osbuild.dnf.config': ['python3-iniparse'],
+  'org.osbuild.dnf.module-config': [],
   'org.osbuild.dnf-automatic.config': ['python3-iniparse'],
   'org.osbuild.dnf4.versionlock': [],
   'org.osbuild.yum.config': ['python3-iniparse'],
@@ -131,9 +132,11 @@ export const STAGE_TOOLS: Record<string, Tools> = {
   'org.osbuild.zstd': ['zstd'],
   'org.osbuild.gzip': ['gzip'],
   'org.osbuild.tar': ['tar'],
-  'org.osbuild.oci-archive': ['tar'],
-  'org.osbuild.ovf': [],
-  'org.osbuild.vagrant': [],
+  // the layer is tarred, then gzipped (`gzip -S .compressed`)
+  'org.osbuild.oci-archive': ['gzip', 'tar'],
+  // both read the disk's virtual size with `qemu-img info`
+  'org.osbuild.ovf': ['qemu-img'],
+  'org.osbuild.vagrant': ['qemu-img'],
 };
 
 export function stageTools(type: string, distro: ResolvedDistro): string[] {
