@@ -155,7 +155,18 @@ test('what a builder reads: build configs, repos, package lists, latest builds, 
   t.like(await admin.call('getBuildConfig', ['f43-build']), { name: 'f43-build', arches: 'x86_64 aarch64', extra: { 'mock.new_chroot': 0 } });
   t.is(await admin.call('getRepo', ['f43-build']), null);
   const repo = await f.hub.createRepo('f43-build');
-  t.like(await admin.call('getRepo', ['f43-build']), { id: repo, tag_name: 'f43-build', state: 1 });
+  const info = (await admin.call('getRepo', ['f43-build'])) as Record<string, unknown>;
+  t.like(info, { id: repo, tag_name: 'f43-build', state: 1, dist: false, task_id: null, task_state: null, end_event: null });
+  // koji 1.35.3's getRepo (repos.old_get_repo) answers every RepoQuery field ('**'), as the real hub did here
+  t.deepEqual(Object.keys(info).sort(), [
+    'begin_event', 'begin_ts', 'create_event', 'create_ts', 'creation_time', 'creation_ts', 'custom_opts', 'dist', 'end_event', 'end_ts',
+    'id', 'opts', 'state', 'state_time', 'state_ts', 'tag_id', 'tag_name', 'task_id', 'task_state',
+  ]);
+  t.deepEqual(info.opts, { src: false, debuginfo: false, separate_src: false, maven: false });
+  t.is(await admin.call('getRepo', ['f43-build'], { dist: true }), null, 'no dist repo');
+  t.is(await admin.call('getRepo', ['f43-build'], { state: 0 }), null, 'no INIT repo');
+  t.like(await admin.call('getRepo', ['f43-build'], { event: info.create_event }), { id: repo }, 'an event looks back');
+  t.is(await admin.call('getRepo', ['f43-build'], { min_event: (info.create_event as number) + 1 }), null);
   t.like(await admin.call('getPackageConfig', ['f43-candidate', 'fedora-guest']), { tag_name: 'f43-candidate', blocked: false });
   t.is(await admin.call('getPackageConfig', ['f43-candidate', 'other']), null);
   const release = await f.hub.createBuild({ name: 'fedora-release', version: '43', release: '0.23' });

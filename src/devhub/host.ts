@@ -23,7 +23,7 @@ import {
   pythonError,
   pyTruthy,
 } from './rules.js';
-import { buildInfo, taskInfo, type HostRow, type HubTables, type TaskRow, type TaskResult } from './state.js';
+import { buildInfo, isoTime, taskInfo, type HostRow, type HubTables, type TaskRow, type TaskResult } from './state.js';
 import { addSession, findBuild, findTag, makeTask, nowSeconds, strictBuild, strictTag, strictUser, type CallContext, type MethodSpec } from './methods.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -535,22 +535,29 @@ export const hostMethods: Record<string, MethodSpec> = {
       return { ...tagInfo(tag), config_inheritance: { extra: {}, arches: null } };
     },
   },
-  // the newest READY repo of the tag (repos come from the admin helper; kojira makes them on a real hub)
+  // repos.old_get_repo: the newest repo of the tag (READY unless a state is given; an event looks
+  // back without a state) with every RepoQuery field (repos come from the admin helper; kojira
+  // makes them on a real hub, with no task here, so task_state is the LEFT JOIN's None)
   getRepo: {
     params: ['tag', 'state', 'event', 'dist', 'min_event'],
     defaults: { state: null, event: null, dist: false, min_event: null },
     fn(ctx, a) {
       const tag = strictTag(ctx.t, a.tag);
-      const state = a.state ?? 1;
+      const state = convertInt(a.state, undefined, true);
+      const event = convertInt(a.event, undefined, true);
+      const minEvent = convertInt(a.min_event, undefined, true);
+      // the dev hub makes no dist repos
+      if (pyTruthy(a.dist)) return null;
       const repo = Object.values(ctx.t.repos)
-        .filter((r) => r.tag_id === tag.id && r.state === state)
-        .sort((x, y) => y.id - x.id)[0];
+        .filter((r) => r.tag_id === tag.id && (event ? r.create_event <= event : r.state === (state ?? 1)) && (minEvent === null || r.create_event >= minEvent))
+        .sort((x, y) => y.create_ts - x.create_ts || y.id - x.id)[0];
       if (!repo) return null;
+      const time = isoTime(repo.create_ts);
       return {
-        id: repo.id, state: repo.state, create_event: repo.create_event, create_ts: repo.create_ts,
-        creation_time: new Date(repo.create_ts * 1000).toISOString().replace('T', ' ').replace('Z', '+00:00'),
-        dist: false, task_id: null, tag_id: tag.id, tag_name: tag.name, begin_event: null, end_event: null, opts: { src: false, debuginfo: false, separate_src: false },
-        custom_opts: {},
+        id: repo.id, tag_id: tag.id, creation_time: time, creation_ts: repo.create_ts, state_time: time, state_ts: repo.create_ts,
+        create_event: repo.create_event, create_ts: repo.create_ts, begin_event: null, begin_ts: null, end_event: null, end_ts: null,
+        state: repo.state, dist: false, opts: { src: false, debuginfo: false, separate_src: false, maven: false }, custom_opts: {},
+        task_id: null, task_state: null, tag_name: tag.name,
       };
     },
   },

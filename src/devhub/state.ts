@@ -201,7 +201,7 @@ export async function saveTables(dir: string, tables: HubTables): Promise<void> 
 }
 
 /** The hub's timestamp format (str() of a timestamptz): "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00", next to float `_ts` fields. */
-function isoTime(seconds: number | null): string | null {
+export function isoTime(seconds: number | null): string | null {
   if (seconds === null) return null;
   const iso = new Date(seconds * 1000).toISOString();
   const ms = iso.slice(20, 23);
