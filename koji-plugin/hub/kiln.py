@@ -45,6 +45,18 @@ DEFAULT_CONFIG_FILE = '/etc/koji-hub/plugins/kiln.conf'
 
 ARG_NAMES = ['name', 'version', 'distro', 'image_type', 'target', 'arches', 'opts']
 
+# the ostree options of koji-osbuild's and koji-image-builder's schemas (the same in both)
+OSTREE_OPTIONS = {
+    "title": "OSTree specific options",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "parent": {"type": "string"},
+        "ref": {"type": "string"},
+        "url": {"type": "string"},
+    },
+}
+
 # koji-osbuild's OSBUILD_IMAGE_SCHEMA (draft-04), so that every call accepted there is accepted
 # here and the same calls are refused; Kiln adds opts.scratch and more than one image type.
 OSBUILD_IMAGE_SCHEMA = {
@@ -66,16 +78,7 @@ OSBUILD_IMAGE_SCHEMA = {
         {"$ref": "#/definitions/options"},
     ],
     "definitions": {
-        "ostree": {
-            "title": "OSTree specific options",
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "parent": {"type": "string"},
-                "ref": {"type": "string"},
-                "url": {"type": "string"},
-            },
-        },
+        "ostree": OSTREE_OPTIONS,
         "repo": {
             "title": "Repository options",
             "type": "object",
@@ -181,16 +184,7 @@ IMAGE_BUILDER_BUILD_SCHEMA = {
         {"type": "object", "$ref": "#/definitions/options"},
     ],
     "definitions": {
-        "ostree": {
-            "title": "OSTree specific options",
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "parent": {"type": "string"},
-                "ref": {"type": "string"},
-                "url": {"type": "string"},
-            },
-        },
+        "ostree": OSTREE_OPTIONS,
         "bootc": {
             "title": "bootc specific options",
             "type": "object",
