@@ -6,19 +6,9 @@
 import test from 'ava';
 import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { hubFixture, CG } from './helpers/koji-hub.js';
-import { KojiFault, buildCGMetadata, cgImport, cgInitBuild, uploadFile, type KojiClient } from '../src/koji/index.js';
+import { fault, hubFixture, CG } from './helpers/koji-hub.js';
+import { buildCGMetadata, cgImport, cgInitBuild, uploadFile, type KojiClient } from '../src/koji/index.js';
 import { encodeFault, encodeResponse } from '../src/koji/xmlrpc.js';
-
-async function fault(p: Promise<unknown>): Promise<[number, string]> {
-  try {
-    const value = await p;
-    throw new Error(`expected a fault, got ${JSON.stringify(value)}`);
-  } catch (err) {
-    if (!(err instanceof KojiFault)) throw err;
-    return [err.faultCode, err.faultString];
-  }
-}
 
 async function bed(options: { plugins?: string[] } = {}) {
   const f = await hubFixture({ autoRunTagTasks: true, ...options });

@@ -438,19 +438,25 @@ def kiln_check(request, config=None):
         return None
     request = dict(request)
     request['koji'] = dict(request['koji'], server=config['hub_url'])
+    return _ask_kiln(config, 'check the request', lambda rpc: rpc.compose.check(request), 'Kiln cannot build this: %s')
+
+
+def _ask_kiln(config, what, call, refused):
+    """call(rpc) on Kiln's XML-RPC: Kiln's ParameterError becomes the hub's (`refused` % its
+    text); Kiln unreachable or failing otherwise is logged and None returned."""
     try:
         rpc = kiln_rpc(config)
     except Exception as e:
         logger.warning('could not set up the Kiln client: %s', e)
         return None
     try:
-        return rpc.compose.check(request)
+        return call(rpc)
     except xmlrpc.client.Fault as f:
         if f.faultCode == koji.ParameterError.faultCode:
-            raise koji.ParameterError('Kiln cannot build this: %s' % f.faultString)
-        logger.warning('Kiln could not check the request: %s', f.faultString)
+            raise koji.ParameterError(refused % f.faultString)
+        logger.warning('Kiln could not %s: %s', what, f.faultString)
     except Exception as e:
-        logger.warning('could not reach Kiln to check the request: %s', e)
+        logger.warning('could not reach Kiln to %s: %s', what, e)
     finally:
         rpc('close')()
     return None
@@ -458,23 +464,7 @@ def kiln_check(request, config=None):
 
 def kiln_translate_kickstart(text, config=None):
     """Kiln's translation of a kickstart (kickstart.translate), or None when Kiln is unreachable."""
-    config = config or read_config()
-    try:
-        rpc = kiln_rpc(config)
-    except Exception as e:
-        logger.warning('could not set up the Kiln client: %s', e)
-        return None
-    try:
-        return rpc.kickstart.translate(text)
-    except xmlrpc.client.Fault as f:
-        if f.faultCode == koji.ParameterError.faultCode:
-            raise koji.ParameterError('opts.kickstart: %s' % f.faultString)
-        logger.warning('Kiln could not translate the kickstart: %s', f.faultString)
-    except Exception as e:
-        logger.warning('could not reach Kiln to translate the kickstart: %s', e)
-    finally:
-        rpc('close')()
-    return None
+    return _ask_kiln(config or read_config(), 'translate the kickstart', lambda rpc: rpc.kickstart.translate(text), 'opts.kickstart: %s')
 
 
 def tag_distro(build_tag):
