@@ -61,6 +61,28 @@ const REQUEST = {
   image_requests: [{ architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: 'https://repos.example.test/f43/x86_64/' }] }],
 };
 
+test.serial('the Koji hub plugin\'s calls: compose.check, kickstart.translate, compose.outputs', async (t) => {
+  const out = await python(
+    `${PY_PRELUDE}
+req = json.loads(sys.argv[2])
+ok = s.compose.check(req)
+req["blueprint"] = {"customizations": {"installer": {"unattended": True}}}
+bad = fault(lambda: s.compose.check(req))
+ks = s.kickstart.translate("timezone Etc/UTC\\n%post\\ntrue\\n%end\\n")
+del req["blueprint"]
+cid = s.compose.create(req)
+outputs = s.compose.outputs(cid)
+print(json.dumps({"ok": ok, "bad": bad, "ks": ks, "outputs": outputs}))
+`,
+    [JSON.stringify({ ...REQUEST, koji: { ...REQUEST.koji, scratch: true } })],
+  );
+  t.deepEqual(out.ok.images, [{ arch: 'x86_64', image_type: 'generic-qcow2', filename: 'Fedora-Cloud-43-1.x86_64.qcow2' }]);
+  t.deepEqual(out.bad, { faultCode: 1019, faultString: 'blueprint.customizations.installer.unattended: is not supported by image type generic-qcow2' });
+  t.deepEqual(out.ks.blueprint, { name: 'kickstart', customizations: { timezone: { timezone: 'Etc/UTC' } } });
+  t.deepEqual(out.ks.not_applied.map((n: { line: number }) => n.line), [2]);
+  t.like(out.outputs, { kind: 'ComposeOutputs', koji: { scratch: true, task_id: 77 } });
+});
+
 test.serial('a Python xmlrpc.client creates, reads, lists and cancels a compose', async (t) => {
   const out = await python(
     `${PY_PRELUDE}
@@ -85,7 +107,10 @@ print(json.dumps({"id": cid, "st1": st1, "logs": logs, "list": lst, "st2": st2, 
   // koji-finalize still has to refund the build (no worker runs here), the images are failed already
   t.like(out.st3, { status: 'pending', image_statuses: [{ status: 'failure', error: { id: 26 } }] });
   t.regex(out.st3.image_statuses[0].error.reason, /canceled: no longer needed/);
-  t.deepEqual(out.methods, ['compose.cancel', 'compose.create', 'compose.list', 'compose.logs', 'compose.status', 'system.listMethods', 'system.methodHelp']);
+  t.deepEqual(out.methods, [
+    'compose.cancel', 'compose.check', 'compose.create', 'compose.list', 'compose.logs', 'compose.outputs', 'compose.status', 'kickstart.translate',
+    'system.listMethods', 'system.methodHelp',
+  ]);
   const owner = await db.pool.query('SELECT koji_task_id FROM kiln_composes WHERE id = $1', [out.id]);
   t.is(owner.rows[0].koji_task_id, 77);
 });

@@ -687,7 +687,8 @@ limited('killing the builder process mid-build: the manager fails clearly and no
   child.kill('SIGKILL');
   const err = await t.throwsAsync(run);
   t.is((err as KilnError).code, 'KILN_BUILDER');
-  t.regex(err!.message, /lost the builder .* during progress/);
+  // killed while the stream flows, or (on a loaded machine) before the progress request was answered
+  t.regex(err!.message, /lost the builder .* during progress|connection to the builder .* failed in progress/);
   t.log(err!.message);
   await until('the orphaned osbuild group to be gone', () => groupMembers(pgid).length === 0, 5_000);
   t.deepEqual(groupMembers(pgid), []);

@@ -287,3 +287,98 @@ test('what people see of a pending compose follows its images, then koji-finaliz
   t.is(composeActivity({ status: 'failure', image_statuses: [{ status: 'failure' }] }), 'failure');
   t.is(composeActivity({ status: 'success', image_statuses: [{ status: 'success' }] }), 'success');
 });
+
+async function jobArgs(id: string, type: string): Promise<any[]> {
+  const { rows } = await db.pool.query(`SELECT args FROM kiln_jobs WHERE compose_id = $1 AND type = $2 ORDER BY seq`, [id, type]);
+  return rows.map((r) => r.args);
+}
+
+test.serial("Kiln's request extensions reach the jobs: one seed for all images, scratch, failable images, file name suffixes, the build's owner", async (t) => {
+  const b = body({ seed: '0042' });
+  b.koji.scratch = true;
+  b.koji.owner = 'releng';
+  b.image_requests[0].failable = true;
+  b.image_requests[0].filename_suffix = '.qcow2';
+  b.image_requests[1].filename_suffix = '.raw.xz';
+  const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+  t.is(res.statusCode, 201, res.body);
+  const id = res.json().id;
+  const osbuild = await osbuildArgs(id);
+  t.deepEqual(osbuild.map((a) => a.seed), ['42', '42'], 'the same seed for every image, as a decimal');
+  t.deepEqual((await jobArgs(id, 'depsolve')).map((a) => a.seed), ['42', '42']);
+  t.deepEqual(osbuild.map((a) => a.filename_suffix), ['.qcow2', '.raw.xz']);
+  t.like((await jobArgs(id, 'koji-init'))[0], { scratch: true });
+  t.like((await jobArgs(id, 'koji-finalize'))[0], { scratch: true, failable: [0], owner: 'releng' });
+  const big = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: body({ seed: '-9223372036854775808' }) });
+  t.is(big.statusCode, 201, big.body);
+  t.deepEqual((await osbuildArgs(big.json().id)).map((a) => a.seed), ['-9223372036854775808', '-9223372036854775808'], 'int64 digits kept');
+  const drawn = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: body() });
+  const seeds = (await osbuildArgs(drawn.json().id)).map((a) => a.seed);
+  t.is(seeds[0], seeds[1], 'one drawn seed per compose');
+
+  const outputs = await app.inject({ method: 'GET', url: `${API_BASE}/composes/${id}/outputs` });
+  t.is(outputs.statusCode, 200, outputs.body);
+  t.like(outputs.json(), { kind: 'ComposeOutputs', koji: { task_id: 4242, scratch: true, directory: `kiln-cg/${id}` } });
+  t.deepEqual(outputs.json().images.map((i: any) => [i.arch, i.status, i.failable, i.files]), [['x86_64', 'pending', true, []], ['aarch64', 'pending', false, []]]);
+});
+
+test.serial('a blueprint instead of customizations: built as given (passwords crypted), or refused naming the field', async (t) => {
+  const before = await jobCount();
+  const bp = { name: 'x', distro: 'fedora-43', packages: [{ name: 'tmux' }], customizations: { hostname: 'h1', user: [{ name: 'ops', key: 'ssh-ed25519 AAA', password: 'plain' }] } };
+  const res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: body({ blueprint: bp }) });
+  t.is(res.statusCode, 201, res.body);
+  const built = (await osbuildArgs(res.json().id))[0].blueprint;
+  t.like(built, { packages: [{ name: 'tmux' }], customizations: { hostname: 'h1', user: [{ name: 'ops', key: 'ssh-ed25519 AAA' }] } });
+  t.regex(built.customizations.user[0].password, /^\$6\$/, 'the password is crypted for the build');
+  const meta = await app.inject({ method: 'GET', url: `${API_BASE}/composes/${res.json().id}/metadata` });
+  t.deepEqual(meta.json().request.blueprint, built, 'the request is kept with its blueprint as built, never a password in clear');
+  const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+    [{ blueprint: { customizations: { installer: { unattended: true } } } }, 'blueprint.customizations.installer.unattended', /is not supported by image type/],
+    [{ blueprint: { customizations: { user: [{ name: 'bad name!' }] } } }, 'blueprint.customizations.user[0].name', /is not a valid user name/],
+    [{ blueprint: { distro: 'fedora-42' } }, 'blueprint.distro', /but the request's distribution is "fedora-43"/],
+    [{ blueprint: {}, customizations: {} }, 'blueprint', /either customizations or blueprint/],
+    [{ seed: 1.5 }, 'seed', /./],
+    [{ seed: '9223372036854775808' }, 'seed', /64-bit signed integer/],
+    [{ preview: true }, 'preview', /fedora-43 is not a preview release/],
+  ];
+  for (const [extra, field, reason] of cases) {
+    const bad = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: body(extra) });
+    t.is(bad.statusCode, 400, `${field}: ${bad.body}`);
+    t.is(bad.json().details?.field ?? bad.json().reason.split(':')[0], field, bad.body);
+    t.regex(bad.json().reason, reason);
+  }
+  const ok = await app.inject({ method: 'POST', url: `${API_BASE}/compose/check`, payload: body({ preview: false }) });
+  t.is(ok.statusCode, 200, ok.body);
+  t.is(await jobCount(), before + 6, 'only the one accepted compose was created');
+});
+
+test.serial('file name suffixes: Koji must have an archive type for them, and two images of one arch may not share a name', async (t) => {
+  const b = body();
+  b.image_requests[0].filename_suffix = '.weird';
+  let res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: b });
+  t.is(res.statusCode, 400);
+  t.regex(res.json().reason, /^image_requests\[0\]\.filename_suffix: Koji has no archive type for \.weird/);
+  const same = body();
+  same.image_requests[1] = { ...same.image_requests[0], image_type: 'server-qcow2' };
+  res = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, payload: same });
+  t.is(res.statusCode, 400);
+  t.regex(res.json().reason, /^image_requests\[1\]: its Koji file name \(<name>-<version>-<release>\.x86_64\.qcow2\) is that of image_requests\[0\] too/);
+  same.image_requests[1].filename_suffix = '.server.qcow2';
+  res = await app.inject({ method: 'POST', url: `${API_BASE}/compose/check`, payload: same });
+  t.is(res.statusCode, 200, res.body);
+  t.deepEqual(res.json().images, [
+    { arch: 'x86_64', image_type: 'generic-qcow2', filename: 'Fedora-Cloud-43-20261123.0.x86_64.qcow2' },
+    { arch: 'x86_64', image_type: 'server-qcow2', filename: 'Fedora-Cloud-43-20261123.0.x86_64.server.qcow2' },
+  ]);
+});
+
+test.serial('POST /kickstart translates a kickstart line by line', async (t) => {
+  const res = await app.inject({ method: 'POST', url: `${API_BASE}/kickstart`, payload: { kickstart: 'timezone Etc/UTC\nfirewall --enabled --port=22:tcp\n%post\ntrue\n%end\nreboot\n' } });
+  t.is(res.statusCode, 200, res.body);
+  t.deepEqual(res.json().blueprint, { name: 'kickstart', customizations: { timezone: { timezone: 'Etc/UTC' }, firewall: { ports: ['22:tcp'] } } });
+  t.deepEqual(res.json().not_applied.map((n: any) => n.line), [3]);
+  t.deepEqual(res.json().ignored.map((n: any) => n.line), [6]);
+  const bad = await app.inject({ method: 'POST', url: `${API_BASE}/kickstart`, payload: { kickstart: '%packages\nvim\n' } });
+  t.is(bad.statusCode, 400);
+  t.regex(bad.json().reason, /^kickstart line 1: %packages has no %end/);
+});

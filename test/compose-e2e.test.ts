@@ -40,7 +40,7 @@ test.before(async () => {
   let hubConfig: KilnHub['config'];
   let newTask: KilnHub['task'];
   ({ hub, config: hubConfig, task: newTask } = await startKilnHub(dir));
-  for (let i = 0; i < 10; i++) tasks.push(await newTask());
+  for (let i = 0; i < 16; i++) tasks.push(await newTask());
   for (const [arch, type] of [['x86_64', 'guest-image'], ['aarch64', 'minimal-raw']]) {
     repos[arch] = await serveDirectory((await distroRepo([resolveImage('fedora-43', arch, type)])).path);
   }
@@ -197,6 +197,73 @@ test.serial('one image fails: the compose fails, the Koji build is refunded as F
   t.is(logs.koji.import.state, 'failure');
 });
 
+test.serial('a failable image fails: the others are imported as the build (Koji\'s failable arches), the failed one is left out', async (t) => {
+  process.env.KILN_STANDIN_FAIL_STAGE = 'org.osbuild.qemu'; // only guest-image has it
+  t.teardown(() => delete process.env.KILN_STANDIN_FAIL_STAGE);
+  const body = composeBody('11');
+  (body.image_requests[0] as Record<string, unknown>).failable = true;
+  const created = await api('POST', '/compose', body);
+  t.is(created.status, 201, JSON.stringify(created.json));
+  const status = await finalStatus(created.json.id);
+  t.is(status.status, 'success', JSON.stringify(status));
+  t.deepEqual(status.image_statuses.map((i: any) => i.status), ['failure', 'success']);
+  const build = hub.tables().builds[status.koji_status.build_id];
+  t.is(build.state, BUILD_STATE.COMPLETE);
+  const names = Object.values(hub.tables().archives).filter((a) => a.build_id === build.id).map((a) => a.filename).sort();
+  t.deepEqual(names, ['Fedora-Cloud-Base-43-11.aarch64.raw.xz', 'Fedora-Cloud-Base-43-11.aarch64.raw.xz.manifest.json']);
+  const outputs = (await api('GET', `/composes/${created.json.id}/outputs`)).json;
+  t.is(outputs.koji.build_id, build.id);
+  t.deepEqual(outputs.images.map((i: any) => [i.status, i.failable, i.files.length]), [['failure', true, 0], ['success', false, 3]]);
+
+  // every image failing fails the build, failable or not
+  const all = composeBody('12');
+  for (const ir of all.image_requests) (ir as Record<string, unknown>).failable = true;
+  all.image_requests = [all.image_requests[0]];
+  const failed = await finalStatus((await api('POST', '/compose', all)).json.id);
+  t.is(failed.status, 'failure');
+  t.is(hub.tables().builds[failed.koji_status.build_id].state, BUILD_STATE.FAILED);
+});
+
+test.serial('a scratch build: no Koji build, the files stay in the upload directory the outputs name, for the task to attach', async (t) => {
+  const builds = Object.keys(hub.tables().builds).length;
+  const body = { ...composeBody('13'), seed: 20261123 };
+  (body.koji as Record<string, unknown>).scratch = true;
+  const created = await api('POST', '/compose', body);
+  t.is(created.status, 201, JSON.stringify(created.json));
+  const status = await finalStatus(created.json.id);
+  t.is(status.status, 'success', JSON.stringify(status));
+  t.is(status.koji_status.build_id, undefined);
+  t.is(Object.keys(hub.tables().builds).length, builds, 'nothing reserved or imported');
+  const outputs = (await api('GET', `/composes/${created.json.id}/outputs`)).json;
+  t.like(outputs.koji, { scratch: true, task_id: task, directory: `kiln-cg/${created.json.id}` });
+  t.deepEqual(outputs.images[0].files.map((f: any) => [f.role, f.name]), [
+    ['image', 'Fedora-Cloud-Base-43-13.x86_64.qcow2'],
+    ['manifest', 'Fedora-Cloud-Base-43-13.x86_64.qcow2.manifest.json'],
+    ['log', 'Fedora-Cloud-Base-43-13.x86_64.qcow2.osbuild.log'],
+  ]);
+  for (const image of outputs.images) {
+    for (const f of image.files) {
+      const file = path.join(hub.hub.workDir, image.directory, f.name);
+      t.true(existsSync(file), file);
+      t.is(readFileSync(file).length, f.size);
+    }
+  }
+
+  // the same seed gives the same manifests (UUIDs and all); another seed other ones
+  const again = { ...composeBody('14'), seed: '20261123' };
+  (again.koji as Record<string, unknown>).scratch = true;
+  const second = await api('POST', '/compose', again);
+  t.is((await finalStatus(second.json.id)).status, 'success');
+  const m1 = (await api('GET', `/composes/${created.json.id}/manifests`)).json.manifests;
+  const m2 = (await api('GET', `/composes/${second.json.id}/manifests`)).json.manifests;
+  t.deepEqual(m1, m2);
+  const other = { ...composeBody('15'), seed: 7 };
+  (other.koji as Record<string, unknown>).scratch = true;
+  const third = await api('POST', '/compose', other);
+  t.is((await finalStatus(third.json.id)).status, 'success');
+  t.notDeepEqual((await api('GET', `/composes/${third.json.id}/manifests`)).json.manifests[0], m1[0]);
+});
+
 test.serial('cancel while osbuild runs: its process group is gone within seconds, the build is CANCELED, the compose fails as canceled', async (t) => {
   const pidfile = path.join(dir, 'standin.pid');
   process.env.KILN_STANDIN_HANG = '1';
@@ -285,7 +352,8 @@ test.serial('upload_options: the image also goes to S3; the image status and the
   t.is(object.status, 200, 'the object is in the bucket');
   const image = Object.values(hub.tables().archives).find((a) => a.build_id === status.koji_status.build_id && a.filename.endsWith('.raw.xz'));
   t.is(Number(object.headers.get('content-length')), image!.size, 'same size as the image imported into Koji');
-  t.like((image!.extra as any).typeinfo.image.uploads[0], { type: 'aws.s3', bucket: 'fedora-images', key });
+  t.like((image!.extra as any).image.uploads[0], { type: 'aws.s3', bucket: 'fedora-images', key });
+  t.like((hub.tables().builds[image!.build_id].extra as any).typeinfo.image[image!.filename].uploads[0], { type: 'aws.s3', bucket: 'fedora-images', key });
 });
 
 test.serial('a Koji task the hub does not have: the compose fails at once naming the task, nothing is reserved or built', async (t) => {

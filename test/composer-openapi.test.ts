@@ -42,7 +42,10 @@ const traffic: (Checked & { status: number })[] = [];
 let nextTaskId: () => Promise<number>;
 
 if (!SPEC) {
-  test('composer OpenAPI conformance', (t) => t.log('skipped: shared/reference/upstream/composer-cloudapi-openapi.v2.yml is not beside this checkout'));
+  test('composer OpenAPI conformance', (t) => {
+    t.log('skipped: shared/reference/upstream/composer-cloudapi-openapi.v2.yml is not beside this checkout');
+    t.pass();
+  });
 } else {
   test.before(async () => {
     contract = loadComposerContract(SPEC);

@@ -341,7 +341,8 @@ test('a solver that hangs is killed at the timeout', async (t) => {
     { instanceOf: DepsolveError },
   );
   t.is(err.kind, 'Timeout');
-  t.true(Date.now() - started < 8000);
+  // well before the solver's own `sleep 30` would end (generous: loaded CI machines are slow)
+  t.true(Date.now() - started < 20_000);
   t.regex(String(err.details?.stderr), /starting/);
   t.throws(() => process.kill(Number(readFileSync(pidFile, 'utf8')), 0));
 });

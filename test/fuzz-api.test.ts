@@ -145,8 +145,9 @@ async function run<T>(t: { log(...v: unknown[]): void; pass(): void }, endpoint:
 // compose API
 
 test.serial('compose API: every mutated compose request is a 400 naming the field, and enqueues nothing', async (t) => {
-  // the generators' base request is valid, or every property below would pass vacuously; it is
-  // sent without the hang limit: the first compose loads the image definitions (seconds, once)
+  // the generators' base request is valid, or every property below would pass vacuously; not
+  // timed: the first compose compiles the request and blueprint schemas and loads the image
+  // definitions, seconds on a loaded machine
   const ok = await app.inject({ method: 'POST', url: `${API_BASE}/compose`, headers: auth(TOKEN), payload: validCompose() });
   t.is(ok.statusCode, 201, ok.body);
   await run(t, 'compose', composeCase(), RUNS.compose, async (c: ComposeCase) => {

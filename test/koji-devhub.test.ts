@@ -5,9 +5,9 @@ import { existsSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
-import { hubFixture, CG, USER, PASSWORD } from './helpers/koji-hub.js';
+import { fault, hubFixture, CG, USER, PASSWORD } from './helpers/koji-hub.js';
 import { startDevHub } from '../src/devhub/index.js';
-import { BuildState, KojiClient, KojiFault, buildCGMetadata, cancelBuild, cgImport, cgInitBuild, cgRefundBuild, getBuild, uploadFile } from '../src/koji/index.js';
+import { BuildState, KojiClient, buildCGMetadata, cancelBuild, cgImport, cgInitBuild, cgRefundBuild, getBuild, uploadFile } from '../src/koji/index.js';
 
 function post(url: string, body: string, method = 'POST'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
@@ -117,17 +117,6 @@ test('cancelBuild: only the owner (or an admin) cancels, only a BUILDING build, 
 // ------------------------------------------------------------------------------------------------
 // What koji 1.35.3's hub answers, call by call (recorded against the real hub run from its sources:
 // /work/shared/real-peers/koji-hub); the dev hub must answer the same, fault code and text.
-
-/** The fault a call ends with, as [faultCode, faultString]; a call that succeeds fails the test. */
-async function fault(p: Promise<unknown>): Promise<[number, string]> {
-  try {
-    const value = await p;
-    throw new Error(`expected a fault, got ${JSON.stringify(value)}`);
-  } catch (err) {
-    if (!(err instanceof KojiFault)) throw err;
-    return [err.faultCode, err.faultString];
-  }
-}
 
 async function realHubBed() {
   const f = await hubFixture();

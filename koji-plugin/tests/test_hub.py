@@ -56,6 +56,8 @@ class TestOsbuildImage(HubCase):
     def test_one_element_image_type_list_becomes_a_string(self):
         self.call('n', 'v', 'd', ['qcow2'], 't', ['x86_64'], opts={})
         self.assertEqual(self.tasks[0][1][3], 'qcow2')
+        self.call('n', 'v', 'd', ['qcow2', 'minimal-raw'], 't', ['x86_64'], opts={'scratch': True})
+        self.assertEqual(self.tasks[1][1][3], ['qcow2', 'minimal-raw'], 'several types stay a list')
 
     def test_without_image_permission(self):
         hub.context.session = Session(perms=())
@@ -78,14 +80,16 @@ class TestOsbuildImage(HubCase):
 # (args, field named in the error) — every bad field must be named
 BAD = [
     (['n', 'v', 'd', 't', 'tg', ['x'], None], 'opts'),
-    (['n', 'v', 'd', ['a', 'b'], 'tg', ['x'], {}], 'image_type'),
+    (['n', 'v', 'd', [], 'tg', ['x'], {}], 'image_type'),
+    (['n', 'v', 'd', ['a', 2], 'tg', ['x'], {}], 'image_type'),
     (['n', 'v', 'd', 't', 'tg', [], {}], 'arches'),
     ([1, 'v', 'd', 't', 'tg', ['x'], {}], 'name'),
     (['n', 2, 'd', 't', 'tg', ['x'], {}], 'version'),
     (['n', 'v', None, 't', 'tg', ['x'], {}], 'distro'),
     (['n', 'v', 'd', 't', 5, ['x'], {}], 'target'),
     (['n', 'v', 'd', 't', 'tg', ['x', 3], {}], 'arches[1]'),
-    (['n', 'v', 'd', 't', 'tg', ['x'], {'scratch': True}], 'opts'),
+    (['n', 'v', 'd', 't', 'tg', ['x'], {'bogus': True}], 'opts'),
+    (['n', 'v', 'd', 't', 'tg', ['x'], {'scratch': 'yes'}], 'opts.scratch'),
     (['n', 'v', 'd', 't', 'tg', ['x'], {'repo': [{'package_sets': ['a']}]}], 'opts.repo[0]'),
     (['n', 'v', 'd', 't', 'tg', ['x'], {'repo': ['ok', {'baseurl': 'x', 'gpgkey': 'k'}]}], 'opts.repo[1]'),
     (['n', 'v', 'd', 't', 'tg', ['x'], {'repo': 'http://r'}], 'opts.repo'),
@@ -106,6 +110,7 @@ GOOD_OPTS = [
     {'upload_options': {'tenant_id': 't', 'subscription_id': 's', 'resource_group': 'g'}},
     {'ostree': {'parent': 'p', 'ref': 'fedora/$arch/iot', 'url': 'u'}},
     {'release': '1', 'skip_tag': True, 'customizations': {'packages': ['vim']}},
+    {'scratch': True},
 ]
 
 
@@ -124,6 +129,7 @@ class ValidationMixin(object):
             with self.subTest(opts=opts):
                 hub.validate_args(GOOD[:6] + [opts])
         hub.validate_args(['n', 'v', 'd', ['t'], 'tg', ['x'], {}])
+        hub.validate_args(['n', 'v', 'd', ['t', 'u'], 'tg', ['x'], {}])  # Kiln: several image types
 
     def check_short(self):
         with self.assertRaisesRegex(koji.ParameterError, r'^args: .*too short'):
@@ -146,8 +152,8 @@ class TestBuiltinValidator(unittest.TestCase, ValidationMixin):
         self.check_short()
 
     def test_messages(self):
-        with self.assertRaisesRegex(koji.ParameterError, r"opts: Additional properties are not allowed \('scratch' was unexpected\)"):
-            hub.validate_args(GOOD[:6] + [{'scratch': True}])
+        with self.assertRaisesRegex(koji.ParameterError, r"opts: Additional properties are not allowed \('bogus' was unexpected\)"):
+            hub.validate_args(GOOD[:6] + [{'bogus': True}])
         with self.assertRaisesRegex(koji.ParameterError, r"opts.repo\[0\]: 'baseurl' is a required property"):
             hub.validate_args(GOOD[:6] + [{'repo': [{'package_sets': ['a']}]}])
         with self.assertRaisesRegex(koji.ParameterError, r"opts: None is not of type 'object'"):

@@ -3,6 +3,7 @@ import type { Pool } from '../db/index.js';
 import type { QueueDefaults } from '../queue/index.js';
 import type { KilnConfig } from '../generated/config.schema.js';
 import type { ComposeList } from '../generated/compose-list.schema.js';
+import { translateKickstart, MAX_KICKSTART } from '../blueprint/index.js';
 import {
   API_BASE,
   createCompose,
@@ -10,6 +11,8 @@ import {
   getComposeLogs,
   getComposeManifests,
   getComposeMetadata,
+  getComposeOutputs,
+  checkCompose,
   cancelCompose,
   listComposes,
   checkUploadOptionFields,
@@ -63,6 +66,36 @@ export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (ap
     },
   );
 
+  app.post(
+    '/compose/check',
+    {
+      schema: {
+        description: "Kiln's own: every check POST /compose makes, and what would be built (image types' canonical names, Koji file names, the customizations a blueprint gives); nothing is created. The Koji hub plugin asks this before it queues a task, so a request Kiln would refuse fails at the hub.",
+        body: { $ref: 'compose-request.schema#' },
+        response: { 200: { $ref: 'compose-check.schema#' } },
+      },
+      preValidation: async (request) => checkUploadOptionFields(request.body),
+    },
+    async (request) => checkCompose(request.body, { kojiServers, queueDefaults, s3 }),
+  );
+
+  app.post(
+    '/kickstart',
+    {
+      schema: {
+        description: "Kiln's own: what a kickstart (koji image-build's) becomes for an image Kiln builds, line by line. %include must be resolved by the caller.",
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kickstart'],
+          properties: { kickstart: { type: 'string', maxLength: MAX_KICKSTART } },
+        },
+        response: { 200: { $ref: 'kickstart-translation.schema#' } },
+      },
+    },
+    async (request) => translateKickstart((request.body as { kickstart: string }).kickstart),
+  );
+
   app.get(
     '/composes/',
     {
@@ -97,6 +130,17 @@ export const composeRoutes: FastifyPluginAsync<ComposeRoutesOptions> = async (ap
   );
   app.get('/composes/:id/metadata', { schema: { params: idParams, response: { 200: { $ref: 'compose-metadata.schema#' } } } }, async (request) =>
     getComposeMetadata(pool, (request.params as { id: string }).id),
+  );
+  app.get(
+    '/composes/:id/outputs',
+    {
+      schema: {
+        description: "Kiln's own: where each image's files went in the Koji hub's upload area; a scratch build's Koji task attaches them from there.",
+        params: idParams,
+        response: { 200: { $ref: 'compose-outputs.schema#' } },
+      },
+    },
+    async (request) => getComposeOutputs(pool, (request.params as { id: string }).id),
   );
   app.post(
     '/composes/:id/cancel',

@@ -13,7 +13,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifyError, FastifySchema } from 'fastify';
 import type { Pool } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
-import { createCompose, getComposeStatus, getComposeLogs, cancelCompose, listComposes, isComposeId } from '../compose/index.js';
+import { createCompose, checkCompose, getComposeStatus, getComposeLogs, getComposeOutputs, cancelCompose, listComposes, isComposeId } from '../compose/index.js';
+import { translateKickstart } from '../blueprint/index.js';
 import type { QueueDefaults } from '../queue/index.js';
 import type { KilnConfig } from '../generated/config.schema.js';
 import { faultCodeOf, fromFastifyError, httpStatusOf } from './errors.js';
@@ -397,6 +398,27 @@ const METHODS: Record<string, Method> = {
       const { id } = await createCompose(pool, args[0], { kojiServers, queueDefaults, s3, owner: request.kilnPrincipal });
       request.log.info({ composeId: id }, 'compose created (XML-RPC)');
       return id;
+    },
+  },
+  'compose.check': {
+    params: 'compose.check(request: struct) -> ComposeCheck struct (every check of compose.create; nothing is created)',
+    async run({ kojiServers, queueDefaults, s3 }, args) {
+      arity(args, 1, 1, 'compose.check(request)');
+      return asJson(checkCompose(args[0], { kojiServers, queueDefaults, s3 }));
+    },
+  },
+  'compose.outputs': {
+    params: 'compose.outputs(id: string) -> ComposeOutputs struct',
+    async run({ pool }, args) {
+      arity(args, 1, 1, 'compose.outputs(id)');
+      return asJson(await getComposeOutputs(pool, composeIdArg(args)));
+    },
+  },
+  'kickstart.translate': {
+    params: 'kickstart.translate(kickstart: string) -> KickstartTranslation struct',
+    async run(_ctx, args) {
+      arity(args, 1, 1, 'kickstart.translate(kickstart)');
+      return asJson(translateKickstart(stringArg(args, 0, 'kickstart'), 'params[0] (kickstart)'));
     },
   },
   'compose.status': {

@@ -270,3 +270,4 @@ export function blueprintPackages(bp: Blueprint): string[] {
   const spec = (p: { name: string; version?: string }) => (p.version && p.version !== '*' ? `${p.name}-${p.version}` : p.name);
   return [...new Set([...(bp.packages ?? []).map(spec), ...(bp.modules ?? []).map(spec), ...(bp.groups ?? []).map((g) => `@${g.name}`)])];
 }
+export { MAX_KICKSTART, splitKickstartLine, translateKickstart, type KickstartLine, type KickstartNote, type KickstartTranslation } from './kickstart.js';

@@ -4,10 +4,14 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { checkRepoInput, imageCatalog, packageRequests, randomSeed, resolveImage, type RepoInput, type ResolvedImage } from '../osbuild/index.js';
+import { checkRepoInput, imageCatalog, packageRequests, randomSeed, resolveImage, splitExtension, type BuildOptions, type RepoInput, type ResolvedImage } from '../osbuild/index.js';
+import type { ComposeCheck } from '../generated/compose-check.schema.js';
+import { API_BASE } from './status.js';
+import { findArchiveType } from '../koji/archive-types.js';
+import type { Blueprint } from '../blueprint/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
 import type { KilnConfig } from '../generated/config.schema.js';
-import { composeJobGraph, type PlannedImageBuild } from './graph.js';
+import { composeJobGraph, imageFileName, type PlannedImageBuild } from './graph.js';
 import { checkUploadOptionFields, honouredOptions } from './options.js';
 import { imagesNameFor } from './image-types.js';
 import { checkCustomizationSources, fromRequest, requestField, withCryptedRequestPasswords } from './customizations.js';
@@ -92,11 +96,36 @@ export function normaliseHubUrl(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** The request's seed as Kiln carries seeds (a decimal int64 string, so "007" and 7 are the same seed), or a random one. */
+export function composeSeed(seed: ComposeRequest['seed']): string {
+  if (seed === undefined) return randomSeed();
+  const value = BigInt(seed);
+  if (value < INT64_MIN || value > INT64_MAX) throw new InvalidInputError('seed', `must be a 64-bit signed integer, got ${String(seed)}`);
+  return value.toString();
+}
+
+/** A checked request: the images resolved, the options Kiln honours, what the images get beyond their type. */
+export interface PlannedCompose {
+  request: ComposeRequest;
+  images: ImageRequest[];
+  resolved: ResolvedImage[];
+  honoured: ReturnType<typeof honouredOptions>[];
+  server: string;
+  seed: string;
+  blueprint: Blueprint;
+  options: BuildOptions;
+  /** customizations.payload_repositories, added to every image's repositories for the blueprint's packages. */
+  payloadRepositories: RepoInput[];
+}
+
 /**
- * Validates a compose request and enqueues its whole job graph, with the compose and its
- * image builds, in one transaction: either all of it exists afterwards or none of it.
+ * Every check of a compose request, without creating anything: the schema, the images Kiln
+ * can build, the options it honours, the blueprint, the Koji hub, the file names.
  */
-export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
+export function planCompose(body: unknown, options: CreateComposeOptions = {}): PlannedCompose {
   checkUploadOptionFields(body);
   checkCustomizationSources(body);
   // plain-text passwords are crypted before anything keeps the request (the stored request, the jobs' blueprint)
@@ -104,7 +133,18 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   checkStorable(request);
   const images = imageRequestsOf(request);
   const field = (i: number) => (request.image_requests ? `image_requests[${i}]` : 'image_request');
+  const build = fromRequest(request);
+  if (build.blueprint.distro && build.blueprint.distro !== request.distribution) {
+    throw new InvalidInputError('blueprint.distro', `is ${JSON.stringify(build.blueprint.distro)}, but the request's distribution is ${JSON.stringify(request.distribution)}`);
+  }
   const resolved = checkSupported(request, images, field);
+  if (request.preview !== undefined) {
+    const other = resolved.find((r) => r.distro.preview !== request.preview);
+    if (other) {
+      throw new InvalidInputError('preview', `${other.distro.name} is ${other.distro.preview ? '' : 'not '}a preview release, and Kiln cannot build it as ${request.preview ? '' : 'not '}one`);
+    }
+  }
+  checkFileNames(images, resolved, field);
   const s3 = options.s3 ?? defaultS3();
   const honoured = images.map((ir, i) => honouredOptions(ir, resolved[i], field(i), s3));
   // what the depsolve job would refuse, refused now
@@ -113,10 +153,9 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   if (options.kojiServers && !options.kojiServers.map(normaliseHubUrl).includes(server)) {
     throw new InvalidInputError('koji.server', `${JSON.stringify(request.koji.server)} is not a Koji hub this Kiln is configured for (configured: ${options.kojiServers.join(', ') || 'none'})`);
   }
+  const seed = composeSeed(request.seed);
   // what each image adds to its type, checked against the type now: nothing is found wrong
   // after a Koji build has been reserved
-  const build = fromRequest(request);
-  const seed = randomSeed();
   images.forEach((ir, i) => {
     try {
       packageRequests({ image: resolved[i], blueprint: build.blueprint, options: build.options, seed, ...(ir.size ? { size: ir.size } : {}) });
@@ -124,6 +163,47 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
       throw requestField(err, build.source);
     }
   });
+  return { request, images, resolved, honoured, server, seed, blueprint: build.blueprint, options: build.options, payloadRepositories: build.payloadRepositories };
+}
+
+/** Each image's Koji file name (N-V-R.<arch><extension>) must have a Koji archive type and be the compose's only one of its name. */
+function checkFileNames(images: ImageRequest[], resolved: ResolvedImage[], field: (i: number) => string): void {
+  const seen = new Map<string, number>();
+  images.forEach((ir, i) => {
+    const suffix = ir.filename_suffix ?? splitExtension(resolved[i].filename);
+    if (ir.filename_suffix !== undefined && !findArchiveType(`image${suffix}`)) {
+      throw new InvalidInputError(`${field(i)}.filename_suffix`, `Koji has no archive type for ${suffix} (CGImport would refuse the file)`);
+    }
+    const name = `${ir.architecture}${suffix}`;
+    const other = seen.get(name);
+    if (other !== undefined) {
+      throw new InvalidInputError(`${field(i)}`, `its Koji file name (<name>-<version>-<release>.${name}) is that of ${field(other)} too; give one of them a filename_suffix`);
+    }
+    seen.set(name, i);
+  });
+}
+
+/** POST /compose/check: every check of POST /compose, and what would be built; nothing is created. */
+export function checkCompose(body: unknown, options: CreateComposeOptions = {}): ComposeCheck {
+  const { request, images, resolved, blueprint } = planCompose(body, options);
+  return {
+    href: `${API_BASE}/compose/check`,
+    kind: 'ComposeCheck',
+    ...(Object.keys(blueprint).length ? { blueprint } : {}),
+    images: images.map((ir, i) => {
+      const image = resolved[i];
+      const filename = imageFileName(request.koji, image, ir.filename_suffix);
+      return { arch: ir.architecture, image_type: image.name, filename };
+    }),
+  };
+}
+
+/**
+ * Validates a compose request and enqueues its whole job graph, with the compose and its
+ * image builds, in one transaction: either all of it exists afterwards or none of it.
+ */
+export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
+  const { request, images, resolved, honoured, server, seed, blueprint, options: buildOptions, payloadRepositories } = planCompose(body, options);
   const id = randomUUID();
   const directory = `kiln-cg/${id}`;
   // jobs build the type the name resolved to (composer's names mapped as composer maps them)
@@ -134,18 +214,21 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
       ...ir,
       image_type: resolved[position].name,
       // composer's payload repositories: every image's, for the blueprint's packages only
-      repositories: [...ir.repositories, ...build.payloadRepositories] as ImageRequest['repositories'],
+      repositories: [...ir.repositories, ...payloadRepositories] as ImageRequest['repositories'],
       ...(honoured[position].uploadOptions ? { upload_options: honoured[position].uploadOptions } : {}),
     },
-    blueprint: build.blueprint,
-    options: build.options,
+    blueprint,
+    options: buildOptions,
   }));
   const startTime = Math.floor(Date.now() / 1000);
-  // one seed for every image of the compose (as composer draws one): reproducible when a retried job makes its manifest again
+  // one seed for every image of the compose (as composer draws one, and image-builder uses the
+  // same --seed on every arch): reproducible when a retried job makes its manifest again
   const graph = composeJobGraph(id, { ...request, koji: { ...request.koji, server } }, planned, directory, startTime, {
     seed,
     definitions: imageCatalog().fingerprint,
   });
+  // a blueprint is stored as it is built: its passwords crypted
+  const stored: ComposeRequest = request.blueprint ? { ...request, blueprint } : request;
 
   await withTransaction(pool, async (client) => {
     const jobIds = await enqueueJobs(client, graph, options.queueDefaults);
@@ -154,7 +237,7 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
       `INSERT INTO kiln_composes (id, owner, distribution, request, koji_server, koji_task_id, koji_name, koji_version,
                                   koji_release, koji_directory, init_job_id, finalize_job_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [id, options.owner ?? null, request.distribution, JSON.stringify(request), server, request.koji.task_id, request.koji.name,
+      [id, options.owner ?? null, request.distribution, JSON.stringify(stored), server, request.koji.task_id, request.koji.name,
         request.koji.version, request.koji.release, directory, byKey.get('init'), byKey.get('finalize')],
     );
     await client.query(

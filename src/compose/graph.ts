@@ -1,7 +1,7 @@
 import type { JobSpec } from '../queue/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
 import type { Blueprint } from '../blueprint/index.js';
-import type { BuildOptions } from '../osbuild/index.js';
+import { kojiFilename, type BuildOptions } from '../osbuild/index.js';
 import { fromCustomizations } from './customizations.js';
 
 /** The job types of a compose, in graph order. */
@@ -23,6 +23,8 @@ export interface KojiInitArgs {
   release: string;
   /** the Koji task of the compose, 0 for none (absent in jobs queued before Kiln checked tasks) */
   task_id?: number;
+  /** a scratch build: nothing is reserved */
+  scratch?: boolean;
 }
 
 /** What both the depsolve and the osbuild job of an image need to plan the same manifest. */
@@ -51,6 +53,8 @@ export interface DepsolveArgs extends ImageBuildArgs {
 
 export interface OsbuildArgs extends ImageBuildArgs {
   koji: { server: string; directory: string; name: string; version: string; release: string };
+  /** the image's Koji file name is N-V-R.<arch><filename_suffix> (default: the image type's extension) */
+  filename_suffix?: string;
   upload_options?: ImageRequest['upload_options'];
 }
 
@@ -64,6 +68,12 @@ export interface KojiFinalizeArgs {
   directory: string;
   start_time: number;
   image_build_ids: string[];
+  /** a scratch build: nothing to import or refund, the files stay in `directory` */
+  scratch?: boolean;
+  /** positions of the images that may fail without failing the build */
+  failable?: number[];
+  /** the Koji user the build belongs to */
+  owner?: string;
 }
 
 /**
@@ -87,7 +97,10 @@ export function composeJobGraph(
       ...base,
       key: 'init',
       type: JOB_TYPES.init,
-      args: { compose_id: composeId, server: koji.server, name: koji.name, version: koji.version, release: koji.release, task_id: koji.task_id } satisfies KojiInitArgs,
+      args: {
+        compose_id: composeId, server: koji.server, name: koji.name, version: koji.version, release: koji.release, task_id: koji.task_id,
+        ...(koji.scratch ? { scratch: true } : {}),
+      } satisfies KojiInitArgs,
     },
   ];
   for (const image of images) {
@@ -121,6 +134,7 @@ export function composeJobGraph(
         ...common,
         koji: { server: koji.server, directory: kojiDirectory, name: koji.name, version: koji.version, release: koji.release },
         ...(ir.upload_options ? { upload_options: ir.upload_options } : {}),
+        ...(ir.filename_suffix ? { filename_suffix: ir.filename_suffix } : {}),
       } satisfies OsbuildArgs,
     });
   }
@@ -140,6 +154,9 @@ export function composeJobGraph(
       directory: kojiDirectory,
       start_time: startTime,
       image_build_ids: images.map((i) => i.id),
+      ...(koji.scratch ? { scratch: true } : {}),
+      ...(images.some((i) => i.request.failable) ? { failable: images.filter((i) => i.request.failable).map((i) => i.position) } : {}),
+      ...(koji.owner ? { owner: koji.owner } : {}),
     } satisfies KojiFinalizeArgs,
   });
   return specs;
@@ -157,4 +174,9 @@ export function buildInputOf(args: ImageBuildArgs): { blueprint?: Blueprint; opt
 /** The seed of an image build (jobs queued before Kiln stored one use the image build id). */
 export function seedOf(args: ImageBuildArgs): string {
   return args.seed ?? args.image_build_id;
+}
+
+/** An image's Koji file name: N-V-R.<arch> and the type's extension, or the requested suffix in its place. */
+export function imageFileName(nvr: { name: string; version: string; release: string }, image: { arch: string; filename: string }, suffix?: string): string {
+  return kojiFilename(nvr, suffix ? { arch: image.arch, filename: `image${suffix}` } : image);
 }

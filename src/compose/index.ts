@@ -1,5 +1,5 @@
-export { createCompose, imageRequestsOf, normaliseHubUrl, type CreateComposeOptions } from './create.js';
-export { buildInputOf, composeJobGraph, JOB_TYPES, seedOf, type ImageBuildArgs, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
+export { checkCompose, createCompose, imageRequestsOf, normaliseHubUrl, planCompose, type CreateComposeOptions } from './create.js';
+export { buildInputOf, composeJobGraph, imageFileName, JOB_TYPES, seedOf, type ImageBuildArgs, type DepsolveArgs, type OsbuildArgs, type KojiInitArgs, type KojiFinalizeArgs } from './graph.js';
 export {
   API_BASE,
   loadCompose,
@@ -11,6 +11,7 @@ export {
   getComposeLogs,
   getComposeManifests,
   getComposeMetadata,
+  getComposeOutputs,
   cancelCompose,
   listComposes,
   type ComposeView,

@@ -4,6 +4,8 @@ import type { ComposeStatus, ImageStatus, ImageError, ImageProgress } from '../g
 import type { ComposeLogs, JobLog } from '../generated/compose-logs.schema.js';
 import type { ComposeManifests } from '../generated/compose-manifests.schema.js';
 import type { ComposeMetadata, PackageMetadata } from '../generated/compose-metadata.schema.js';
+import type { ComposeOutputs, OutputFile } from '../generated/compose-outputs.schema.js';
+import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
 import { ComposeNotFoundError } from './errors.js';
 import { InvalidInputError } from '../errors.js';
 import { JOB_TYPES } from './graph.js';
@@ -277,6 +279,47 @@ export async function getComposeMetadata(db: Queryable, id: string): Promise<Com
       image_type: i.image_type,
       packages: ((i.osbuild.result as { rpms?: Record<string, unknown>[] } | null)?.rpms ?? []).map(packageMetadata),
     })),
+  };
+}
+
+/** The uploaded files of an image build, from its osbuild job's result. */
+function outputFiles(result: unknown): { directory?: string; files: OutputFile[] } {
+  const r = result as { koji_relpath?: string; image?: OutputFile; manifest_file?: OutputFile; log_file?: OutputFile } | null;
+  if (!r?.image) return { files: [] };
+  const files: OutputFile[] = [];
+  for (const [role, f] of [['image', r.image], ['manifest', r.manifest_file], ['log', r.log_file]] as const) {
+    if (f) files.push({ name: f.name, size: f.size, sha256: f.sha256, role });
+  }
+  return { ...(r.koji_relpath !== undefined ? { directory: r.koji_relpath } : {}), files };
+}
+
+/**
+ * GET /composes/{id}/outputs: where each image's files went in the hub's upload area. A scratch
+ * build's Koji task attaches them from there (Kiln's builder plugin).
+ */
+export async function getComposeOutputs(db: Queryable, id: string): Promise<ComposeOutputs> {
+  const view = await loadCompose(db, id);
+  const { compose, finalize } = view;
+  const request = compose.request as ComposeRequest;
+  const requests: ImageRequest[] = request.image_requests ?? (request.image_request ? [request.image_request] : []);
+  const scratch = request.koji?.scratch === true;
+  const built = finalize.state === 'success' && !scratch ? buildId(view) : undefined;
+  return {
+    href: `${API_BASE}/composes/${id}/outputs`,
+    id,
+    kind: 'ComposeOutputs',
+    koji: { server: compose.koji_server, task_id: compose.koji_task_id, directory: compose.koji_directory, scratch, ...(built ? { build_id: built } : {}) },
+    images: view.images.map((i) => {
+      const { directory, files } = outputFiles(i.osbuild.state === 'success' ? i.osbuild.result : null);
+      return {
+        arch: i.arch,
+        image_type: i.image_type,
+        status: imageStatus(view, i).status,
+        failable: requests[i.position]?.failable === true,
+        ...(directory !== undefined ? { directory: `${compose.koji_directory}/${directory}` } : {}),
+        files,
+      };
+    }),
   };
 }
 

@@ -38,6 +38,7 @@ import {
 } from './rules.js';
 import { loadTables, saveTables, type HubTables, type SessionRow, type UserRow } from './state.js';
 import { methods, type CallContext, type MethodSpec } from './methods.js';
+import { assertTaskUpload } from './host.js';
 
 export type NegotiateResult = string | { principal: string; responseToken?: string };
 
@@ -63,6 +64,8 @@ export interface DevHubOptions {
   loginCreatesUser?: boolean;
   /** run tagBuild tasks at once (no builder host here); default true */
   autoRunTagTasks?: boolean;
+  /** hub plugins whose calls it answers: 'kiln' (koji-plugin/hub/kiln.py: host.kilnAttachImages) */
+  plugins?: string[];
   faults?: FaultOptions;
   log?: Logger;
 }
@@ -225,10 +228,15 @@ export class DevHub {
   }
 
   /** get_upload_path(create=True): makes the directory and records or checks its owner. */
-  async uploadPath(reldir: string, name: string, userId: number | null, create: boolean): Promise<string> {
-    const target = uploadTarget(reldir, name, create, userId);
+  async uploadPath(reldir: string, name: string, userId: number | null, create: boolean, exclusive = false): Promise<string> {
+    const target = uploadTarget(reldir, name, create);
     const dir = path.join(this.workDir, target.dir);
-    if (create && userId !== null) {
+    if (target.taskId !== undefined) {
+      // only the host running the task writes there; no .user file
+      const t = this.#tables;
+      assertTaskUpload({ t, user: userId === null ? null : t.users[userId], exclusive }, target.taskId);
+      await mkdir(dir, { recursive: true });
+    } else if (create && userId !== null) {
       let owner = this.#dirOwners.get(dir) ?? null;
       if (owner === null) {
         await mkdir(dir, { recursive: true });
@@ -364,12 +372,21 @@ export class DevHub {
   }
 
   /** Session.__init__: the session must exist, match, be open and (except for logins) be fresh. */
-  #session(t: HubTables, args: { id: number; key: string } | null, method: string | null): { session: SessionRow; user: UserRow } | null {
+  #session(t: HubTables, args: { id: number; key: string } | null, method: string | null): { session: SessionRow; user: UserRow; exclusive: boolean } | null {
     if (!args) return null;
     const session = t.sessions[args.id];
     const user = session ? t.users[session.user_id] : undefined;
     checkSession(session, args.key, user, Date.now(), this.sessionLifetimeMs, method);
-    return { session: session!, user: user! };
+    // the user's exclusive lock: this session's, its master's, or another session's (AuthLockError)
+    let exclusive = session!.exclusive === true;
+    if (!exclusive) {
+      const holder = Object.values(t.sessions).find((s) => s.user_id === user!.id && s.exclusive === true && !s.closed);
+      if (holder && holder.id === session!.master) exclusive = true;
+      else if (holder && method && !['exclusiveSession', 'login', 'logout'].includes(method)) {
+        throw new HubFault(FaultCode.AuthLockError, 'User locked by another session');
+      }
+    }
+    return { session: session!, user: user!, exclusive };
   }
 
   async #xmlrpc(req: IncomingMessage, res: ServerResponse, url: URL, secure: boolean): Promise<void> {
@@ -402,6 +419,7 @@ export class DevHub {
           t: draft,
           session: auth?.session ?? null,
           user: auth?.user ?? null,
+          exclusive: auth?.exclusive ?? false,
           changed: false,
           identity,
           now: Date.now(),
@@ -456,7 +474,7 @@ export class DevHub {
       if (!auth) return;
       if (sessionArgs?.callnum != null) checkCallnum(auth.session.id, 'None', auth.session.callnum, sessionArgs.callnum);
       const q = parseUploadQuery(url.searchParams);
-      const file = await this.uploadPath(q.filepath, q.filename, auth.user.id, true);
+      const file = await this.uploadPath(q.filepath, q.filename, auth.user.id, true, auth.exclusive);
       checkUploadDestination(await lstat(file).catch(() => undefined), q.offset, q.overwrite, file);
       const verify = checkUploadVerify(q.verify);
       checkUploadOffset(q.offset);

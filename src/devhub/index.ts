@@ -26,7 +26,15 @@ export interface DevHubHandle {
   /** grantCGAccess(user, cg, create=True) */
   grantCGAccess(user: string, cg: string): Promise<void>;
   revokeCGAccess(user: string, cg: string): Promise<void>;
-  createTag(name: string, packages?: string[]): Promise<number>;
+  createTag(name: string, packages?: string[], options?: { arches?: string; extra?: Record<string, unknown> }): Promise<number>;
+  /** addHost(name, arches) with a password login, in the given channels (default: default). */
+  createHost(host: { name: string; password: string; arches: string[]; channels?: string[] }): Promise<number>;
+  /** A READY repo for the tag (what kojira makes on a real hub); returns its id. */
+  createRepo(tag: string): Promise<number>;
+  /** A COMPLETE build of the NVR, as an RPM build the hub built (no files); returns its id. */
+  createBuild(nvr: { name: string; version: string; release: string; owner?: string }): Promise<number>;
+  /** Tags a COMPLETE build into a tag (as tagBuild does, without the task). */
+  tagBuild(tag: string, buildId: number): Promise<void>;
   createBuildTarget(name: string, buildTag: string, destTag: string): Promise<number>;
   /**
    * A task as the hub's make_task creates it (FREE, in channel `channel` or "default"): what a
@@ -79,11 +87,48 @@ export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise
         const id = userId(t, user);
         if (t.cgs[cg]) t.cgs[cg].users = t.cgs[cg].users.filter((u) => u !== id);
       }),
-    createTag: (name, packages = []) =>
+    createTag: (name, packages = [], options = {}) =>
       hub.transaction((t) => {
         const id = (t.next.tags = (t.next.tags ?? 0) + 1);
-        t.tags[id] = { id, name, packages, builds: [] };
+        t.tags[id] = { id, name, packages, builds: [], arches: options.arches ?? null, extra: options.extra ?? {} };
         return id;
+      }),
+    createHost: (h) =>
+      hub.transaction((t) => {
+        const user = createUser(t, h.name, { password: h.password, usertype: 1 });
+        const id = (t.next.hosts = (t.next.hosts ?? 0) + 1);
+        t.hosts[id] = { id, user_id: user.id, name: h.name, arches: h.arches.join(' '), channels: h.channels ?? ['default'], enabled: true };
+        return id;
+      }),
+    createRepo: (tagName) =>
+      hub.transaction((t) => {
+        const tag = Object.values(t.tags).find((x) => x.name === tagName);
+        if (!tag) throw new Error(`no such tag ${tagName}`);
+        const id = (t.next.repos = (t.next.repos ?? 0) + 1);
+        t.repos[id] = { id, tag_id: tag.id, state: 1, create_event: (t.next.events = (t.next.events ?? 0) + 1), create_ts: Date.now() / 1000 };
+        return id;
+      }),
+    createBuild: (nvr) =>
+      hub.transaction((t) => {
+        let pkg = Object.values(t.packages).find((p) => p.name === nvr.name);
+        if (!pkg) {
+          const pid = (t.next.packages = (t.next.packages ?? 0) + 1);
+          pkg = t.packages[pid] = { id: pid, name: nvr.name };
+        }
+        const id = (t.next.builds = (t.next.builds ?? 0) + 1);
+        const now = Date.now() / 1000;
+        t.builds[id] = {
+          id, name: nvr.name, version: nvr.version, release: nvr.release, epoch: null, draft: false, state: 1,
+          owner_id: nvr.owner ? userId(t, nvr.owner) : Number(Object.keys(t.users)[0] ?? 1), task_id: null, source: null, extra: null, cg_id: null,
+          creation_time: now, start_time: now, completion_time: now, btypes: ['rpm'], create_event: (t.next.events = (t.next.events ?? 0) + 1),
+        };
+        return id;
+      }),
+    tagBuild: (tagName, buildId) =>
+      hub.transaction((t) => {
+        const tag = Object.values(t.tags).find((x) => x.name === tagName);
+        if (!tag) throw new Error(`no such tag ${tagName}`);
+        if (!tag.builds.includes(buildId)) tag.builds.push(buildId);
       }),
     createBuildTarget: (name, buildTag, destTag) =>
       hub.transaction((t) => {

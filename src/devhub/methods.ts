@@ -46,6 +46,8 @@ import {
   type ImportPlan,
   type VerifyType,
 } from './rules.js';
+import { hostMethods } from './host.js';
+import { kilnPluginMethods } from './kiln-plugin.js';
 import { archiveInfo, buildInfo, nextId, taskInfo, type BuildRow, type HubTables, type SessionRow, type TaskRow, type UserRow } from './state.js';
 
 export interface CallContext {
@@ -54,6 +56,8 @@ export interface CallContext {
   t: HubTables;
   session: SessionRow | null;
   user: UserRow | null;
+  /** the session holds (or its master holds) the user's exclusive lock */
+  exclusive: boolean;
   changed: boolean;
   identity: { cn?: string; principal?: string };
   now: number;
@@ -75,10 +79,10 @@ export interface MethodSpec {
   fn: (ctx: CallContext, args: Args) => unknown;
 }
 
-const nowSeconds = (ctx: CallContext) => ctx.now / 1000;
+export const nowSeconds = (ctx: CallContext) => ctx.now / 1000;
 
 /** get_user(info): by id, name or Kerberos principal, or a map with id / name / krb_principal. */
-function findUser(t: HubTables, info: unknown): UserRow | undefined {
+export function findUser(t: HubTables, info: unknown): UserRow | undefined {
   const users = Object.values(t.users);
   if (typeof info === 'number' && Number.isInteger(info)) return t.users[info];
   if (typeof info === 'string') return users.find((u) => u.name === info || u.krb_principals.includes(info));
@@ -92,7 +96,7 @@ function findUser(t: HubTables, info: unknown): UserRow | undefined {
 }
 
 /** get_user(info, strict=True) */
-function strictUser(t: HubTables, info: unknown): UserRow {
+export function strictUser(t: HubTables, info: unknown): UserRow {
   const user = findUser(t, info);
   if (!user) throw genericError(`No such user: ${pyRepr(info)}`);
   return user;
@@ -123,8 +127,15 @@ function createSession(ctx: CallContext, user: UserRow, authtype: number, renew:
     Object.assign(ctx.t.sessions[ctx.session.id], { key, renewed: ctx.now, callnum: null });
     return { 'session-id': ctx.session.id, 'session-key': key, 'header-auth': true };
   }
+  return addSession(ctx, user.id, authtype);
+}
+
+/** Session.createSession: a new open session of the user (a login, or a subsession). */
+export function addSession(ctx: CallContext, userId: number, authtype: number, master: number | null = null): Record<string, unknown> {
+  ctx.changed = true;
+  const key = sessionKey(userId);
   const id = nextId(ctx.t, 'sessions');
-  ctx.t.sessions[id] = { id, key, user_id: user.id, authtype, start: ctx.now, renewed: ctx.now, callnum: null, closed: false };
+  ctx.t.sessions[id] = { id, key, user_id: userId, authtype, start: ctx.now, renewed: ctx.now, callnum: null, closed: false, master };
   return { 'session-id': id, 'session-key': key, 'header-auth': true };
 }
 
@@ -135,23 +146,23 @@ export function findBuild(t: HubTables, info: unknown): BuildRow | undefined {
   return Object.values(t.builds).find((b) => b.name === key.name && b.version === key.version && b.release === key.release);
 }
 
-function strictBuild(t: HubTables, info: unknown): BuildRow {
+export function strictBuild(t: HubTables, info: unknown): BuildRow {
   const b = findBuild(t, info);
   if (!b) throw noSuchBuild(info);
   return b;
 }
 
-function findTag(t: HubTables, info: unknown) {
+export function findTag(t: HubTables, info: unknown) {
   return lookupName(Object.values(t.tags), info);
 }
 
-function strictTag(t: HubTables, info: unknown) {
+export function strictTag(t: HubTables, info: unknown) {
   const tag = findTag(t, info);
   if (!tag) throw genericError(`No such tagInfo: ${pyRepr(info)}`);
   return tag;
 }
 
-function taskRow(t: HubTables, task: Partial<TaskRow> & { method: string; owner: number }): number {
+export function taskRow(t: HubTables, task: Partial<TaskRow> & { method: string; owner: number }): number {
   const id = nextId(t, 'tasks');
   t.tasks[id] = {
     id, state: TASK_STATES.FREE, arch: 'noarch', channel_id: 1, host_id: null, parent: null, label: null, priority: PRIO_DEFAULT, weight: 1,
@@ -914,3 +925,4 @@ export const methods: Record<string, MethodSpec> = {
   },
 };
 methods['system.multicall'] = methods.multiCall;
+Object.assign(methods, hostMethods, kilnPluginMethods);

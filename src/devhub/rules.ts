@@ -30,10 +30,12 @@ export const FaultCode = {
   TagError: 1003,
   ActionNotAllowed: 1004,
   BuildError: 1005,
+  AuthLockError: 1006,
   AuthExpired: 1007,
   SequenceError: 1008,
   RetryError: 1009,
   ServerOffline: 1014,
+  ApplianceError: 1018,
   ParameterError: 1019,
   ImportError: 1020,
 } as const;
@@ -437,10 +439,10 @@ export function taskForeignKeyError(taskId: number): HubFault {
 
 /**
  * get_upload_path: checks the file name and directory; returns the directory relative to work/.
- * With `create` (uploads), `tasks/<n>/<task id>/…` is only for the host running that task, and
- * the dev hub has no hosts.
+ * With `create` (uploads), `tasks/<n>/<task id>/…` is only for the host running that task: the
+ * caller checks that for `taskId` (and skips the directory's `.user` owner check).
  */
-export function uploadTarget(reldir: string, name: string, create = false, userId: number | null = null): { dir: string; name: string } {
+export function uploadTarget(reldir: string, name: string, create = false): { dir: string; name: string; taskId?: number } {
   if (name.includes('/') || name.startsWith('.')) throw genericError(`Invalid upload filename: ${name}`);
   const norm = path.posix.normalize(reldir === '' ? '.' : reldir).replace(/(.)\/+$/, '$1');
   if (norm.startsWith('..')) throw genericError(`Invalid upload directory: ${reldir}`);
@@ -449,7 +451,7 @@ export function uploadTarget(reldir: string, name: string, create = false, userI
   const parts = norm.split('/');
   if (create && parts[0] === 'tasks') {
     if (parts.length < 3 || !/^\s*[-+]?\d+\s*$/.test(parts[2])) throw genericError(`Invalid task upload directory: ${reldir}`);
-    throw new HubFault(FaultCode.AuthError, `User ${userId} is not a host`);
+    return { dir: norm, name, taskId: Number(parts[2]) };
   }
   return { dir: norm, name };
 }

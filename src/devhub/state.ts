@@ -28,7 +28,35 @@ export interface SessionRow {
   renewed: number; // ms
   callnum: number | null;
   closed: boolean;
+  /** the session a subsession was made from (kojid's task sessions) */
+  master?: number | null;
+  /** holds the user's exclusive lock (exclusiveSession; hosts need it) */
+  exclusive?: boolean;
 }
+
+/** A build host (kojid): its user logs in; it takes tasks of its channels and arches. */
+export interface HostRow {
+  id: number;
+  user_id: number;
+  name: string;
+  /** space-separated, as the hub stores them */
+  arches: string;
+  channels: string[];
+  enabled: boolean;
+}
+
+/** A tag's repository (what kojira makes; here an admin helper). */
+export interface RepoRow {
+  id: number;
+  tag_id: number;
+  /** koji.REPO_STATES: 1 READY */
+  state: number;
+  create_event: number;
+  create_ts: number;
+}
+
+/** A task's result as Task.getResult reads it: a value (closeTask) or a fault (failTask). */
+export type TaskResult = { value: unknown } | { faultCode: number; faultString: string };
 
 export interface BuildRow {
   id: number;
@@ -97,10 +125,22 @@ export interface TaskRow {
   priority: number;
   weight: number;
   request: unknown[];
-  result: unknown;
+  result: TaskResult | null;
   create_time: number;
   start_time: number | null;
   completion_time: number | null;
+  waiting?: boolean | null;
+  awaited?: boolean | null;
+}
+
+export interface TagRow {
+  id: number;
+  name: string;
+  packages: string[];
+  builds: number[];
+  /** space-separated arches (the build tag's), or null */
+  arches?: string | null;
+  extra?: Record<string, unknown>;
 }
 
 export interface HubTables {
@@ -115,7 +155,9 @@ export interface HubTables {
   archives: Record<string, ArchiveRow>;
   buildroots: Record<string, BuildrootRow>;
   tasks: Record<string, TaskRow>;
-  tags: Record<string, { id: number; name: string; packages: string[]; builds: number[] }>;
+  tags: Record<string, TagRow>;
+  hosts: Record<string, HostRow>;
+  repos: Record<string, RepoRow>;
   targets: Record<string, { id: number; name: string; build_tag: number; dest_tag: number }>;
 }
 
@@ -133,6 +175,8 @@ export function emptyTables(): HubTables {
     buildroots: {},
     tasks: {},
     tags: {},
+    hosts: {},
+    repos: {},
     targets: {},
   };
 }
@@ -157,7 +201,7 @@ export async function saveTables(dir: string, tables: HubTables): Promise<void> 
 }
 
 /** The hub's timestamp format (str() of a timestamptz): "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00", next to float `_ts` fields. */
-function isoTime(seconds: number | null): string | null {
+export function isoTime(seconds: number | null): string | null {
   if (seconds === null) return null;
   const iso = new Date(seconds * 1000).toISOString();
   const ms = iso.slice(20, 23);
@@ -223,8 +267,8 @@ export function taskInfo(task: TaskRow, withRequest: boolean): Record<string, un
     start_ts: task.start_time,
     completion_time: isoTime(task.completion_time),
     completion_ts: task.completion_time,
-    waiting: null,
-    awaited: null,
+    waiting: task.waiting ?? null,
+    awaited: task.awaited ?? null,
     ...(withRequest ? { request } : {}),
   };
 }

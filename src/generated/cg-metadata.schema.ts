@@ -1,7 +1,7 @@
 /* Generated from schemas/cg-metadata.schema.json by `npm run gen:types`. Do not edit. */
 
 /**
- * Koji content-generator import metadata, version 0 (koji docs/source/content_generator_metadata.rst), in the form Kiln sends to CGImport. Stricter than the hub where the hub would fail late: every output has a size and a checksum the hub can verify, archives carry typeinfo.image.arch, buildroot ids are integers.
+ * Koji content-generator import metadata, version 0 (koji docs/source/content_generator_metadata.rst), in the form Kiln sends to CGImport. Stricter than the hub where the hub would fail late: every output has a size and a checksum the hub can verify, archives carry image.arch (or typeinfo.image.arch), buildroot ids are integers.
  */
 export interface CgMetadata {
   metadata_version: 0;
@@ -126,7 +126,18 @@ export interface CgOutput {
    */
   type: string;
   components?: CgRpmComponent[];
-  extra?: {
+  /**
+   * An archive's btype as the legacy key `image` (what osbuild-composer sends, and what Pungi's osbuild phase reads back from the archive: extra.image.arch), or as typeinfo.image; not both (the hub refuses that).
+   */
+  extra?: (
+    | {
+        [k: string]: unknown;
+      }
+    | {
+        [k: string]: unknown;
+      }
+  ) & {
+    image?: CgImageInfo;
     typeinfo?: {
       image: CgImageInfo;
     };

@@ -39,10 +39,6 @@ export type Repository3 = {
  * A plain partition (type plain, or no type), a btrfs volume or an LVM volume group.
  */
 export type Partition = FilesystemTyped | BtrfsVolume | VolumeGroup;
-/**
- * What every image of the compose adds to its type, as an image-builder blueprint (osbuild-composer's Blueprint: the blueprint's own field names, customizations.user, customizations.group, fips: true, filesystem minsize with units, …), instead of customizations. Kiln takes the whole image-builder blueprint here (Kiln extension: architecture, customizations.sshd, dnf, installer.kickstart, … which composer's document lacks), so `kiln compose --blueprint FILE` passes a blueprint file as it is; composer's spelling containers[].tls_verify is taken for tls-verify. `distro`, when given, must be the compose's distribution; customizations.partitioning_mode is honoured (osbuild-composer ignores it on this path).
- */
-export type ComposeBlueprint = Blueprint;
 
 /**
  * Body of POST /api/image-builder-composer/v2/compose: the osbuild-composer cloud API ComposeRequest as Koji builder plugins send it. Kiln builds Koji composes, so `koji` is required.
@@ -56,7 +52,15 @@ export interface ComposeRequest {
    */
   image_requests?: [ImageRequest, ...ImageRequest[]];
   customizations?: Customizations;
-  blueprint?: ComposeBlueprint;
+  blueprint?: Blueprint;
+  /**
+   * Kiln extension: the seed of the images' UUIDs and other random choices (image-builder's --seed), one for every image of the compose, as image-builder uses the same seed on every architecture. A decimal int64, as an integer or a string (JSON numbers beyond 2^53 lose digits). Default: a random one per compose.
+   */
+  seed?: number | string;
+  /**
+   * Kiln extension (image-builder's --preview): whether the distribution is a preview release; Kiln cannot change that, so a value other than the distribution's own is refused.
+   */
+  preview?: boolean;
   koji: KojiOptions;
 }
 export interface ImageRequest {
@@ -85,6 +89,14 @@ export interface ImageRequest {
     rhsm?: boolean;
   };
   upload_options?: UploadOptions;
+  /**
+   * Kiln extension (Koji's failable arches): when this image fails the others are still imported, as long as one image succeeds.
+   */
+  failable?: boolean;
+  /**
+   * Kiln extension: the Koji file name of the image is <name>-<version>-<release>.<arch><suffix> instead of the image type's own extension (koji image-build's names, e.g. .vsphere.ova); Koji must have an archive type for it.
+   */
+  filename_suffix?: string;
 }
 export interface Repository2 {
   baseurl?: Url;
@@ -616,7 +628,7 @@ export interface VolumeGroup {
   }[];
 }
 /**
- * An image-builder blueprint (osbuild/blueprint; TOML or JSON, the same keys): what a build adds to an image type. Kiln's single vocabulary for customizations: composer's compose-request customizations and blueprint, imageBuilderBuild's blueprint and `kiln compose --blueprint` are all turned into this.
+ * An image-builder blueprint (osbuild-composer's Blueprint, imageBuilderBuild's opts.blueprint, `kiln compose start --blueprint FILE`), instead of customizations; checked as osbuild/images checks it, errors naming the field (src/blueprint). Kiln takes the whole image-builder vocabulary (sshd, dnf, installer.kickstart, … which composer's document lacks) and does not require a name (composer does); composer's spelling containers[].tls_verify is taken for tls-verify; `distro`, when given, must be the compose's distribution; customizations.partitioning_mode is honoured (osbuild-composer ignores it on this path).
  */
 export interface Blueprint {
   name?: string;
@@ -920,4 +932,12 @@ export interface KojiOptions {
    * No '-' (a Koji NVR rule).
    */
   release: string;
+  /**
+   * Kiln extension: a scratch build. No Koji build is reserved or imported: the images, manifests and logs stay in the compose's upload directory (GET /composes/{id}/outputs names them) for the Koji task to attach (Kiln's builder plugin moves them into its task directory).
+   */
+  scratch?: boolean;
+  /**
+   * Kiln extension: the Koji user the build belongs to (as for Koji's own image builds, the task owner); default the content generator's user.
+   */
+  owner?: string;
 }

@@ -10,6 +10,15 @@ import type { JobType } from './types.js';
 export interface KojiFinalizeResult {
   build_id: number;
   state: 'COMPLETE' | 'FAILED' | 'CANCELED';
+  /** images left out of the build: failable ones that failed (positions) */
+  failed_images?: number[];
+}
+
+/** koji-finalize of a scratch build: nothing imported, the images are in the upload directory. */
+export interface KojiFinalizeScratchResult {
+  scratch: true;
+  directory: string;
+  failed_images?: number[];
 }
 
 function rpmFacts(rpms: RpmInfo[]): RpmFacts[] {
@@ -35,6 +44,18 @@ function imageFacts(result: OsbuildJobResult): CGImageBuildFacts {
   };
 }
 
+/**
+ * Whether the build goes ahead and with which images: a canceled image cancels it; a failed
+ * image fails it unless it is failable (Koji's failable arches), and so does every image failing.
+ */
+function outcome(builds: DependencyResult[], failable: readonly number[]): { state: 'COMPLETE' | 'FAILED' | 'CANCELED'; imported: number[]; left: number[] } {
+  const imported = builds.flatMap((b, i) => (b.state === 'success' ? [i] : []));
+  const left = builds.flatMap((b, i) => (b.state === 'success' ? [] : [i]));
+  if (builds.some((b) => b.state === 'canceled')) return { state: 'CANCELED', imported, left };
+  if (left.some((i) => !failable.includes(i)) || imported.length === 0) return { state: 'FAILED', imported, left };
+  return { state: 'COMPLETE', imported, left };
+}
+
 /** What went wrong upstream, for the refund's reason. */
 function failures(deps: DependencyResult[]): string {
   return deps
@@ -44,10 +65,12 @@ function failures(deps: DependencyResult[]): string {
 }
 
 /**
- * Ends the compose on the hub. All images built: CGImport of the uploaded files with the CG
- * metadata. Anything failed or canceled: the reservation is refunded as FAILED or CANCELED and
- * the job fails, so the compose shows why. koji-init failed: nothing was reserved, nothing to
- * refund. Safe to retry: a build an earlier attempt already imported or refunded is left as is.
+ * Ends the compose on the hub. All images built (or the ones that failed were failable, and one
+ * was built): CGImport of the built images' files with the CG metadata. Anything else failed or
+ * canceled: the reservation is refunded as FAILED or CANCELED and the job fails, so the compose
+ * shows why. koji-init failed: nothing was reserved, nothing to refund. A scratch build has no
+ * reservation: its images stay in the upload directory for the Koji task to attach. Safe to
+ * retry: a build an earlier attempt already imported or refunded is left as is.
  */
 export const kojiFinalize: JobType = {
   defaultConcurrency: 4,
@@ -65,29 +88,37 @@ export const kojiFinalize: JobType = {
         `koji-init ${init?.state ?? 'missing'}: no build was reserved, so there is nothing to import or refund${init?.error ? ` (${init.error.message})` : ''}`,
       );
     }
+    const { state: verdict, imported, left } = outcome(builds, args.failable ?? []);
+    const leftOut = left.length ? { failed_images: left } : {};
+    if (verdict === 'COMPLETE' && left.length) log.warn({ failedImages: left, reason: failures(builds) }, 'failable images failed; the others go ahead');
+    if (args.scratch) {
+      if (verdict !== 'COMPLETE') {
+        throw new KilnError(verdict === 'CANCELED' ? 'KILN_JOB_CANCELED' : 'KILN_JOB_DEPENDENCY_FAILED', `scratch build ${verdict.toLowerCase()}: ${failures(builds)}`);
+      }
+      log.info({ images: imported.length, directory: args.directory }, 'scratch build: the images stay in the upload directory for the task');
+      return { scratch: true, directory: args.directory, ...leftOut } satisfies KojiFinalizeScratchResult;
+    }
     const reservation = init.result as KojiInitResult;
     const cg = services.config.koji.content_generator;
     return services.withKoji(args.server, async (client) => {
       const existing = await getBuild(client, reservation.build_id);
-      const canceled = builds.some((b) => b.state === 'canceled');
-      const failed = builds.some((b) => b.state !== 'success');
 
-      if (failed) {
-        const state = canceled ? 'CANCELED' : 'FAILED';
+      if (verdict !== 'COMPLETE') {
+        const state = verdict;
         if (existing?.state === BuildState.BUILDING) {
           await cgRefundBuild(client, cg, reservation.build_id, reservation.token, state);
           log.info({ kojiBuildId: reservation.build_id, state }, 'koji build refunded');
         } else {
           log.info({ kojiBuildId: reservation.build_id, state: existing?.state }, 'koji build already ended; nothing to refund');
         }
-        throw new KilnError(canceled ? 'KILN_JOB_CANCELED' : 'KILN_JOB_DEPENDENCY_FAILED', `koji build ${reservation.build_id} ${state.toLowerCase()}: ${failures(builds)}`, {
+        throw new KilnError(state === 'CANCELED' ? 'KILN_JOB_CANCELED' : 'KILN_JOB_DEPENDENCY_FAILED', `koji build ${reservation.build_id} ${state.toLowerCase()}: ${failures(builds)}`, {
           details: { build_id: reservation.build_id, state },
         });
       }
 
       if (existing?.state === BuildState.COMPLETE) {
         log.info({ kojiBuildId: reservation.build_id }, 'koji build was imported by an earlier attempt');
-        return { build_id: reservation.build_id, state: 'COMPLETE' } satisfies KojiFinalizeResult;
+        return { build_id: reservation.build_id, state: 'COMPLETE', ...leftOut } satisfies KojiFinalizeResult;
       }
       const metadata = buildCGMetadata({
         name: args.name,
@@ -95,10 +126,11 @@ export const kojiFinalize: JobType = {
         release: args.release,
         buildId: reservation.build_id,
         taskId: args.task_id,
+        ...(args.owner ? { owner: args.owner } : {}),
         startTime: args.start_time,
         endTime: Math.floor(Date.now() / 1000),
         contentGenerator: cg,
-        images: builds.map((b) => imageFacts(b.result as OsbuildJobResult)),
+        images: imported.map((i) => imageFacts(builds[i].result as OsbuildJobResult)),
       });
       try {
         await cgImport(client, metadata, args.directory, reservation.token);
@@ -108,8 +140,8 @@ export const kojiFinalize: JobType = {
         );
         throw err;
       }
-      log.info({ kojiBuildId: reservation.build_id, images: builds.length }, 'koji build imported');
-      return { build_id: reservation.build_id, state: 'COMPLETE' } satisfies KojiFinalizeResult;
+      log.info({ kojiBuildId: reservation.build_id, images: imported.length }, 'koji build imported');
+      return { build_id: reservation.build_id, state: 'COMPLETE', ...leftOut } satisfies KojiFinalizeResult;
     });
   },
 };

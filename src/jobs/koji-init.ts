@@ -9,6 +9,11 @@ export interface KojiInitResult {
   token: string;
 }
 
+/** koji-init of a scratch build: the task was checked, nothing was reserved. */
+export interface KojiInitScratchResult {
+  scratch: true;
+}
+
 /** What koji-init saves before it asks for a reservation: a later attempt then knows one may exist. */
 interface ReservingCheckpoint {
   reserving: true;
@@ -55,6 +60,11 @@ export const kojiInit: JobType = {
   defaultConcurrency: 4,
   create: (services) => async ({ job, log, checkpoint }) => {
     const args = job.args as KojiInitArgs;
+    if (args.scratch) {
+      if (args.task_id) await services.withKoji(args.server, (client) => checkTask(client, args.server, args.task_id!, log));
+      log.info({ nvr: `${args.name}-${args.version}-${args.release}` }, 'scratch build: nothing to reserve');
+      return { scratch: true } satisfies KojiInitScratchResult;
+    }
     const saved = job.checkpoint as (KojiInitResult & Partial<ReservingCheckpoint>) | null;
     if (saved?.build_id && saved.token) {
       log.info({ kojiBuildId: saved.build_id }, 'reusing the reservation of an earlier attempt');

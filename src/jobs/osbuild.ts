@@ -9,14 +9,13 @@ import {
   runOsbuild,
   osbuildFailure,
   osbuildVersion,
-  kojiFilename,
   storeArgs,
   storeOptions,
   type ProgressEvent,
   type RpmInfo,
 } from '../osbuild/index.js';
 import { diskFullError, isDiskFullError } from '../osbuild/disk.js';
-import { buildInputOf, seedOf, type OsbuildArgs } from '../compose/index.js';
+import { buildInputOf, imageFileName, seedOf, type OsbuildArgs } from '../compose/index.js';
 import { checkDefinitions } from './definitions.js';
 import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
@@ -197,7 +196,7 @@ export const osbuildJob: JobType = {
     }
 
     async function buildAndUpload(report: (p: Record<string, unknown>, force?: boolean) => void): Promise<OsbuildJobResult> {
-      const imageName = kojiFilename(args.koji, image);
+      const imageName = imageFileName(args.koji, image, args.filename_suffix);
       const cfg = services.config.osbuild;
       // the builder does not report its osbuild's version (yet): recorded as unknown
       const version = cfg.builder_url ? 'unknown' : await cachedOsbuildVersion(cfg.binary);

@@ -1,9 +1,11 @@
 /**
  * Builds the CG import metadata (version 0) for a finished compose, following what
  * osbuild-composer's koji-finalize sends (reference/composer-koji.md §5.4): one buildroot per
- * image build, then per image build its image, its osbuild manifest and its log. Kiln keys the
- * image btype in `extra.typeinfo.image` on outputs (the form the hub documents) rather than the
- * legacy `extra.image`, and checksums are sha256 unless asked otherwise.
+ * image build, then per image build its image, its osbuild manifest and its log. Outputs carry
+ * the image btype as composer does, in the legacy `extra.image` key: the hub stores an output's
+ * extra as the archive's, and Pungi's osbuild phase reads `archive.extra.image.arch` (a
+ * `typeinfo.image` key would import as well but leave no `image` key there). Checksums are
+ * sha256 unless asked otherwise.
  */
 import { InvalidInputError } from '../errors.js';
 import type { CgBuildroot, CgImageInfo, CgMetadata, CgOutput, CgRpmComponent } from '../generated/cg-metadata.schema.js';
@@ -158,14 +160,14 @@ export function buildCGMetadata(facts: CGComposeFacts): CgMetadata {
       buildroot_id: i, ...where, filename: img.image.name, filesize: img.image.size, arch: img.arch,
       checksum: sum(img.image), checksum_type: checksumType, type: img.imageOutputType ?? 'image',
       components: rpmComponents(img.imageRpms, `${field}.imageRpms`),
-      extra: { typeinfo: { image: info } },
+      extra: { image: info },
     });
     if (img.manifest) {
       manifests[img.manifest.name] = { arch: img.arch, ...(facts.manifestInfo ?? {}) };
       outputs.push({
         buildroot_id: i, ...where, filename: img.manifest.name, filesize: img.manifest.size, arch: img.arch,
         checksum: sum(img.manifest), checksum_type: checksumType, type: 'osbuild-manifest',
-        extra: { typeinfo: { image: { arch: img.arch } } },
+        extra: { image: { arch: img.arch } },
       });
     }
     outputs.push({

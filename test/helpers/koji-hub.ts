@@ -6,9 +6,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startDevHub, type DevHubHandle, type DevHubOptions } from '../../src/devhub/index.js';
-import { KojiClient, type KojiClientOptions } from '../../src/koji/index.js';
+import { KojiClient, KojiFault, type KojiClientOptions } from '../../src/koji/index.js';
 
 const run = promisify(execFile);
+
+/** The fault a call ends with, as [faultCode, faultString]; a call that succeeds fails the test. */
+export async function fault(p: Promise<unknown>): Promise<[number, string]> {
+  try {
+    const value = await p;
+    throw new Error(`expected a fault, got ${JSON.stringify(value)}`);
+  } catch (err) {
+    if (!(err instanceof KojiFault)) throw err;
+    return [err.faultCode, err.faultString];
+  }
+}
 
 export const CG = 'osbuild';
 export const USER = 'kiln';

@@ -10,6 +10,8 @@
  *
  * Environment knobs:
  *   KILN_STANDIN_FAIL_STAGE   stage type (or pipeline:type) that fails
+ *   KILN_STANDIN_FAIL_ARCH    the first stage fails in builds of this architecture (the one its
+ *                             RPMs are for): a failable arch that fails, next to one that builds
  *   KILN_STANDIN_DELAY_MS     sleep per stage
  *   KILN_STANDIN_HANG=1       hang in the first stage, with a child process in the group;
  *                             =TYPE or =PIPELINE:TYPE hangs in that stage instead
@@ -382,6 +384,8 @@ async function main(): Promise<number> {
   const sourceResults: Json = { success: true };
   const failSpec = env.KILN_STANDIN_FAIL_STAGE ?? '';
   const [failPipeline, failType] = failSpec.includes(':') ? failSpec.split(':', 2) : ['', failSpec];
+  const failArch = env.KILN_STANDIN_FAIL_ARCH;
+  let archFails = !!failArch && Object.values(items).some((i) => JSON.stringify(i).includes(`.${failArch}.rpm`));
   const delay = Number(env.KILN_STANDIN_DELAY_MS ?? 0);
   const log: Json = {};
   const metadata: Json = {};
@@ -467,7 +471,9 @@ async function main(): Promise<number> {
         checkInterrupt();
         const crash = stageCrash(st);
         let lines: string[];
-        let fails = crash !== undefined || (failType === st.type && (!failPipeline || failPipeline === p.name));
+        const injectedHere = (failType === st.type && (!failPipeline || failPipeline === p.name)) || archFails;
+        archFails = false;
+        let fails = crash !== undefined || injectedHere;
         try {
           lines = crash ? [crash] : st.type === 'org.osbuild.skopeo' && !fails ? skopeoStage(st, args.store) : stageOutput(st, items);
         } catch (err) {
@@ -475,7 +481,7 @@ async function main(): Promise<number> {
           lines = ['Traceback (most recent call last):\n', `  File "/run/osbuild/bin/org.osbuild.skopeo", line 60, in <module>\n${err.message}\n`];
           fails = true;
         }
-        if (fails && !crash && failType === st.type) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
+        if (!crash && injectedHere) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
         // a stage that crashes reports no error object; an injected or skopeo failure its exit status
         const injected = fails && !crash;
         for (const line of lines) monitor.log(line, `stages/${st.type}`);

@@ -32,6 +32,10 @@ class BuildError(GenericError):
     faultCode = 1005
 
 
+class ApplianceError(GenericError):
+    faultCode = 1018
+
+
 class ParameterError(GenericError):
     faultCode = 1019
 
@@ -41,7 +45,7 @@ class CallbackError(GenericError):
 
 
 _FAULTS = {c.faultCode: c for c in (GenericError, LockError, AuthError, TagError, ActionNotAllowed,
-                                     BuildError, ParameterError, CallbackError)}
+                                     BuildError, ApplianceError, ParameterError, CallbackError)}
 
 
 def convertFault(fault):
@@ -114,8 +118,37 @@ class PathInfo(object):
     def repo(self, repo_id, tag_str):
         return '%s/repos/%s/%s' % (self.topdir, tag_str, repo_id)
 
+    def build(self, build):
+        return '%s/packages/%s/%s/%s' % (self.topdir, build['name'], build['version'], build['release'])
+
+    def imagebuild(self, build):
+        return self.build(build) + '/images'
+
+    def scratch(self):
+        return os.path.join(self.topdir, 'scratch')
+
 
 pathinfo = PathInfo()
+
+
+def ensuredir(directory):
+    os.makedirs(directory, exist_ok=True)
+    return directory
+
+
+def openRemoteFile(relpath, topurl=None, topdir=None, tempdir=None):
+    """koji.openRemoteFile: a file of the hub's top directory, from topurl or topdir."""
+    import tempfile
+    import urllib.request
+    if topurl:
+        fo = tempfile.TemporaryFile(dir=tempdir)
+        with urllib.request.urlopen('%s/%s' % (topurl, relpath), timeout=60) as res:
+            fo.write(res.read())
+        fo.seek(0)
+        return fo
+    if topdir:
+        return open(os.path.join(topdir, relpath), 'rb')
+    raise GenericError('No access method for remote file: %s' % relpath)
 
 
 class _Transport(xmlrpc.client.Transport):
@@ -187,6 +220,22 @@ class ClientSession(object):
 
     def close(self):
         self._proxy('close')()
+
+    def downloadTaskOutput(self, taskID, fileName, offset=0, size=-1, volume=None):
+        """ClientSession.downloadTaskOutput: the hub answers base64, the client decodes it."""
+        import base64
+        dlopts = {'offset': offset, 'size': size}
+        if volume and volume != 'DEFAULT':
+            dlopts['volume'] = volume
+        return base64.b64decode(self._callMethod('downloadTaskOutput', (taskID, fileName), dlopts))
+
+    def subsession(self):
+        """A session of its own for a task process, under this (exclusive) one, as kojid makes them."""
+        sinfo = self._callMethod('subsession', ())
+        child = ClientSession(self.baseurl, self.opts)
+        child.sinfo = sinfo
+        child.logged_in = True
+        return child
 
     def rawUpload(self, chunk, offset, path, name, volume=None, overwrite=False):
         import urllib.parse

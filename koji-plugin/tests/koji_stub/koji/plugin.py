@@ -21,6 +21,15 @@ def export_as(alias):
     return dec
 
 
+def export_in(module, alias=None):
+    def dec(f):
+        f.export_alias = '%s.%s' % (module, alias or f.__name__)
+        f.exported = True
+        f.export_module = module
+        return f
+    return dec
+
+
 def callback(*cbtypes):
     def dec(f):
         f.callbacks = list(cbtypes)

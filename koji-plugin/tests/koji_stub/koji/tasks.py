@@ -1,6 +1,8 @@
 """Stand-in for koji.tasks.BaseTaskHandler (the parts builder plugins use)."""
 
 import logging
+import os
+import shutil
 import time
 
 import koji
@@ -21,12 +23,18 @@ class BaseTaskHandler(object):
         self.params = params
         self.session = session
         self.options = options
-        self.workdir = workdir or '/tmp/koji-task-%s' % id
+        if workdir is None:
+            workdir = '%s/%s' % (getattr(options, 'workdir', None) or '/tmp/koji-stub-work', koji.pathinfo.taskrelpath(id))
+        self.workdir = workdir
         self.logger = logging.getLogger('koji.build.BaseTaskHandler')
 
     def run(self):
         args, kwargs = koji.decode_args(*self.params)
-        return self.handler(*args, **kwargs)
+        os.makedirs(self.workdir, exist_ok=True)
+        try:
+            return self.handler(*args, **kwargs)
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def handler(self, *args, **kwargs):
         raise NotImplementedError
@@ -38,20 +46,35 @@ class BaseTaskHandler(object):
         self.session.uploadWrapper(filename, self.getUploadDir(), remoteName, volume=volume)
 
     def wait(self, subtasks=None, all=False, failany=False, canfail=None, timeout=None):
-        if subtasks is None:
-            subtasks = []
-        elif not isinstance(subtasks, (list, tuple)):
+        """koji.tasks.BaseTaskHandler.wait, polling instead of kojid's SIGUSR2 wake-ups."""
+        checked = set(canfail or [])
+        if isinstance(subtasks, int):
             subtasks = [subtasks]
         self.session.host.taskSetWait(self.id, subtasks)
         start = time.time()
         while True:
             finished, unfinished = self.session.host.taskWait(self.id)
-            if not [t for t in subtasks if t in unfinished]:
+            if len(unfinished) == 0:
                 break
+            elif len(finished) > 0:
+                if all:
+                    if failany:
+                        for task in set(finished) - checked:
+                            try:
+                                self.session.getTaskResult(task)
+                                checked.add(task)
+                            except koji.GenericError:
+                                self.session.cancelTaskChildren(self.id)
+                                raise
+                else:
+                    break
             if timeout and time.time() - start > timeout:
-                raise koji.GenericError('Subtasks timed out')
+                self.session.cancelTaskChildren(self.id)
+                raise koji.GenericError('Subtasks timed out after %.1f seconds' % (time.time() - start))
             time.sleep(0.2)
-        return dict(self.session.host.taskWaitResults(self.id, subtasks, canfail=canfail))
+        if all:
+            finished = subtasks
+        return dict(self.session.host.taskWaitResults(self.id, finished, canfail=canfail))
 
     def getRepo(self, tag, builds=None, wait=False):
         taginfo = self.session.getTag(tag, strict=True)
