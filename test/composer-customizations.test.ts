@@ -163,6 +163,10 @@ function expectFor(shape: Shape, carrier: { api: string; images: string }, suppo
 /** What Kiln must answer one of the image request's own shapes (on guest-image). */
 function expectForRequest(shape: Shape): Expect {
   const ir = shape.imageRequest ?? {};
+  // two image requests alike would import two files of one name into the Koji build
+  if (shape.extraImageRequest && isZero(shape.extraImageRequest)) {
+    return { status: 400, field: 'image_requests[1]', exact: true, reason: /its Koji file name \(<name>-<version>-<release>\.x86_64\.qcow2\) is that of image_requests\[0\] too; give one of them a filename_suffix/ };
+  }
   if (ir.upload_targets) return { status: 400, field: 'image_request.upload_targets', exact: true, reason: /is not supported: Kiln imports the images into Koji and uploads a copy only to AWS S3, through upload_options/ };
   if (ir.repositories?.[0]?.rhsm) return { status: 400, field: 'image_request.repositories[0].rhsm', exact: true, reason: /RHSM repositories are not supported/ };
   if (ir.ostree && !isZero(ir.ostree)) return { status: 400, field: 'image_request.ostree', exact: true, reason: /is not an ostree image type/ };
