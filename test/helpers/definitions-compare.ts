@@ -195,7 +195,7 @@ export function compareWithUpstream(up: UpstreamDefs, catalog: Catalog, distros:
     cmp('platform.fips_menu', p.fipsMenu, q.fips_menu);
     cmp('platform.boot_files', p.bootFiles.map((b) => ({ src: b.src, dst: b.dst, from_build: b.fromBuild })), q.boot_files);
     // the commit server's tree installs nginx: Go code (OSTreeCommitServer), data in Kiln
-    const upstreamSets = u.kind === 'ostree_container' ? { ...u.package_sets, container: { include: ['nginx'], exclude: [] } } : u.package_sets;
+    const upstreamSets: Record<string, { include: string[]; exclude: string[] }> = u.kind === 'ostree_container' ? { ...u.package_sets, container: { include: ['nginx'], exclude: [] } } : u.package_sets;
     for (const set of sortU([...Object.keys(k.packageSets), ...Object.keys(upstreamSets)])) {
       const ks = k.packageSets[set] ?? { include: [], exclude: [] };
       const us = upstreamSets[set] ?? { include: [], exclude: [] };
