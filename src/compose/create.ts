@@ -4,7 +4,7 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { imageCatalog, packageRequests, randomSeed, resolveImage, type ResolvedImage } from '../osbuild/index.js';
+import { deploysCommit, imageCatalog, packageRequests, randomSeed, resolveImage, type ResolvedImage } from '../osbuild/index.js';
 import type { ComposeRequest, ImageRequest } from '../generated/compose-request.schema.js';
 import type { KilnConfig } from '../generated/config.schema.js';
 import { composeJobGraph, type PlannedImageBuild } from './graph.js';
@@ -93,6 +93,22 @@ export function normaliseHubUrl(url: string): string {
 }
 
 /**
+ * Disks that deploy a commit the same compose builds: a disk whose request gives no ostree URL,
+ * and an ostree_commit image of the same architecture and ref (the request's, else the types'
+ * defaults). Disk position → commit position.
+ */
+function ostreeCommitSuppliers(images: ImageRequest[], resolved: ResolvedImage[]): Map<number, number> {
+  const out = new Map<number, number>();
+  const refOf = (i: number) => images[i].ostree?.ref || resolved[i].ostree?.ref;
+  images.forEach((ir, i) => {
+    if (!deploysCommit(resolved[i].kind) || ir.ostree?.url) return;
+    const j = resolved.findIndex((c, k) => c.kind === 'ostree_commit' && images[k].architecture === ir.architecture && refOf(k) === refOf(i));
+    if (j >= 0) out.set(i, j);
+  });
+  return out;
+}
+
+/**
  * Validates a compose request and enqueues its whole job graph, with the compose and its
  * image builds, in one transaction: either all of it exists afterwards or none of it.
  */
@@ -104,7 +120,8 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   const field = (i: number) => (request.image_requests ? `image_requests[${i}]` : 'image_request');
   const resolved = checkSupported(request, images, field);
   const s3 = options.s3 ?? defaultS3();
-  const honoured = images.map((ir, i) => honouredOptions(ir, resolved[i], field(i), s3));
+  const commitFrom = ostreeCommitSuppliers(images, resolved);
+  const honoured = images.map((ir, i) => honouredOptions(ir, resolved[i], field(i), s3, commitFrom.has(i)));
   const server = normaliseHubUrl(request.koji.server);
   if (options.kojiServers && !options.kojiServers.map(normaliseHubUrl).includes(server)) {
     throw new InvalidInputError('koji.server', `${JSON.stringify(request.koji.server)} is not a Koji hub this Kiln is configured for (configured: ${options.kojiServers.join(', ') || 'none'})`);
@@ -115,7 +132,15 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   const seed = randomSeed();
   images.forEach((ir, i) => {
     try {
-      packageRequests({ image: resolved[i], blueprint: build.blueprint, options: build.options, seed, ...(ir.size ? { size: ir.size } : {}) });
+      packageRequests({
+        image: resolved[i],
+        blueprint: build.blueprint,
+        options: build.options,
+        seed,
+        ...(ir.size ? { size: ir.size } : {}),
+        ...(ir.ostree ? { ostree: ir.ostree } : {}),
+        ...(commitFrom.has(i) ? { ostreeFromCompose: true } : {}),
+      });
     } catch (err) {
       throw requestField(err);
     }
@@ -127,6 +152,7 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
     id: randomUUID(),
     position,
     request: { ...ir, image_type: resolved[position].name, ...(honoured[position].uploadOptions ? { upload_options: honoured[position].uploadOptions } : {}) },
+    ...(commitFrom.has(position) ? { ostreeCommitFrom: commitFrom.get(position)! } : {}),
     blueprint: build.blueprint,
     options: build.options,
   }));
