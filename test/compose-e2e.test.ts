@@ -4,6 +4,7 @@
  * and the osbuild stand-in as osbuild.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -368,4 +369,48 @@ test.serial('a Koji task the hub does not have: the compose fails at once naming
   t.is(Object.keys(hub.tables().builds).length, builds, 'no build reserved');
   const { rows } = await db.pool.query(`SELECT type, state, started_at FROM kiln_jobs WHERE compose_id = $1 AND type = 'osbuild'`, [created.json.id]);
   t.true(rows.length > 0 && rows.every((r) => r.started_at === null), `osbuild never ran: ${JSON.stringify(rows)}`);
+});
+
+test.serial('ostree: a commit and a disk of that commit in one compose (no ostree URL): the disk waits for the commit, deploys it by checksum, both go to Koji', async (t) => {
+  const iot = await serveDirectory((await distroRepo([resolveImage('fedora-43', 'x86_64', 'iot-commit'), resolveImage('fedora-43', 'x86_64', 'iot-raw-xz')])).path);
+  try {
+    const repositories = [{ baseurl: iot.url, rhsm: false }];
+    const body = {
+      distribution: 'fedora-43',
+      koji: { server: hub.url, task_id: (task = tasks.shift()!), name: 'Fedora-IoT', version: '43', release: '1' },
+      image_requests: [
+        { architecture: 'x86_64', image_type: 'iot-commit', repositories },
+        { architecture: 'x86_64', image_type: 'iot-raw-image', repositories },
+      ],
+    };
+    const created = await api('POST', '/compose', body);
+    t.is(created.status, 201, JSON.stringify(created.json));
+    const status = await finalStatus(created.json.id);
+    t.is(status.status, 'success', JSON.stringify(status));
+    const tables = hub.tables();
+    const buildId = status.koji_status.build_id;
+    t.is(tables.builds[buildId].state, BUILD_STATE.COMPLETE);
+    const archives = Object.values(tables.archives).filter((a) => a.build_id === buildId);
+    t.deepEqual(archives.map((a) => a.filename).sort(), [
+      'Fedora-IoT-43-1.x86_64.raw.xz',
+      'Fedora-IoT-43-1.x86_64.raw.xz.manifest.json',
+      'Fedora-IoT-43-1.x86_64.tar',
+      'Fedora-IoT-43-1.x86_64.tar.manifest.json',
+    ]);
+    for (const a of archives.filter((x) => !x.filename.endsWith('.json'))) t.is(a.arch, 'x86_64', 'Pungi needs an arch on each image archive');
+
+    // the disk deploys the commit the compose built: the one in the commit's tarball
+    const manifests = (await api('GET', `/composes/${created.json.id}/manifests`)).json.manifests;
+    const items = manifests[1].sources['org.osbuild.ostree'].items as Record<string, { remote: { url: string } }>;
+    const [checksum] = Object.keys(items);
+    t.regex(items[checksum].remote.url, /^file:\/\/.*\/ostree-repos\//);
+    const commitTar = path.join(dir, 'hub', 'packages', 'Fedora-IoT', '43', '1', 'images', 'Fedora-IoT-43-1.x86_64.tar');
+    const listed = spawnSync('tar', ['-xOf', commitTar, './repo/refs/heads/fedora/43/x86_64/iot'], { encoding: 'utf8' });
+    t.is(listed.stdout.trim(), checksum);
+    t.deepEqual(manifests[1].pipelines.map((p: { name: string }) => p.name), ['build', 'ostree-deployment', 'image', 'xz']);
+    // served only for the compose's jobs: gone once the compose ended
+    t.false(existsSync(path.join(dir, 'state', 'ostree-repos', created.json.id)));
+  } finally {
+    await iot.close();
+  }
 });

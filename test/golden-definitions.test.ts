@@ -12,7 +12,7 @@ import { compareWithUpstream, type Difference } from './helpers/definitions-comp
 import { KILN_DISTROS, loadUpstreamDefs } from './helpers/upstream-defs.js';
 import { findReference } from './helpers/reference.js';
 
-const KINDS = new Set(['disk', 'tar', 'container']);
+const KINDS = new Set(['disk', 'tar', 'container', 'ostree_commit', 'ostree_container', 'ostree_disk']);
 
 interface Listed {
   where: string;

@@ -13,6 +13,10 @@ import {
   supportedImages,
   type Manifest,
   type ManifestStage,
+  type ResolvedImage,
+  type ResolvedOstreeCommits,
+  deploysCommit,
+  usesOstree,
 } from '../src/osbuild/index.js';
 import { STAGE_TOOLS } from '../src/osbuild/stages/stage.js';
 import type { Blueprint } from '../src/blueprint/index.js';
@@ -23,10 +27,18 @@ import { syntheticDepsolve, syntheticPackage } from './osbuild-standin/synthetic
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
+/** ostree types: a repository URL, and the commit the depsolve job would have resolved. */
+function ostreeInput(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits } {
+  if (!usesOstree(image)) return {};
+  const commit = { url: 'https://ostree.example.test/repo', ref: image.ostree!.ref!, checksum: 'a'.repeat(64) };
+  return { ostree: { url: commit.url }, ostreeCommits: deploysCommit(image.kind) ? { payload: commit } : { parent: commit } };
+}
+
 function build(distro: string, arch: string, type: string, extra: { blueprint?: Blueprint; seed?: string; size?: number } = {}): Manifest {
   const image = resolveImage(distro, arch, type);
-  const input = { image, seed: extra.seed ?? '7', ...(extra.blueprint ? { blueprint: extra.blueprint } : {}), ...(extra.size ? { size: extra.size } : {}) };
-  return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), arch) });
+  const { ostreeCommits, ...o } = ostreeInput(image);
+  const input = { image, seed: extra.seed ?? '7', ...o, ...(extra.blueprint ? { blueprint: extra.blueprint } : {}), ...(extra.size ? { size: extra.size } : {}) };
+  return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), arch), ...(ostreeCommits ? { ostreeCommits } : {}) });
 }
 
 const pipeline = (m: Manifest, name: string) => m.pipelines.find((p) => p.name === name)!;
@@ -54,9 +66,10 @@ test('every offered (distro, arch, type): a manifest osbuild accepts, exporting 
 test('the build root is derived from the stages: each stage type names its tools, and they are in the build package set', (t) => {
   for (const s of supportedImages()) {
     const image = resolveImage(s.distro, s.arch, s.imageType);
-    const input = { image, seed: '1' };
+    const { ostreeCommits, ...o } = ostreeInput(image);
+    const input = { image, seed: '1', ...o };
     const requests = packageRequests(input);
-    const m = generateManifest({ ...input, packages: syntheticDepsolve(requests, s.arch) });
+    const m = generateManifest({ ...input, packages: syntheticDepsolve(requests, s.arch), ...(ostreeCommits ? { ostreeCommits } : {}) });
     const build = new Set(requests.build.flatMap((tr) => tr.include));
     for (const p of m.pipelines.slice(1)) {
       for (const st of p.stages) {

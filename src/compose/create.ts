@@ -4,7 +4,7 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { checkRepoInput, imageCatalog, packageRequests, randomSeed, resolveImage, splitExtension, type BuildOptions, type RepoInput, type ResolvedImage } from '../osbuild/index.js';
+import { checkRepoInput, deploysCommit, imageCatalog, packageRequests, randomSeed, resolveImage, splitExtension, type BuildOptions, type RepoInput, type ResolvedImage } from '../osbuild/index.js';
 import type { ComposeCheck } from '../generated/compose-check.schema.js';
 import { API_BASE } from './status.js';
 import { findArchiveType } from '../koji/archive-types.js';
@@ -119,6 +119,8 @@ export interface PlannedCompose {
   options: BuildOptions;
   /** customizations.payload_repositories, added to every image's repositories for the blueprint's packages. */
   payloadRepositories: RepoInput[];
+  /** Disks deploying a commit the same compose builds: disk position → commit position. */
+  commitFrom: Map<number, number>;
 }
 
 /**
@@ -146,7 +148,8 @@ export function planCompose(body: unknown, options: CreateComposeOptions = {}): 
   }
   checkFileNames(images, resolved, field);
   const s3 = options.s3 ?? defaultS3();
-  const honoured = images.map((ir, i) => honouredOptions(ir, resolved[i], field(i), s3));
+  const commitFrom = ostreeCommitSuppliers(images, resolved);
+  const honoured = images.map((ir, i) => honouredOptions(ir, resolved[i], field(i), s3, commitFrom.has(i)));
   // what the depsolve job would refuse, refused now
   images.forEach((ir, i) => ir.repositories.forEach((repo, j) => checkRepoInput(repo as RepoInput, `${field(i)}.repositories[${j}]`)));
   const server = normaliseHubUrl(request.koji.server);
@@ -158,12 +161,20 @@ export function planCompose(body: unknown, options: CreateComposeOptions = {}): 
   // after a Koji build has been reserved
   images.forEach((ir, i) => {
     try {
-      packageRequests({ image: resolved[i], blueprint: build.blueprint, options: build.options, seed, ...(ir.size ? { size: ir.size } : {}) });
+      packageRequests({
+        image: resolved[i],
+        blueprint: build.blueprint,
+        options: build.options,
+        seed,
+        ...(ir.size ? { size: ir.size } : {}),
+        ...(ir.ostree ? { ostree: ir.ostree } : {}),
+        ...(commitFrom.has(i) ? { ostreeFromCompose: true } : {}),
+      });
     } catch (err) {
       throw requestField(err, build.source);
     }
   });
-  return { request, images, resolved, honoured, server, seed, blueprint: build.blueprint, options: build.options, payloadRepositories: build.payloadRepositories };
+  return { request, images, resolved, honoured, server, seed, blueprint: build.blueprint, options: build.options, payloadRepositories: build.payloadRepositories, commitFrom };
 }
 
 /** Each image's Koji file name (N-V-R.<arch><extension>) must have a Koji archive type and be the compose's only one of its name. */
@@ -199,11 +210,27 @@ export function checkCompose(body: unknown, options: CreateComposeOptions = {}):
 }
 
 /**
+ * Disks that deploy a commit the same compose builds: a disk whose request gives no ostree URL,
+ * and an ostree_commit image of the same architecture and ref (the request's, else the types'
+ * defaults). Disk position → commit position.
+ */
+function ostreeCommitSuppliers(images: ImageRequest[], resolved: ResolvedImage[]): Map<number, number> {
+  const out = new Map<number, number>();
+  const refOf = (i: number) => images[i].ostree?.ref || resolved[i].ostree?.ref;
+  images.forEach((ir, i) => {
+    if (!deploysCommit(resolved[i].kind) || ir.ostree?.url) return;
+    const j = resolved.findIndex((c, k) => c.kind === 'ostree_commit' && images[k].architecture === ir.architecture && refOf(k) === refOf(i));
+    if (j >= 0) out.set(i, j);
+  });
+  return out;
+}
+
+/**
  * Validates a compose request and enqueues its whole job graph, with the compose and its
  * image builds, in one transaction: either all of it exists afterwards or none of it.
  */
 export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
-  const { request, images, resolved, honoured, server, seed, blueprint, options: buildOptions, payloadRepositories } = planCompose(body, options);
+  const { request, images, resolved, honoured, server, seed, blueprint, options: buildOptions, payloadRepositories, commitFrom } = planCompose(body, options);
   const id = randomUUID();
   const directory = `kiln-cg/${id}`;
   // jobs build the type the name resolved to (composer's names mapped as composer maps them)
@@ -217,6 +244,7 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
       repositories: [...ir.repositories, ...payloadRepositories] as ImageRequest['repositories'],
       ...(honoured[position].uploadOptions ? { upload_options: honoured[position].uploadOptions } : {}),
     },
+    ...(commitFrom.has(position) ? { ostreeCommitFrom: commitFrom.get(position)! } : {}),
     blueprint,
     options: buildOptions,
   }));

@@ -3,6 +3,7 @@ import type { ComposeRequest, ImageRequest } from '../generated/compose-request.
 import type { Blueprint } from '../blueprint/index.js';
 import { kojiFilename, type BuildOptions } from '../osbuild/index.js';
 import { fromCustomizations } from './customizations.js';
+import type { OstreeOptions } from '../osbuild/ostree.js';
 
 /** The job types of a compose, in graph order. */
 export const JOB_TYPES = { init: 'koji-init', depsolve: 'depsolve', osbuild: 'osbuild', finalize: 'koji-finalize' } as const;
@@ -11,6 +12,8 @@ export interface PlannedImageBuild {
   id: string;
   position: number;
   request: ImageRequest;
+  /** See ImageBuildArgs.ostree_commit_from. */
+  ostreeCommitFrom?: number;
   blueprint?: Blueprint;
   options?: BuildOptions;
 }
@@ -45,6 +48,13 @@ export interface ImageBuildArgs {
   size?: number;
   /** The image definitions the compose was checked against (catalog fingerprint). */
   definitions: string;
+  /** The request's ostree options (ostree image types). */
+  ostree?: OstreeOptions;
+  /**
+   * The position of the compose's image that builds the commit this disk deploys (no URL in
+   * the request): its depsolve waits for that image's osbuild job and takes the commit from it.
+   */
+  ostree_commit_from?: number;
 }
 
 export interface DepsolveArgs extends ImageBuildArgs {
@@ -52,6 +62,8 @@ export interface DepsolveArgs extends ImageBuildArgs {
 }
 
 export interface OsbuildArgs extends ImageBuildArgs {
+  /** A disk of the compose deploys this image's commit: keep the repository for its job (src/ostree/serve.ts). */
+  ostree_serve?: boolean;
   koji: { server: string; directory: string; name: string; version: string; release: string };
   /** the image's Koji file name is N-V-R.<arch><filename_suffix> (default: the image type's extension) */
   filename_suffix?: string;
@@ -80,7 +92,8 @@ export interface KojiFinalizeArgs {
  * koji-init → depsolve (per image) → osbuild (per image) → koji-finalize, in one batch with
  * explicit dependency order: osbuild gets [koji-init, its depsolve]; koji-finalize gets
  * [koji-init, osbuild 0, osbuild 1, …] and always runs, so a failed or canceled compose is
- * still refunded. Depsolves do not wait for koji-init: they need nothing from it.
+ * still refunded. Depsolves do not wait for koji-init: they need nothing from it, except a
+ * disk deploying a commit the compose builds, whose depsolve waits for that commit's osbuild.
  */
 export function composeJobGraph(
   composeId: string,
@@ -103,6 +116,7 @@ export function composeJobGraph(
       } satisfies KojiInitArgs,
     },
   ];
+  const suppliers = new Set(images.flatMap((i) => (i.ostreeCommitFrom !== undefined ? [i.ostreeCommitFrom] : [])));
   for (const image of images) {
     const ir = image.request;
     const common: ImageBuildArgs = {
@@ -116,11 +130,15 @@ export function composeJobGraph(
       seed: build.seed,
       ...(ir.size ? { size: ir.size } : {}),
       definitions: build.definitions,
+      ...(ir.ostree && Object.keys(ir.ostree).length ? { ostree: ir.ostree } : {}),
+      ...(image.ostreeCommitFrom !== undefined ? { ostree_commit_from: image.ostreeCommitFrom } : {}),
     };
     specs.push({
       ...base,
       key: `depsolve-${image.position}`,
       type: JOB_TYPES.depsolve,
+      // a disk of a commit the compose builds: resolved once that commit is built
+      ...(image.ostreeCommitFrom !== undefined ? { dependencies: [`osbuild-${image.ostreeCommitFrom}`] } : {}),
       args: { ...common, repositories: ir.repositories } satisfies DepsolveArgs,
     });
     specs.push({
@@ -135,6 +153,7 @@ export function composeJobGraph(
         koji: { server: koji.server, directory: kojiDirectory, name: koji.name, version: koji.version, release: koji.release },
         ...(ir.upload_options ? { upload_options: ir.upload_options } : {}),
         ...(ir.filename_suffix ? { filename_suffix: ir.filename_suffix } : {}),
+        ...(suppliers.has(image.position) ? { ostree_serve: true } : {}),
       } satisfies OsbuildArgs,
     });
   }

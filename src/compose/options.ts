@@ -3,6 +3,7 @@
  * cannot do is refused there with the field named (400), never accepted and dropped, and never
  * found out after a Koji build has been reserved.
  */
+import { ostreePlan, usesOstree } from '../osbuild/index.js';
 import { InvalidInputError } from '../errors.js';
 import type { ResolvedImage } from '../osbuild/index.js';
 import type { ImageRequest, UploadOptions } from '../generated/compose-request.schema.js';
@@ -90,14 +91,15 @@ export interface HonouredOptions {
 
 /**
  * Checks one image request's options against what Kiln does for its image type: ostree only on
- * ostree types (Kiln builds none yet), size only for disk images (the disk grows to it),
+ * ostree types (checked: refs, URLs, a URL where a disk needs one), size only for disk images (the disk grows to it),
  * upload_options only where the default target is S3, with a bucket.
  */
-export function honouredOptions(ir: ImageRequest, image: ResolvedImage, field: string, s3: KilnConfig['s3']): HonouredOptions {
+export function honouredOptions(ir: ImageRequest, image: ResolvedImage, field: string, s3: KilnConfig['s3'], ostreeFromCompose = false): HonouredOptions {
   // the name as asked for, with the canonical one when an alias was used: "aws (generic-ami)"
   const named = ir.image_type === image.name ? image.name : `${ir.image_type} (${image.name})`;
-  // Kiln's image kinds (disk, container) build no ostree commits; an empty object sets nothing
-  if (ir.ostree && Object.keys(ir.ostree).length) {
+  // an empty object sets nothing; ostree types check their options (and defaults) here
+  if (usesOstree(image)) ostreePlan(image, ir.ostree, `${field}.ostree`, ostreeFromCompose);
+  else if (ir.ostree && Object.keys(ir.ostree).length) {
     throw new InvalidInputError(`${field}.ostree`, `${named} is not an ostree image type (it is a ${image.kind} image), so ostree options do not apply to it`);
   }
   if (ir.size !== undefined && ir.size > 0) {

@@ -1,6 +1,10 @@
 import { depsolve, type DepsolveResult } from '../depsolve/index.js';
 import { resolveContainers, type ContainerSpec } from '../containers/index.js';
-import { depsolveRequestsFor, packageRequests, payloadRepositories, resolveImage } from '../osbuild/index.js';
+import { depsolveRequestsFor, ostreePlan, packageRequests, payloadRepositories, resolveImage, type ResolvedImage, type ResolvedOstreeCommits } from '../osbuild/index.js';
+import { resolveOstreeRef } from '../ostree/index.js';
+import type { DependencyResult } from '../queue/index.js';
+import type { Logger } from '../log.js';
+import type { OsbuildJobResult } from './osbuild.js';
 import { buildInputOf, seedOf, type DepsolveArgs } from '../compose/index.js';
 import { checkDefinitions } from './definitions.js';
 import type { JobType } from './types.js';
@@ -14,6 +18,8 @@ export interface DepsolveJobResult {
   package_sets: Record<string, DepsolveResult>;
   /** The blueprint's containers pinned to their digests, in blueprint order (absent when it has none). */
   containers?: ContainerSpec[];
+  /** ostree types: the commit a disk deploys, the parent of a new commit, resolved to checksums. */
+  ostree?: ResolvedOstreeCommits;
 }
 
 /** composer's container resolver gives each container a minute. */
@@ -40,6 +46,26 @@ async function asDiskFull(err: unknown, cacheDir: string): Promise<unknown> {
   return new KilnError('KILN_DISK_FULL', mapped.message, { cause: err, details: { ...(err as KilnError)?.details, ...mapped.details } });
 }
 
+/**
+ * The request's ostree ref (a disk's payload, a commit's parent) resolved to a checksum in its
+ * repository, or the commit another image of the compose built (the job waits for it).
+ */
+async function resolveOstree(image: ResolvedImage, args: DepsolveArgs, dependencies: DependencyResult[], opts: { signal: AbortSignal; timeoutMs: number; log: Logger }): Promise<ResolvedOstreeCommits | undefined> {
+  const fromCompose = args.ostree_commit_from !== undefined;
+  const plan = ostreePlan(image, args.ostree, 'ostree', fromCompose);
+  if (!plan) return undefined;
+  if (plan.parent) return { parent: await resolveOstreeRef(plan.parent, { ...opts, field: args.ostree?.parent ? 'ostree.parent' : 'ostree.ref' }) };
+  if (plan.payload) return { payload: await resolveOstreeRef(plan.payload, { ...opts, field: args.ostree?.url ? 'ostree.url' : 'ostree.ref' }) };
+  if (fromCompose) {
+    const built = (dependencies[0]?.result as OsbuildJobResult | undefined)?.ostree_commit;
+    if (dependencies[0]?.state !== 'success' || !built) {
+      throw new KilnError('KILN_JOB_DEPENDENCY_FAILED', `the commit this disk deploys (image ${args.ostree_commit_from} of the compose) was not built`, {});
+    }
+    return { payload: { ...built, ref: plan.ref } };
+  }
+  return undefined;
+}
+
 /** Resolves the image type's package sets against the request's repositories, and the blueprint's containers in their registries. */
 export const depsolveJob: JobType = {
   defaultConcurrency: 2,
@@ -48,12 +74,24 @@ export const depsolveJob: JobType = {
     checkDefinitions(args);
     const image = resolveImage(args.distribution, args.arch, args.image_type);
     const input = buildInputOf(args);
-    const planned = packageRequests({ image, ...input, seed: seedOf(args), ...(args.size !== undefined ? { size: args.size } : {}) });
+    const planned = packageRequests({
+      image,
+      ...input,
+      seed: seedOf(args),
+      ...(args.size !== undefined ? { size: args.size } : {}),
+      ...(args.ostree ? { ostree: args.ostree } : {}),
+      ...(args.ostree_commit_from !== undefined ? { ostreeFromCompose: true } : {}),
+    });
     // the blueprint's install_from repositories serve its own packages, as composer's payload repositories
     const requests = depsolveRequestsFor(image, planned, [...args.repositories, ...payloadRepositories(input.blueprint?.customizations?.repositories)]);
     // first: a registry answers in seconds, a depsolve may take minutes
     const containers = await resolveContainers(input.blueprint?.containers, {
       arch: args.arch,
+      signal,
+      timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
+      log,
+    });
+    const ostree = await resolveOstree(image, args, job.dependencies, {
       signal,
       timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
       log,
@@ -75,6 +113,6 @@ export const depsolveJob: JobType = {
       const count = package_sets[name].transactions.reduce((n, t) => n + t.packages.length, 0);
       log.info({ packageSet: name, packages: count, durationMs: Date.now() - started }, 'package set resolved');
     }
-    return { package_sets, ...(containers.length ? { containers } : {}) } satisfies DepsolveJobResult;
+    return { package_sets, ...(containers.length ? { containers } : {}), ...(ostree ? { ostree } : {}) } satisfies DepsolveJobResult;
   },
 };

@@ -6,6 +6,7 @@ import type { RpmInfo } from '../osbuild/index.js';
 import { cancelLostReservation, type KojiInitResult } from './koji-init.js';
 import type { OsbuildJobResult } from './osbuild.js';
 import type { JobType } from './types.js';
+import { removeComposeRepos } from '../ostree/index.js';
 
 export interface KojiFinalizeResult {
   build_id: number;
@@ -76,6 +77,8 @@ export const kojiFinalize: JobType = {
   defaultConcurrency: 4,
   create: (services) => async ({ job, log }) => {
     const args = job.args as KojiFinalizeArgs;
+    // commits served to later images of the compose (src/ostree/serve.ts) are not needed any more
+    await removeComposeRepos(services.config.state_dir, args.compose_id).catch((err: unknown) => log.warn({ err }, 'could not remove the compose\'s ostree repositories'));
     const [init, ...builds] = job.dependencies;
     if (init?.state !== 'success') {
       if (init?.error?.code === 'KILN_JOB_LOST') {

@@ -21,6 +21,8 @@ import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
 import { hostOs } from './host.js';
 import { generateManifestOffThread } from './cpu-pool.js';
+import { composeReposDir, serveCommitTarball } from '../ostree/index.js';
+import { ostreePlan, type OstreeCommit } from '../osbuild/index.js';
 import { uploadToS3, s3UploadOptions } from '../upload/index.js';
 import { runOnBuilder } from '../builder/manager.js';
 import { coalescing } from './throttle.js';
@@ -54,6 +56,8 @@ export interface OsbuildJobResult {
   buildroot_rpms: RpmInfo[];
   manifest: unknown;
   log: string;
+  /** ostree commits: the ref and the commit built (and where a later image of the compose finds it). */
+  ostree_commit?: OstreeCommit;
   /** Uploads besides Koji's (upload_options): where the image went. */
   uploads?: { type: 'aws.s3'; bucket: string; key: string; url: string; etag: string; size: number }[];
 }
@@ -164,6 +168,9 @@ export const osbuildJob: JobType = {
       imageType: args.image_type,
       packageSets: depsolved.package_sets,
       ...(depsolved.containers ? { containers: depsolved.containers } : {}),
+      ...(args.ostree ? { ostree: args.ostree } : {}),
+      ...(args.ostree_commit_from !== undefined ? { ostreeFromCompose: true } : {}),
+      ...(depsolved.ostree ? { ostreeCommits: depsolved.ostree } : {}),
       ...buildInputOf(args),
       seed: seedOf(args),
       ...(args.size !== undefined ? { size: args.size } : {}),
@@ -229,6 +236,18 @@ export const osbuildJob: JobType = {
       });
       if (!run.success || !run.imagePath) {
         throw withReport(osbuildFailure(run), { manifest: JSON.parse(manifest), log: await tailOf(run.logPath, LOG_TAIL) });
+      }
+
+      let ostreeCommit: OstreeCommit | undefined;
+      if (image.kind === 'ostree_commit') {
+        if (args.ostree_serve && cfg.builder_url) {
+          throw new KilnError('KILN_MANIFEST', 'a disk of this compose deploys this commit, which Kiln serves from the worker host; osbuild ran on a builder (osbuild.builder_url), so give the disk an ostree URL instead', {});
+        }
+        const ref = ostreePlan(image, args.ostree)!.ref;
+        const dest = path.join(composeReposDir(stateDir, args.compose_id), args.image_build_id);
+        ostreeCommit = await serveCommitTarball(run.imagePath, ref, dest, signal);
+        if (!args.ostree_serve) await rm(dest, { recursive: true, force: true });
+        log.info({ ref, checksum: ostreeCommit.checksum, served: args.ostree_serve ?? false }, 'ostree commit built');
       }
 
       const files = [run.imagePath, run.manifestPath, run.logPath];
@@ -305,6 +324,7 @@ export const osbuildJob: JobType = {
         manifest: JSON.parse(manifest),
         log: await tailOf(run.logPath, LOG_TAIL),
         ...(uploads ? { uploads } : {}),
+        ...(ostreeCommit ? { ostree_commit: ostreeCommit } : {}),
       };
       log.info({ imageName, size: result.image.size, rpms: result.rpms.length }, 'image built and uploaded');
       return result;

@@ -14,7 +14,11 @@ export {
   type ManifestStage,
   type PackageRequests,
   type PackageTransaction,
+  type ResolvedOstreeCommits,
 } from './manifest.js';
+export { commitsTree, deploysCommit } from './kinds/index.js';
+export { ostreePlan, usesOstree, type OstreeOptions, type OstreePlan, type OstreeSource } from './ostree.js';
+export type { OstreeCommit } from './stages/ostree.js';
 export type { ManifestPackage, PipelinePackages } from './stages/rpm.js';
 export { checkBlueprintFor, unsupportedPaths } from './customizations.js';
 export { payloadRepositories } from './stages/repos.js';

@@ -9,7 +9,8 @@ import type { Blueprint } from '../blueprint/index.js';
 import type { ContainerSpec } from '../containers/index.js';
 import { toKilnError } from '../errors.js';
 import { imageDefinitionOptions, resolveImage, useImageDefinitions, type LoadOptions } from './definitions/index.js';
-import { generateManifest, serializeManifest, type BuildOptions } from './manifest.js';
+import { generateManifest, serializeManifest, type BuildOptions, type ResolvedOstreeCommits } from './manifest.js';
+import type { OstreeOptions } from './ostree.js';
 import { modulesFromDepsolve, packagesFromDepsolve } from './from-depsolve.js';
 
 export interface ManifestTaskInput {
@@ -22,6 +23,9 @@ export interface ManifestTaskInput {
   options?: BuildOptions;
   seed: string;
   size?: number;
+  ostree?: OstreeOptions;
+  ostreeFromCompose?: boolean;
+  ostreeCommits?: ResolvedOstreeCommits;
   /** The calling thread's definitions (a worker thread loads its own catalog). */
   definitions?: LoadOptions;
 }
@@ -47,6 +51,9 @@ export default function manifestTask(input: ManifestTaskInput): ManifestTaskOutp
       ...(input.options ? { options: input.options } : {}),
       seed: input.seed,
       ...(input.size !== undefined ? { size: input.size } : {}),
+      ...(input.ostree ? { ostree: input.ostree } : {}),
+      ...(input.ostreeFromCompose ? { ostreeFromCompose: true } : {}),
+      ...(input.ostreeCommits ? { ostreeCommits: input.ostreeCommits } : {}),
     });
     return { ok: true, manifest: serializeManifest(manifest) };
   } catch (err) {

@@ -10,7 +10,9 @@ import type { ContainerSpec } from '../containers/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
-import { outputPipelines, usesPartitionTable } from './kinds/index.js';
+import { commitsTree, deploysCommit, outputPipelines, usesPartitionTable, type OstreeBuild } from './kinds/index.js';
+import { ostreePlan, type OstreeOptions } from './ostree.js';
+import { addOstreeSource, type OstreeCommit } from './stages/ostree.js';
 import { bootModeOf, customizePartitionTable, type PartitionCustomization, type PartitioningCustomization } from './partitions/customize.js';
 import { parseSize } from './definitions/sizes.js';
 import { tableTools, type PartitionTable } from './partitions/model.js';
@@ -60,6 +62,10 @@ export interface ImageBuildInput {
   seed: string | number | bigint;
   /** Requested disk size in bytes; the type's default_size when absent. */
   size?: number;
+  /** The request's ostree options (ostree types). */
+  ostree?: OstreeOptions;
+  /** The compose builds the commit this disk deploys (the disk needs no ostree URL then). */
+  ostreeFromCompose?: boolean;
 }
 
 export interface ManifestInput extends ImageBuildInput {
@@ -68,6 +74,13 @@ export interface ManifestInput extends ImageBuildInput {
   modules?: ImageModule[];
   /** The blueprint's containers as the depsolve job resolved them (pinned by digest). */
   containers?: ContainerSpec[];
+  /** The ostree commits the depsolve job resolved: the one a disk deploys, a new commit's parent. */
+  ostreeCommits?: ResolvedOstreeCommits;
+}
+
+export interface ResolvedOstreeCommits {
+  payload?: OstreeCommit;
+  parent?: OstreeCommit;
 }
 
 /** What to depsolve: pipeline name → its chain of transactions. */
@@ -131,7 +144,23 @@ interface Assembled {
   sources: Sources;
 }
 
-function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined, modules: ImageModule[] = [], containers?: ContainerSpec[]): Assembled {
+/** Stands for the commit a disk deploys while planning (before the depsolve job resolved it). */
+const UNRESOLVED = '0'.repeat(64);
+
+/** The ostree part of the build: the plan from the request, with the resolved commits once there. */
+function ostreeBuild(input: ImageBuildInput, resolved: ResolvedOstreeCommits | undefined, planning: boolean): OstreeBuild | undefined {
+  const plan = ostreePlan(input.image, input.ostree, 'ostree', input.ostreeFromCompose ?? false);
+  if (!plan) return undefined;
+  if (commitsTree(input.image.kind)) {
+    if (plan.parent && !planning && !resolved?.parent) throw new KilnError('KILN_MANIFEST', `the depsolve result has no resolved parent commit (${plan.parent.ref} at ${plan.parent.url})`, {});
+    return { ref: plan.ref, ...(resolved?.parent ? { parent: resolved.parent } : {}) };
+  }
+  const commit = resolved?.payload ?? (planning ? { url: plan.payload?.url ?? 'file:///unresolved', ref: plan.ref, checksum: UNRESOLVED } : undefined);
+  if (!commit) throw new KilnError('KILN_MANIFEST', `the depsolve result has no resolved commit of ${plan.ref} to deploy`, {});
+  return { ref: plan.ref, commit, ...(plan.remote ? { remote: plan.remote } : {}) };
+}
+
+function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined, modules: ImageModule[] = [], containers?: ContainerSpec[], ostreeCommits?: ResolvedOstreeCommits): Assembled {
   const { image } = input;
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
   checkBuildOptions(image, input.options);
@@ -140,17 +169,35 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
   const pt = tableFor(image, blueprint, input.options ?? {}, input.size, rng);
   const sources = new Sources();
   const settings = osSettings(image, blueprint, input.seed, subscription);
-  const osChain = osPackageChain(image, settings, pt);
-  const os: Pipeline = {
-    name: 'os',
-    build: 'name:build',
-    stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, ...(containers ? { containers } : {}), sources }, settings),
-  };
-  const outputs = outputPipelines({ image, ...(pt ? { pt } : {}), ...(packages ? { packages } : {}), ...(settings.kernelName ? { kernelName: settings.kernelName } : {}), rng });
+  const ostree = ostreeBuild(input, ostreeCommits, !packages);
+  if (ostree?.commit && ostree.commit.checksum !== UNRESOLVED) addOstreeSource(sources, ostree.commit);
+  // a deployment's tree is its commit's: no os pipeline, nothing to depsolve for it
+  const withOs = !deploysCommit(image.kind);
+  const requests: PackageRequests = {};
+  const treePipelines: Pipeline[] = [];
+  if (withOs) {
+    requests.os = osPackageChain(image, settings, pt);
+    const osInput = { image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, ...(containers ? { containers } : {}), sources };
+    treePipelines.push({ name: 'os', build: 'name:build', stages: osStages(commitsTree(image.kind) ? { ...osInput, ostree: { ref: ostree!.ref, ...(ostree!.parent ? { parent: ostree!.parent } : {}) } } : osInput, settings) });
+  }
+  if (image.kind === 'ostree_container') {
+    const extra = image.packageSets.container ?? { include: [], exclude: [] };
+    requests['container-tree'] = [{ include: [...extra.include].sort(), exclude: [...extra.exclude], install_weak_deps: true }];
+  }
+  const outputs = outputPipelines({
+    image,
+    ...(pt ? { pt } : {}),
+    ...(packages ? { packages } : {}),
+    ...(settings.kernelName ? { kernelName: settings.kernelName } : {}),
+    rng,
+    sources,
+    settings,
+    ...(ostree ? { ostree } : {}),
+  });
 
   // the build root: the runner's packages, what every stage run in it needs, the platform's tools
   const needed = new Set<string>(['selinux-policy-targeted', 'coreutils', 'xz', ...image.distro.runnerBuildPackages, ...image.platform.buildPackages, ...(pt ? tableTools(pt) : [])]);
-  for (const p of [os, ...outputs]) for (const s of p.stages) for (const tool of stageTools(s.type, image.distro)) needed.add(tool);
+  for (const p of [...treePipelines, ...outputs]) for (const s of p.stages) for (const tool of stageTools(s.type, image.distro)) needed.add(tool);
   const buildChain: PackageTransaction[] = [{ include: [...needed].sort(), exclude: [], install_weak_deps: true }];
 
   const buildRpmOptions: Record<string, unknown> = image.distro.ignoreBuildKeyImportFailures ? { rpmkeys: { ignore_import_failures: true } } : {};
@@ -162,7 +209,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
     stage('org.osbuild.selinux', { file_contexts: 'etc/selinux/targeted/contexts/files/file_contexts', ...(Object.keys(labels).length ? { labels } : {}) }),
   ];
   const build: Pipeline = { name: 'build', runner: image.distro.runner, stages: buildStages };
-  return { pipelines: [build, os, ...outputs], requests: { build: buildChain, os: osChain }, sources };
+  return { pipelines: [build, ...treePipelines, ...outputs], requests: { build: buildChain, ...requests }, sources };
 }
 
 /** The package sets to depsolve for this image build (pipeline name → transactions). */
@@ -178,7 +225,7 @@ export function generateManifest(input: ManifestInput): Manifest {
   if ((input.containers?.length ?? 0) !== wanted) {
     throw new KilnError('KILN_MANIFEST', `the depsolve result has ${input.containers?.length ?? 0} resolved containers, the blueprint ${wanted}`, { details: { containers: wanted } });
   }
-  const { pipelines, sources } = assemble(input, input.packages, input.modules, wanted ? input.containers : undefined);
+  const { pipelines, sources } = assemble(input, input.packages, input.modules, wanted ? input.containers : undefined, input.ostreeCommits);
   return { version: '2', pipelines, sources: sources.toJSON() };
 }
 

@@ -174,8 +174,11 @@ export function compareWithUpstream(up: UpstreamDefs, catalog: Catalog, distros:
     cmp('bootable', k.bootable, u.bootable);
     cmp('default_size', k.defaultSize ?? 0, u.default_size);
     if (k.partitionTable || u.partition_table) cmp('required_partition_sizes', k.requiredDirectorySizes, u.required_partition_sizes);
-    cmp('partitioning_modes', k.partitioningModes ?? [], u.supported_partitioning_modes);
+    // upstream lists "" (no mode given, the default) where it lists any: Kiln always takes no mode
+    cmp('partitioning_modes', k.partitioningModes ?? [], u.supported_partitioning_modes.filter((m) => m !== ''));
     cmp('vpc_force_size', k.vpcForceSize ?? null, u.disk_image_vpc_force_size);
+    cmp('ostree', k.ostree ? { name: k.ostree.name ?? '', remote_name: k.ostree.remoteName ?? '', ref: k.ostree.ref ?? '', url: k.ostree.url ?? '' } : null, u.ostree);
+    cmp('use_ostree_remotes', k.useOstreeRemotes, u.use_ostree_remotes);
     cmp('environment', { packages: sortU(k.environment.packages), services: k.environment.services }, { packages: sortU(u.environment.packages), services: u.environment.services });
     cmp('supported_options', k.supportedCustomizations ?? [], u.blueprint.supported_options);
     cmp('required_options', k.requiredCustomizations, u.blueprint.required_options);
@@ -191,9 +194,11 @@ export function compareWithUpstream(up: UpstreamDefs, catalog: Catalog, distros:
     cmp('platform.build_packages', sortU(p.buildPackages), q.build_packages);
     cmp('platform.fips_menu', p.fipsMenu, q.fips_menu);
     cmp('platform.boot_files', p.bootFiles.map((b) => ({ src: b.src, dst: b.dst, from_build: b.fromBuild })), q.boot_files);
-    for (const set of sortU([...Object.keys(k.packageSets), ...Object.keys(u.package_sets)])) {
+    // the commit server's tree installs nginx: Go code (OSTreeCommitServer), data in Kiln
+    const upstreamSets: Record<string, { include: string[]; exclude: string[] }> = u.kind === 'ostree_container' ? { ...u.package_sets, container: { include: ['nginx'], exclude: [] } } : u.package_sets;
+    for (const set of sortU([...Object.keys(k.packageSets), ...Object.keys(upstreamSets)])) {
       const ks = k.packageSets[set] ?? { include: [], exclude: [] };
-      const us = u.package_sets[set] ?? { include: [], exclude: [] };
+      const us = upstreamSets[set] ?? { include: [], exclude: [] };
       for (const what of ['include', 'exclude'] as const) {
         const extra = ks[what].filter((x) => !us[what].includes(x));
         const missing = us[what].filter((x) => !ks[what].includes(x));
@@ -214,9 +219,9 @@ export function compareWithUpstream(up: UpstreamDefs, catalog: Catalog, distros:
       ensureDirectorySizes(pt, k.requiredDirectorySizes);
       layout(pt, k.defaultSize ?? 0);
       cmp('layout', { size: pt.size, partitions: pt.partitions.map((x) => ({ start: x.start, size: x.size })) }, { size: u.layout.size, partitions: u.layout.partitions.map((x) => ({ start: x.start, size: x.size })) });
-      const volumes = pt.partitions.flatMap((x) =>
-        x.payload?.kind === 'lvm' ? x.payload.logicalVolumes.map((lv) => ({ name: lv.name, size: lv.size })) : x.payload?.kind === 'btrfs' ? x.payload.subvolumes.map((sv) => ({ name: sv.name, size: sv.size })) : [],
-      );
+      const volumesOf = (p: Payload | undefined): { name: string; size: number }[] =>
+        p?.kind === 'lvm' ? p.logicalVolumes.map((lv) => ({ name: lv.name, size: lv.size })) : p?.kind === 'btrfs' ? p.subvolumes.map((sv) => ({ name: sv.name, size: sv.size })) : p?.kind === 'luks' ? volumesOf(p.payload) : [];
+      const volumes = pt.partitions.flatMap((x) => volumesOf(x.payload));
       cmp('layout.volumes', volumes, u.layout.partitions.flatMap((x) => x.volumes.map((v) => ({ name: v.name, size: v.size }))));
     }
   }

@@ -5,7 +5,7 @@
  * osbuild does (contexts carried over, download log lines, "Finished module A" and "Starting
  * module B" in the same millisecond), writes the exported file, prints the --json result (rpm
  * metadata from the manifest's rpm stages). Container sources and the skopeo stage are real
- * (containers.ts): a failed source fails the build before any pipeline, as osbuild does. SIGINT is osbuild's KeyboardInterrupt: it undoes
+ * (containers.ts), and so are ostree sources and commit archives (ostree.ts): a failed source fails the build before any pipeline, as osbuild does. SIGINT is osbuild's KeyboardInterrupt: it undoes
  * what it set up, prints "Aborted" and exits 130; SIGTERM kills it on the spot.
  *
  * Environment knobs:
@@ -31,6 +31,7 @@ import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } 
 import path from 'node:path';
 import { fetchSkopeo, fetchSkopeoIndex, skopeoStage, StageError, type ItemResult } from './containers.js';
 import { Host } from './host.js';
+import { commitArchiveOf, fetchOstree, writeCommitArchive } from './ostree.js';
 import { loadManifest, LoadError } from './load.js';
 import { validateManifest } from './validate.js';
 
@@ -400,6 +401,7 @@ async function main(): Promise<number> {
       let results: ItemResult[];
       if (type === 'org.osbuild.skopeo') results = fetchSkopeo(srcItems, args.store);
       else if (type === 'org.osbuild.skopeo-index') results = fetchSkopeoIndex(srcItems, args.store);
+      else if (type === 'org.osbuild.ostree') results = fetchOstree(srcItems, args.store);
       else results = Object.keys(srcItems).sort().map((checksum) => ({ success: true, metadata: { checksum, cached: false }, error: '' }));
       // the source service's output reaches the monitor as host-service log lines
       for (const r of results) {
@@ -512,7 +514,9 @@ async function main(): Promise<number> {
         // that writes one (a later stage such as org.osbuild.copy may write none)
         const writer = [...(byName.get(e)!.stages ?? [])].reverse().find((st) => typeof st.options?.filename === 'string');
         const filename = writer?.options?.filename;
-        if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
+        const commit = commitArchiveOf(byName.get(e)!, byName);
+        if (commit) writeCommitArchive(path.join(args.outputDir, e, commit.filename), commit.ref, `stand-in commit of ${commit.ref}`);
+        else if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
         else mkdirSync(path.join(args.outputDir, e), { recursive: true });
       }
     }

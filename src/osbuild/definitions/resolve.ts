@@ -371,7 +371,7 @@ function platformsFor(def: ImageType, ctx: ConditionContext): Partial<Record<Arc
 }
 
 function resolveWith(family: Family, m: DistroMatch, dist: ResolvedDistro, name: string, def: ImageType, file: string, arch: Arch, ctx: ConditionContext): ResolvedImage {
-  const vars = { major: dist.major, minor: dist.minor, vendor: dist.vendor, arch, product: dist.product };
+  const vars = { major: dist.major, minor: dist.minor, vendor: dist.vendor, arch, product: dist.product, distro: dist.distroName };
   const platform = resolvePlatform(family, platformsFor(def, ctx)[arch]!, arch, vars);
 
   const packageSets: Record<string, ResolvedPackageSet> = {};

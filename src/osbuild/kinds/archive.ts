@@ -14,14 +14,14 @@ export function tarPipelines(input: KindInput): Pipeline[] {
 /** Go's names for the architectures (what OCI image configs use). */
 const OCI_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', ppc64le: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
-export function containerPipelines(input: KindInput): Pipeline[] {
+export function containerPipelines(input: KindInput, tree = 'os'): Pipeline[] {
   const { image } = input;
   const config = (image.imageConfig.oci as { archive?: Record<string, unknown> } | undefined)?.archive ?? {};
   return [
     {
       name: 'container',
       build: 'name:build',
-      stages: [stage('org.osbuild.oci-archive', { architecture: OCI_ARCH[image.arch], filename: image.filename, config: structuredClone(config) }, { inputs: { base: treeInput('os') } })],
+      stages: [stage('org.osbuild.oci-archive', { architecture: OCI_ARCH[image.arch], filename: image.filename, config: structuredClone(config) }, { inputs: { base: treeInput(tree) } })],
     },
   ];
 }

@@ -6,6 +6,7 @@
 import { KilnError } from '../../errors.js';
 import { escapePath } from '../stages/boot.js';
 import { isBiosBootOrPrep, mountables, type LogicalVolume, type Luks, type Mountable, type Partition, type PartitionTable, type Payload, type VolumeGroup } from '../partitions/model.js';
+import { checkoutInput } from '../stages/ostree.js';
 import { packageEvra } from '../stages/rpm.js';
 import { stage, type Pipeline, type Stage } from '../stages/stage.js';
 import type { KindInput } from './index.js';
@@ -197,7 +198,7 @@ function grubPrefix(pt: PartitionTable): { number: number; path: string; filesys
   return { number: index, path: ownPartition ? '/grub2' : '/boot/grub2', filesystem };
 }
 
-export function imagePipeline(input: KindInput, filename: string): Pipeline {
+export function imagePipeline(input: Pick<KindInput, 'image' | 'pt' | 'packages' | 'kernelName' | 'rng' | 'tree' | 'bootFilesCommit'>, filename: string): Pipeline {
   const { image, pt, packages } = input;
   if (!pt) throw new KilnError('KILN_MANIFEST', `image type ${image.name} has no partition table for ${image.arch}`, {});
   const platform = image.platform;
@@ -221,11 +222,18 @@ export function imagePipeline(input: KindInput, filename: string): Pipeline {
     ...creationStages(filename, pt),
   ];
   const tree = treeMounts(filename, pt);
-  stages.push(stage('org.osbuild.copy', { paths: [{ from: 'input://root-tree/', to: 'mount://-/' }] }, { inputs: { 'root-tree': treeInput('os') }, devices: tree.devices, mounts: tree.mounts }));
+  const source = input.tree ?? 'os';
+  stages.push(stage('org.osbuild.copy', { paths: [{ from: 'input://root-tree/', to: 'mount://-/' }] }, { inputs: { 'root-tree': treeInput(source) }, devices: tree.devices, mounts: tree.mounts }));
   const fromTree = platform.bootFiles.filter((f) => !f.fromBuild);
   const fromBuild = platform.bootFiles.filter((f) => f.fromBuild);
-  if (fromTree.length) {
-    stages.push(stage('org.osbuild.copy', { paths: fromTree.map((f) => ({ from: `input://root-tree${f.src}`, to: `mount://-${f.dst}` })) }, { inputs: { 'root-tree': treeInput('os') }, devices: tree.devices, mounts: tree.mounts }));
+  if (fromTree.length && input.bootFilesCommit) {
+    // a deployment's boot files are in its commit's /usr (an ostree checkout of it)
+    const sum = input.bootFilesCommit.checksum;
+    stages.push(
+      stage('org.osbuild.copy', { paths: fromTree.map((f) => ({ from: `input://ostree-tree/${sum}${f.src}`, to: `mount://-${f.dst}` })) }, { inputs: { 'ostree-tree': checkoutInput(sum) }, devices: tree.devices, mounts: tree.mounts }),
+    );
+  } else if (fromTree.length) {
+    stages.push(stage('org.osbuild.copy', { paths: fromTree.map((f) => ({ from: `input://root-tree${f.src}`, to: `mount://-${f.dst}` })) }, { inputs: { 'root-tree': treeInput(source) }, devices: tree.devices, mounts: tree.mounts }));
   }
   if (fromBuild.length) {
     stages.push(stage('org.osbuild.copy', { paths: fromBuild.map((f) => ({ from: `input://build-tree${f.src}`, to: `mount://-${f.dst}` })) }, { inputs: { 'build-tree': treeInput('build') }, devices: tree.devices, mounts: tree.mounts }));

@@ -6,10 +6,13 @@ import { KilnError } from '../../errors.js';
 import type { ResolvedImage } from '../definitions/resolve.js';
 import type { PartitionTable } from '../partitions/model.js';
 import type { SeededRandom } from '../partitions/uuids.js';
-import type { PipelinePackages } from '../stages/rpm.js';
+import type { PipelinePackages, Sources } from '../stages/rpm.js';
 import type { Pipeline } from '../stages/stage.js';
 import { containerPipelines, tarPipelines } from './archive.js';
 import { diskPipelines } from './disk.js';
+import { commitPipelines, containerCommitPipelines, ostreeDiskPipelines } from './ostree.js';
+import type { OsSettings } from '../stages/os.js';
+import type { OstreeCommit } from '../stages/ostree.js';
 
 export interface KindInput {
   image: ResolvedImage;
@@ -17,6 +20,24 @@ export interface KindInput {
   packages?: PipelinePackages;
   kernelName?: string;
   rng: SeededRandom;
+  sources: Sources;
+  /** The image config and the blueprint, precedence applied. */
+  settings: OsSettings;
+  /** ostree kinds: the ref the tree is committed as (with its parent), or the commit a disk deploys. */
+  ostree?: OstreeBuild;
+  /** The pipeline holding the tree a disk or container is made of (default `os`). */
+  tree?: string;
+  /** Boot files come from this commit's tree (ostree disks) instead of the os pipeline. */
+  bootFilesCommit?: OstreeCommit;
+}
+
+export interface OstreeBuild {
+  ref: string;
+  parent?: OstreeCommit;
+  /** The commit a deployment deploys (resolved by the depsolve job). */
+  commit?: OstreeCommit;
+  /** The remote the deployment keeps (types with use_ostree_remotes: the request's URL). */
+  remote?: { url: string; contenturl?: string };
 }
 
 type KindBuilder = (input: KindInput) => Pipeline[];
@@ -25,7 +46,20 @@ const KINDS: Partial<Record<ResolvedImage['kind'], KindBuilder>> = {
   disk: diskPipelines,
   tar: tarPipelines,
   container: containerPipelines,
+  ostree_commit: commitPipelines,
+  ostree_container: containerCommitPipelines,
+  ostree_disk: ostreeDiskPipelines,
 };
+
+/** Kinds whose OS tree becomes an ostree commit. */
+export function commitsTree(kind: ResolvedImage['kind']): boolean {
+  return kind === 'ostree_commit' || kind === 'ostree_container';
+}
+
+/** Kinds that deploy a commit instead of building an OS tree from packages. */
+export function deploysCommit(kind: ResolvedImage['kind']): boolean {
+  return kind === 'ostree_disk' || kind === 'ostree_simplified_installer';
+}
 
 export function outputPipelines(input: KindInput): Pipeline[] {
   const builder = KINDS[input.image.kind];

@@ -17,6 +17,7 @@ import { caAnchorFiles, updateCaTrustStage } from './pki.js';
 import { customRepositories } from './repos.js';
 import { hasPackage, packageEvra, rpmStages, type ManifestPackage, type Sources } from './rpm.js';
 import { FIPS_FILE, fipsDracutStage, fipsStages, OSCAP_DATA_DIR, openscapPlan, openscapStages, type OpenSCAPPlan } from './security.js';
+import { addOstreeSource, passwdStage, type OstreeCommit } from './ostree.js';
 import { stage, type Stage } from './stage.js';
 import { subscriptionPlan, type Subscription, type SubscriptionPlan } from './subscription.js';
 
@@ -41,6 +42,8 @@ export interface OsInput {
   modules?: ImageModule[];
   /** The blueprint's containers as the depsolve job resolved them; undefined while planning. */
   containers?: ContainerSpec[];
+  /** The tree becomes an ostree commit of this ref, on top of `parent` when there is one. */
+  ostree?: { ref: string; parent?: OstreeCommit };
   sources: Sources;
 }
 
@@ -78,6 +81,8 @@ export interface OsSettings {
   enabledModules: string[];
   containers?: ContainersPlan;
   subscription?: SubscriptionPlan;
+  /** The blueprint's own settings (what an ostree deployment writes: its commit has the image config's). */
+  blueprint: { users: User[]; enabledServices: string[]; disabledServices: string[]; directories: FileNode[]; files: FileNode[]; mountpoints: string[] };
 }
 
 const uniq = (list: string[]) => [...new Set(list)];
@@ -154,6 +159,9 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
   const ntp = c.timezone?.ntpservers ?? [];
   const repos = customRepositories(c.repositories);
   const openscap = c.openscap ? openscapPlan(c.openscap, config.default_oscap_datastream as string | undefined) : undefined;
+  const bpUsers = image.bootIso ? [] : blueprintUsers(c).map((u) => stageUser(u, seed));
+  const bpDirectories = (c.directories ?? []).map(node);
+  const bpFiles = (c.files ?? []).map((f) => ({ ...node(f), data: f.data ?? '' }) as FileNode);
   return {
     config,
     // a type's own kernel (UKIs) cannot be replaced (supported options keep kernel.name off those types)
@@ -165,7 +173,7 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
     ...((c.timezone?.timezone ?? config.timezone) !== undefined ? { timezone: c.timezone?.timezone ?? config.timezone } : {}),
     ...(ntp.length ? { chrony: { servers: ntp.map((hostname) => ({ hostname })) } } : config.time_synchronization ? { chrony: config.time_synchronization } : {}),
     // an installer's payload has no users: they go into its kickstart
-    users: image.bootIso ? [] : [...blueprintUsers(c).map((u) => stageUser(u, seed)), ...(config.users ?? [])],
+    users: image.bootIso ? [] : [...bpUsers, ...(config.users ?? [])],
     groups: image.bootIso ? [] : (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })),
     ...(c.firewall ? { firewall: firewallOptions(c.firewall) } : config.firewall ? { firewall: config.firewall } : {}),
     enabledServices: uniq([...(config.enabled_services ?? []), ...(c.services?.enabled ?? []), ...(sub?.services ?? []), ...image.environment.services]),
@@ -183,8 +191,8 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
     setReleasever: c.dnf?.config?.set_releasever ?? false,
     yumRepos: [...((config.yum_repos ?? []) as Record<string, unknown>[]), ...repos.stages],
     gpgkeyFiles: [...(config.gpgkey_files ?? []), ...(c.rpm?.import_keys?.files ?? [])],
-    directories: [...(c.directories ?? []).map(node), ...(openscap ? [{ path: OSCAP_DATA_DIR, ensure_parents: true } as FileNode] : []), ...(config.directories ?? [])],
-    files: [...(c.files ?? []).map((f) => ({ ...node(f), data: f.data ?? '' }) as FileNode), ...repos.keyFiles, ...(config.files ?? [])],
+    directories: [...bpDirectories, ...(openscap ? [{ path: OSCAP_DATA_DIR, ensure_parents: true } as FileNode] : []), ...(config.directories ?? [])],
+    files: [...bpFiles, ...repos.keyFiles, ...(config.files ?? [])],
     fips: c.fips ?? false,
     ...(openscap ? { openscap } : {}),
     caBundles: [...(c.cacerts?.pem_certs ?? [])],
@@ -192,6 +200,14 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
     enabledModules: (blueprint.enabled_modules ?? []).map((m) => `${m.name}:${m.stream}`),
     ...(containers ? { containers } : {}),
     ...(sub ? { subscription: sub } : {}),
+    blueprint: {
+      users: bpUsers,
+      enabledServices: uniq(c.services?.enabled ?? []),
+      disabledServices: uniq(c.services?.disabled ?? []),
+      directories: bpDirectories,
+      files: bpFiles,
+      mountpoints: (c.filesystem ?? []).map((f) => f.mountpoint),
+    },
   };
 }
 
@@ -303,10 +319,23 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   // dracut configuration is in place before the kernel's package runs dracut
   stages.push(...each('org.osbuild.dracut.conf', cfg.dracut_conf));
 
+  // a new commit keeps the user and group ids of the commit it follows
+  if (input.ostree?.parent) {
+    addOstreeSource(sources, input.ostree.parent);
+    stages.push(passwdStage(input.ostree.parent.checksum));
+  }
+
   const rpmOptions: Record<string, unknown> = {};
   if (cfg.exclude_docs) rpmOptions.exclude = { docs: true };
   if (cfg.install_langs?.length) rpmOptions.install_langs = [...cfg.install_langs];
   if (image.distro.rpmkeysBinary) rpmOptions.rpmkeys = { bin_path: image.distro.rpmkeysBinary };
+  if (input.ostree) {
+    // the rpm database where rpm-ostree keeps it; no dracut in the rpm stage: rpm-ostree builds
+    // the one initramfs of the commit (https://github.com/osbuild/images/issues/624)
+    rpmOptions.ostree_booted = true;
+    rpmOptions.dbpath = '/usr/share/rpm';
+    rpmOptions.disable_dracut = true;
+  }
   // UKIs are installed into the ESP: kernel-install must know where that is
   if (pt && platform.bootloader === 'uki') rpmOptions.kernel_install_env = { boot_root: bootRoot(pt, platform) };
   const rpm = rpmStages(packages, rpmOptions, sources);
@@ -325,7 +354,10 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
     stages.push(stage('org.osbuild.groups', { groups: Object.fromEntries(settings.groups.map((g) => [g.name, g.gid !== undefined ? { gid: g.gid } : {}])), force: true }));
   }
   if (cfg.lock_root_user) stages.push(stage('org.osbuild.users', { users: { root: { password: '!locked' } } }));
-  if (settings.users.length) stages.push(usersStage(settings.users));
+  if (settings.users.length && input.ostree) {
+    // keys go in on first boot: home directories are in /var, which a commit does not carry
+    stages.push(usersStage(settings.users.map(({ key: _key, ...u }) => u as User)), firstBootKeysStage(settings.users));
+  } else if (settings.users.length) stages.push(usersStage(settings.users));
   stages.push(...one('org.osbuild.firewall', settings.firewall));
   const sysconfig = sysconfigStage(cfg);
   if (sysconfig) stages.push(sysconfig);
@@ -364,6 +396,8 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
     else stages.push(fstabStage(pt));
     stages.push(...bootloaderStages(boot, sources));
   }
+  // the journal outlives reboots on ostree systems (their /var persists)
+  if (input.ostree) stages.push(stage('org.osbuild.systemd-journald', { filename: '10-persistent.conf', config: { Journal: { Storage: 'persistent' } } }));
   stages.push(...moduleStages(input.modules ?? [], sources));
   stages.push(...directoryStages(settings.directories));
   stages.push(...fileStages(settings.files, sources));
@@ -393,7 +427,24 @@ export function osStages(input: OsInput, settings: OsSettings): Stage[] {
   if (settings.selinux) {
     stages.push(stage('org.osbuild.selinux', { file_contexts: 'etc/selinux/targeted/contexts/files/file_contexts', ...(cfg.selinux_force_relabel ? { force_autorelabel: true } : {}) }));
   }
+  if (input.ostree) {
+    // the tree as rpm-ostree commits it: /etc to /usr/etc, passwd and group entries to /usr/lib
+    stages.push(stage('org.osbuild.ostree.preptree', { etc_group_members: ['wheel', 'docker'] }));
+    if (cfg.bootupd_gen_metadata) stages.push(stage('org.osbuild.bootupd.gen-metadata', {}));
+  }
   return stages;
+}
+
+/** Writes the users' SSH keys on first boot (as osbuild/images' usersFirstBootOptions). */
+function firstBootKeysStage(users: User[]): Stage {
+  const commands: string[] = [];
+  for (const u of users) {
+    if (!u.key) continue;
+    const ssh = `${u.name === 'root' ? '/var/roothome' : `/var/home/${u.name}`}/.ssh`;
+    commands.push(`mkdir -p ${ssh}`, `sh -c 'echo ${JSON.stringify(u.key)} >> ${JSON.stringify(`${ssh}/authorized_keys`)}'`, `chown ${u.name}:${u.name} -Rc ${ssh}`);
+  }
+  commands.push('restorecon -rvF /var/home', 'restorecon -rvF /var/roothome');
+  return stage('org.osbuild.first-boot', { commands, wait_for_network: false });
 }
 
 /** `default_name` may carry %s for the OS version (as upstream formats it). */

@@ -24,7 +24,7 @@ export interface ManifestPackage {
 /** Pipeline name → its depsolve transactions, in order, each listing only what it adds. */
 export type PipelinePackages = Record<string, ManifestPackage[][]>;
 
-/** What osbuild fetches before it builds: packages by URL, small files inline, container images and manifest lists by digest. */
+/** What osbuild fetches before it builds: packages by URL, small files inline, container images and manifest lists by digest, ostree commits by checksum. */
 export class Sources {
   readonly curl = new Map<string, string>();
   readonly inline = new Map<string, string>();
@@ -32,6 +32,8 @@ export class Sources {
   readonly skopeo = new Map<string, Record<string, unknown>>();
   /** manifest list digest → org.osbuild.skopeo-index item */
   readonly skopeoIndex = new Map<string, Record<string, unknown>>();
+  /** commit checksum → org.osbuild.ostree item */
+  readonly ostree = new Map<string, Record<string, unknown>>();
 
   toJSON(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
@@ -40,6 +42,7 @@ export class Sources {
     if (this.inline.size) out['org.osbuild.inline'] = { items: Object.fromEntries(Object.entries(sorted(this.inline)).map(([id, data]) => [id, { encoding: 'base64', data }])) };
     if (this.skopeo.size) out['org.osbuild.skopeo'] = { items: sorted(this.skopeo) };
     if (this.skopeoIndex.size) out['org.osbuild.skopeo-index'] = { items: sorted(this.skopeoIndex) };
+    if (this.ostree.size) out['org.osbuild.ostree'] = { items: sorted(this.ostree) };
     return out;
   }
 }

@@ -1,0 +1,45 @@
+/**
+ * A commit built by one image of a compose, served to a later image of the same compose that
+ * deploys it (iot-commit + iot-raw-xz without an ostree URL): the commit's osbuild job unpacks
+ * its commit tarball into <state>/ostree-repos/<compose>/<image build>/ and reports the
+ * checksum; the disk's depsolve (which waits for that job) hands osbuild a file:// URL to the
+ * repository; koji-finalize removes the compose's repositories. The jobs of one compose must
+ * then share the state directory (one worker host, osbuild run on it, not on a builder).
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { KilnError } from '../errors.js';
+import { OSTREE_CHECKSUM_RE, type OstreeCommit } from '../osbuild/stages/ostree.js';
+
+const run = promisify(execFile);
+
+export function composeReposDir(stateDir: string, composeId: string): string {
+  return path.join(stateDir, 'ostree-repos', composeId);
+}
+
+/** Unpacks the commit tarball (a tar of /repo) and returns the commit `ref` points at, with its file URL. */
+export async function serveCommitTarball(tarball: string, ref: string, dest: string, signal?: AbortSignal): Promise<OstreeCommit> {
+  await rm(dest, { recursive: true, force: true });
+  await mkdir(dest, { recursive: true });
+  try {
+    await run('tar', ['-xf', tarball, '-C', dest], { signal, maxBuffer: 1024 * 1024 });
+  } catch (err) {
+    throw new KilnError('KILN_OSTREE_RESOLVE', `cannot unpack the commit tarball ${tarball}: ${(err as Error).message}`, { cause: err });
+  }
+  const repo = path.join(dest, 'repo');
+  let checksum: string;
+  try {
+    checksum = (await readFile(path.join(repo, 'refs', 'heads', ref), 'utf8')).trim();
+  } catch (err) {
+    throw new KilnError('KILN_OSTREE_RESOLVE', `the commit tarball ${tarball} has no ref ${ref}`, { cause: err });
+  }
+  if (!OSTREE_CHECKSUM_RE.test(checksum)) throw new KilnError('KILN_OSTREE_RESOLVE', `ref ${ref} of the commit tarball names ${JSON.stringify(checksum.slice(0, 80))}, not a commit`);
+  return { url: pathToFileURL(repo).toString(), ref, checksum };
+}
+
+export async function removeComposeRepos(stateDir: string, composeId: string): Promise<void> {
+  await rm(composeReposDir(stateDir, composeId), { recursive: true, force: true });
+}
