@@ -10,7 +10,7 @@ import type { ContainerSpec } from '../containers/index.js';
 import { KilnError } from '../errors.js';
 import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
-import { outputPipelines, usesPartitionTable } from './kinds/index.js';
+import { kindPlan, outputPipelines, usesPartitionTable } from './kinds/index.js';
 import { bootModeOf, customizePartitionTable, type PartitionCustomization, type PartitioningCustomization } from './partitions/customize.js';
 import { parseSize } from './definitions/sizes.js';
 import { tableTools, type PartitionTable } from './partitions/model.js';
@@ -126,17 +126,37 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
   const pt = tableFor(image, blueprint, input.options ?? {}, input.size, rng);
   const sources = new Sources();
   const settings = osSettings(image, blueprint, input.seed, subscription);
-  const osChain = osPackageChain(image, settings, pt);
-  const os: Pipeline = {
-    name: 'os',
-    build: 'name:build',
-    stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, ...(containers ? { containers } : {}), sources }, settings),
-  };
-  const outputs = outputPipelines({ image, ...(pt ? { pt } : {}), ...(packages ? { packages } : {}), ...(settings.kernelName ? { kernelName: settings.kernelName } : {}), rng });
+  const plan = kindPlan(image, blueprint, settings);
+  if (plan.osConfig) settings.config = plan.osConfig(settings.config);
+  const withOs = plan.os !== 'none';
+  const osChain = withOs ? osPackageChain(image, settings, pt) : undefined;
+  const os: Pipeline | undefined = withOs
+    ? {
+        name: 'os',
+        build: 'name:build',
+        stages: osStages({ image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, ...(containers ? { containers } : {}), sources }, settings),
+      }
+    : undefined;
+  const outputs = outputPipelines({
+    image,
+    ...(pt ? { pt } : {}),
+    ...(packages ? { packages } : {}),
+    ...(settings.kernelName ? { kernelName: settings.kernelName } : {}),
+    rng,
+    blueprint,
+    settings,
+    sources,
+  });
+  // the kind says where the os tree goes among its pipelines (upstream's creation order)
+  const payload: Pipeline[] = [...outputs];
+  if (os) {
+    const before = typeof plan.os === 'object' ? payload.findIndex((p) => p.name === (plan.os as { before: string }).before) : 0;
+    payload.splice(before < 0 ? payload.length : before, 0, os);
+  }
 
-  // the build root: the runner's packages, what every stage run in it needs, the platform's tools
-  const needed = new Set<string>(['selinux-policy-targeted', 'coreutils', 'xz', ...image.distro.runnerBuildPackages, ...image.platform.buildPackages, ...(pt ? tableTools(pt) : [])]);
-  for (const p of [os, ...outputs]) for (const s of p.stages) for (const tool of stageTools(s.type, image.distro)) needed.add(tool);
+  // the build root: the runner's packages, what every stage run in it needs, the platform's tools, the kind's
+  const needed = new Set<string>(['selinux-policy-targeted', 'coreutils', 'xz', ...image.distro.runnerBuildPackages, ...image.platform.buildPackages, ...(pt ? tableTools(pt) : []), ...plan.buildPackages]);
+  for (const p of payload) for (const s of p.stages) for (const tool of stageTools(s.type, image.distro)) needed.add(tool);
   const buildChain: PackageTransaction[] = [{ include: [...needed].sort(), exclude: [], install_weak_deps: true }];
 
   const buildRpmOptions: Record<string, unknown> = image.distro.ignoreBuildKeyImportFailures ? { rpmkeys: { ignore_import_failures: true } } : {};
@@ -148,7 +168,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
     stage('org.osbuild.selinux', { file_contexts: 'etc/selinux/targeted/contexts/files/file_contexts', ...(Object.keys(labels).length ? { labels } : {}) }),
   ];
   const build: Pipeline = { name: 'build', runner: image.distro.runner, stages: buildStages };
-  return { pipelines: [build, os, ...outputs], requests: { build: buildChain, os: osChain }, sources };
+  return { pipelines: [build, ...payload], requests: { build: buildChain, ...(osChain ? { os: osChain } : {}), ...plan.packageChains }, sources };
 }
 
 /** The package sets to depsolve for this image build (pipeline name → transactions). */

@@ -2,14 +2,19 @@
  * Image kinds: each turns a resolved definition into the pipelines after the OS tree. Code is
  * per kind, never per image type: what differs between types is data.
  */
+import type { Blueprint } from '../../blueprint/index.js';
 import { KilnError } from '../../errors.js';
+import type { ImageConfig } from '../../generated/image-definitions.schema.js';
 import type { ResolvedImage } from '../definitions/resolve.js';
 import type { PartitionTable } from '../partitions/model.js';
 import type { SeededRandom } from '../partitions/uuids.js';
-import type { PipelinePackages } from '../stages/rpm.js';
+import type { OsSettings, PackageTransaction } from '../stages/os.js';
+import type { PipelinePackages, Sources } from '../stages/rpm.js';
 import type { Pipeline } from '../stages/stage.js';
 import { containerPipelines, tarPipelines } from './archive.js';
 import { diskPipelines } from './disk.js';
+import { imageInstallerPipelines, installerPlan, liveInstallerPipelines, networkInstallerPipelines } from './installer.js';
+import { pxePlan, pxeTarPipelines } from './pxe.js';
 
 export interface KindInput {
   image: ResolvedImage;
@@ -17,6 +22,12 @@ export interface KindInput {
   packages?: PipelinePackages;
   kernelName?: string;
   rng: SeededRandom;
+  /** The checked blueprint (installers put its users and installer options into the kickstart). */
+  blueprint?: Blueprint;
+  /** What the image config and blueprint decide for the OS tree (locale, FIPS, kernel options). */
+  settings?: OsSettings;
+  /** The manifest's sources: a kind's own rpm stages and inline files add to them. */
+  sources?: Sources;
 }
 
 type KindBuilder = (input: KindInput) => Pipeline[];
@@ -25,7 +36,36 @@ const KINDS: Partial<Record<ResolvedImage['kind'], KindBuilder>> = {
   disk: diskPipelines,
   tar: tarPipelines,
   container: containerPipelines,
+  image_installer: imageInstallerPipelines,
+  network_installer: networkInstallerPipelines,
+  live_installer: liveInstallerPipelines,
+  pxe_tar: pxeTarPipelines,
 };
+
+/** What a kind needs beyond its output pipelines, known before depsolving. */
+export interface KindPlan {
+  /** Where the `os` pipeline goes: first after build, before a named pipeline of the kind, or nowhere (installers without an OS payload). */
+  os: 'first' | 'none' | { before: string };
+  /** Package sets of the kind's own pipelines (pipeline name → transactions). */
+  packageChains: Record<string, PackageTransaction[]>;
+  /** Build-root packages the kind's pipelines need beyond their stages' tools (boot loaders an ISO copies, lorax templates). */
+  buildPackages: string[];
+  /** The kind's changes to the os pipeline's image config (the PXE tree's dracut configuration). */
+  osConfig?: (config: ImageConfig) => ImageConfig;
+}
+
+type KindPlanner = (image: ResolvedImage, blueprint: Blueprint, settings: OsSettings) => KindPlan;
+
+const PLANS: Partial<Record<ResolvedImage['kind'], KindPlanner>> = {
+  image_installer: installerPlan,
+  network_installer: installerPlan,
+  live_installer: installerPlan,
+  pxe_tar: pxePlan,
+};
+
+export function kindPlan(image: ResolvedImage, blueprint: Blueprint, settings: OsSettings): KindPlan {
+  return PLANS[image.kind]?.(image, blueprint, settings) ?? { os: 'first', packageChains: {}, buildPackages: [] };
+}
 
 export function outputPipelines(input: KindInput): Pipeline[] {
   const builder = KINDS[input.image.kind];
