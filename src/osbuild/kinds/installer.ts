@@ -82,14 +82,8 @@ function checkInstallerOptions(image: ResolvedImage, type: AnacondaType, inst: I
   }
 }
 
-/** osbuild/images' kickstart.Options.Validate: user-supplied kickstart text excludes the options that write kickstart lines. */
+/** What the kickstart cannot say (checkBlueprint already refused kickstart text together with options that write kickstart lines). */
 function checkKickstart(k: KickstartPlan): void {
-  if (k.contents !== undefined) {
-    if (k.unattended) throw new InvalidInputError(`${FIELD}.unattended`, 'cannot be combined with installer.kickstart.contents (the unattended options are kickstart lines)');
-    if (k.sudoNopasswd.length) throw new InvalidInputError(`${FIELD}.sudo-nopasswd`, 'cannot be combined with installer.kickstart.contents (the sudoers drop-ins are written by a kickstart %post)');
-    if (k.users.length) throw new InvalidInputError('blueprint.customizations.user', 'cannot be combined with installer.kickstart.contents (users are kickstart lines)');
-    if (k.groups.length) throw new InvalidInputError('blueprint.customizations.group', 'cannot be combined with installer.kickstart.contents (groups are kickstart lines)');
-  }
   const root = k.users.find((u) => u.name === 'root');
   // upstream's unattended kickstart locks root, dropping the password without a word
   if (root?.password !== undefined && k.unattended) {
