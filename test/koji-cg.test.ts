@@ -120,7 +120,7 @@ test('CGImport checks, each refused with nothing changed', async (t) => {
     ['extension', variant((m) => Object.assign(m.output[0], { filename: odd.name, filesize: odd.size, checksum: odd.sha256 })), /unsupported file extension: guest.xyz/],
     ['NVR differs', variant((m) => (m.build.release = '2')), /Build \(1\) NVR is different/],
     ['other CG', variant((m) => (m.buildroots[0].content_generator.name = 'other')), /No such entry in table content_generator: other/],
-    ['image arch', variant((m) => delete m.output[0].extra.typeinfo.image.arch), /KeyError.*arch/, 1],
+    ['image arch', variant((m) => delete m.output[0].extra.image.arch), /KeyError.*arch/, 1],
   ];
   await f.hub.grantCGAccess('kiln', 'other-cg');
   cases.push(['reserved by another CG', variant((m) => (m.buildroots[0].content_generator.name = 'other-cg')), /Build ID 1 is not reserved by this CG/]);

@@ -1,9 +1,11 @@
 /**
  * Builds the CG import metadata (version 0) for a finished compose, following what
  * osbuild-composer's koji-finalize sends (reference/composer-koji.md §5.4): one buildroot per
- * image build, then per image build its image, its osbuild manifest and its log. Kiln keys the
- * image btype in `extra.typeinfo.image` on outputs (the form the hub documents) rather than the
- * legacy `extra.image`, and checksums are sha256 unless asked otherwise.
+ * image build, then per image build its image, its osbuild manifest and its log. Outputs carry
+ * the image btype under the hub's legacy `extra.image` key, as osbuild-composer sends it: the hub
+ * stores that dict as the archive's extra, and Pungi's osbuild phase reads
+ * `archive.extra.image.arch` (an archive imported with `extra.typeinfo.image` has none, and
+ * Pungi stops with "Image doesn't have any architecture!"). Checksums are sha256 unless asked otherwise.
  */
 import { InvalidInputError } from '../errors.js';
 import type { CgBuildroot, CgImageInfo, CgMetadata, CgOutput, CgRpmComponent } from '../generated/cg-metadata.schema.js';
@@ -158,14 +160,14 @@ export function buildCGMetadata(facts: CGComposeFacts): CgMetadata {
       buildroot_id: i, ...where, filename: img.image.name, filesize: img.image.size, arch: img.arch,
       checksum: sum(img.image), checksum_type: checksumType, type: img.imageOutputType ?? 'image',
       components: rpmComponents(img.imageRpms, `${field}.imageRpms`),
-      extra: { typeinfo: { image: info } },
+      extra: { image: info },
     });
     if (img.manifest) {
       manifests[img.manifest.name] = { arch: img.arch, ...(facts.manifestInfo ?? {}) };
       outputs.push({
         buildroot_id: i, ...where, filename: img.manifest.name, filesize: img.manifest.size, arch: img.arch,
         checksum: sum(img.manifest), checksum_type: checksumType, type: 'osbuild-manifest',
-        extra: { typeinfo: { image: { arch: img.arch } } },
+        extra: { image: { arch: img.arch } },
       });
     }
     outputs.push({
