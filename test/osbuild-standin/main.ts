@@ -29,6 +29,7 @@ import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } 
 import path from 'node:path';
 import { fetchSkopeo, fetchSkopeoIndex, skopeoStage, StageError, type ItemResult } from './containers.js';
 import { Host } from './host.js';
+import { writeIso } from './iso.js';
 import { loadManifest, LoadError } from './load.js';
 import { validateManifest } from './validate.js';
 
@@ -506,7 +507,9 @@ async function main(): Promise<number> {
         // that writes one (a later stage such as org.osbuild.copy may write none)
         const writer = [...(byName.get(e)!.stages ?? [])].reverse().find((st) => typeof st.options?.filename === 'string');
         const filename = writer?.options?.filename;
-        if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
+        // an ISO is assembled for real, as far as this host can (iso.ts)
+        if (typeof filename === 'string' && byName.get(e)!.stages.some((st: Json) => st.type === 'org.osbuild.xorrisofs')) writeIso(path.join(args.outputDir, e, filename), byName.get(e)!, byName);
+        else if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
         else mkdirSync(path.join(args.outputDir, e), { recursive: true });
       }
     }

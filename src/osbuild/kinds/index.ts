@@ -73,6 +73,11 @@ export function outputPipelines(input: KindInput): Pipeline[] {
   return builder(input);
 }
 
+/** The pipeline whose packages are the image's content (its Koji components): the installer tree when there is no os tree. */
+export function contentPipeline(kind: ResolvedImage['kind']): string {
+  return kind === 'network_installer' || kind === 'live_installer' ? 'anaconda-tree' : 'os';
+}
+
 /** Whether the kind's OS tree lives in a partitioned disk. */
 export function usesPartitionTable(kind: ResolvedImage['kind']): boolean {
   return kind === 'disk' || kind === 'ostree_disk' || kind === 'ostree_simplified_installer';
