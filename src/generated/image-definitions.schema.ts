@@ -31,26 +31,6 @@ export type Size = number | string;
 /**
  * Anaconda D-Bus modules the org.osbuild.anaconda stage activates.
  */
-export type EnabledAnacondaModules = string[];
-/**
- * Added to the installer initrd's dracut modules.
- */
-export type AdditionalDracutModules = string[];
-/**
- * Kernel options put first when the blueprint asks for an unattended installation.
- */
-export type KickstartUnattendedExtraKernelOpts = string[];
-export type LoraxTemplates = {
-  path: string;
-  after_dracut?: boolean;
-}[];
-/**
- * [source in the installer tree, destination in the ISO] pairs.
- */
-export type IsoFiles = [string, string, ...string[]][];
-/**
- * Anaconda D-Bus modules the org.osbuild.anaconda stage activates.
- */
 export type StringList1 = string[];
 /**
  * Added to the installer initrd's dracut modules.
@@ -60,11 +40,23 @@ export type StringList2 = string[];
  * Kernel options put first when the blueprint asks for an unattended installation.
  */
 export type StringList3 = string[];
+/**
+ * Anaconda D-Bus modules the org.osbuild.anaconda stage activates.
+ */
+export type StringList4 = string[];
+/**
+ * Added to the installer initrd's dracut modules.
+ */
+export type StringList5 = string[];
+/**
+ * Kernel options put first when the blueprint asks for an unattended installation.
+ */
+export type StringList6 = string[];
 export type OptionPath = string;
 /**
  * Other names that resolve to this type (as upstream names them, plus what Koji users pass).
  */
-export type StringList4 = string[];
+export type StringList7 = string[];
 
 /**
  * One YAML file of image definitions (image-types/<family>/*.yaml, or a drop-in in the configured image_types.dropin_dir). Every file of a family directory contributes named blocks; a drop-in names the family it adds to. Data says what goes into an image; src/osbuild/ turns it into osbuild stages. Modelled on osbuild/images' data/distrodefs: the same facts, in a format of Kiln's own (named blocks instead of YAML anchors, conditions with reasons, per-arch platforms).
@@ -510,34 +502,6 @@ export interface BootFile {
 }
 export interface InstallerConfigFragment {
   use?: BlockName;
-  enabled_anaconda_modules?: EnabledAnacondaModules;
-  disabled_anaconda_modules?: StringList;
-  additional_dracut_modules?: AdditionalDracutModules;
-  additional_drivers?: StringList;
-  kickstart_unattended_extra_kernel_opts?: KickstartUnattendedExtraKernelOpts;
-  /**
-   * Boot menu entry selected by default (0: the first).
-   */
-  default_menu?: number;
-  install_weak_deps?: boolean;
-  /**
-   * Package holding the lorax templates (installed in the build root).
-   */
-  lorax_template_package?: string;
-  lorax_templates?: LoraxTemplates;
-  lorax_logos_package?: string;
-  lorax_release_package?: string;
-  iso_files?: IsoFiles;
-  conditions?: {
-    when: When;
-    reason: Reason;
-    merge: InstallerConfig;
-  }[];
-}
-/**
- * How the anaconda installer tree is made (osbuild/images' installer_config keys).
- */
-export interface InstallerConfig {
   enabled_anaconda_modules?: StringList1;
   disabled_anaconda_modules?: StringList;
   additional_dracut_modules?: StringList2;
@@ -552,10 +516,50 @@ export interface InstallerConfig {
    * Package holding the lorax templates (installed in the build root).
    */
   lorax_template_package?: string;
-  lorax_templates?: LoraxTemplates;
+  lorax_templates?: {
+    path: string;
+    after_dracut?: boolean;
+  }[];
   lorax_logos_package?: string;
   lorax_release_package?: string;
-  iso_files?: IsoFiles;
+  /**
+   * [source in the installer tree, destination in the ISO] pairs.
+   */
+  iso_files?: [string, string, ...string[]][];
+  conditions?: {
+    when: When;
+    reason: Reason;
+    merge: InstallerConfig;
+  }[];
+}
+/**
+ * How the anaconda installer tree is made (osbuild/images' installer_config keys).
+ */
+export interface InstallerConfig {
+  enabled_anaconda_modules?: StringList4;
+  disabled_anaconda_modules?: StringList;
+  additional_dracut_modules?: StringList5;
+  additional_drivers?: StringList;
+  kickstart_unattended_extra_kernel_opts?: StringList6;
+  /**
+   * Boot menu entry selected by default (0: the first).
+   */
+  default_menu?: number;
+  install_weak_deps?: boolean;
+  /**
+   * Package holding the lorax templates (installed in the build root).
+   */
+  lorax_template_package?: string;
+  lorax_templates?: {
+    path: string;
+    after_dracut?: boolean;
+  }[];
+  lorax_logos_package?: string;
+  lorax_release_package?: string;
+  /**
+   * [source in the installer tree, destination in the ISO] pairs.
+   */
+  iso_files?: [string, string, ...string[]][];
 }
 export interface IsoConfigFragment {
   use?: BlockName;
@@ -567,7 +571,17 @@ export interface IsoConfigFragment {
    * squashfs-ext4 (an ext4 image inside squashfs), squashfs or erofs.
    */
   rootfs_type?: 'squashfs-ext4' | 'squashfs' | 'erofs';
-  erofs_options?: ErofsOptions;
+  /**
+   * org.osbuild.erofs options (compression, options, cluster-size).
+   */
+  erofs_options?: {
+    compression?: {
+      method: 'lz4' | 'lz4hc' | 'lzma' | 'zstd';
+      level?: number;
+    };
+    options?: StringList;
+    'cluster-size'?: number;
+  };
   label?: string;
   preparer?: string;
   publisher?: string;
@@ -578,17 +592,6 @@ export interface IsoConfigFragment {
     reason: Reason;
     merge: IsoConfig;
   }[];
-}
-/**
- * org.osbuild.erofs options (compression, options, cluster-size).
- */
-export interface ErofsOptions {
-  compression?: {
-    method: 'lz4' | 'lz4hc' | 'lzma' | 'zstd';
-    level?: number;
-  };
-  options?: StringList;
-  'cluster-size'?: number;
 }
 /**
  * How the ISO is assembled (osbuild/images' iso_config keys).
@@ -602,7 +605,17 @@ export interface IsoConfig {
    * squashfs-ext4 (an ext4 image inside squashfs), squashfs or erofs.
    */
   rootfs_type?: 'squashfs-ext4' | 'squashfs' | 'erofs';
-  erofs_options?: ErofsOptions;
+  /**
+   * org.osbuild.erofs options (compression, options, cluster-size).
+   */
+  erofs_options?: {
+    compression?: {
+      method: 'lz4' | 'lz4hc' | 'lzma' | 'zstd';
+      level?: number;
+    };
+    options?: StringList;
+    'cluster-size'?: number;
+  };
   label?: string;
   preparer?: string;
   publisher?: string;
@@ -622,7 +635,7 @@ export interface ImageType {
    */
   inherits?: string;
   description?: string;
-  aliases?: StringList4;
+  aliases?: StringList7;
   kind?:
     | 'disk'
     | 'tar'
