@@ -286,6 +286,7 @@ test.serial('upload_options: the image also goes to S3; the image status and the
   const image = Object.values(hub.tables().archives).find((a) => a.build_id === status.koji_status.build_id && a.filename.endsWith('.raw.xz'));
   t.is(Number(object.headers.get('content-length')), image!.size, 'same size as the image imported into Koji');
   t.like((image!.extra as any).image.uploads[0], { type: 'aws.s3', bucket: 'fedora-images', key });
+  t.like((hub.tables().builds[image!.build_id].extra as any).typeinfo.image[image!.filename].uploads[0], { type: 'aws.s3', bucket: 'fedora-images', key });
 });
 
 test.serial('a Koji task the hub does not have: the compose fails at once naming the task, nothing is reserved or built', async (t) => {

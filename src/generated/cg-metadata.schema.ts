@@ -1,7 +1,7 @@
 /* Generated from schemas/cg-metadata.schema.json by `npm run gen:types`. Do not edit. */
 
 /**
- * Koji content-generator import metadata, version 0 (koji docs/source/content_generator_metadata.rst), in the form Kiln sends to CGImport. Stricter than the hub where the hub would fail late: every output has a size and a checksum the hub can verify, archives carry extra.image.arch, buildroot ids are integers.
+ * Koji content-generator import metadata, version 0 (koji docs/source/content_generator_metadata.rst), in the form Kiln sends to CGImport. Stricter than the hub where the hub would fail late: every output has a size and a checksum the hub can verify, archives carry image.arch (or typeinfo.image.arch), buildroot ids are integers.
  */
 export interface CgMetadata {
   metadata_version: 0;
@@ -127,9 +127,19 @@ export interface CgOutput {
   type: string;
   components?: CgRpmComponent[];
   /**
-   * An archive's image facts under the hub's legacy `image` key, as osbuild-composer sends them: the hub stores them as the archive's extra, where Pungi reads extra.image.arch.
+   * An archive's btype as the legacy key `image` (what osbuild-composer sends, and what Pungi's osbuild phase reads back from the archive: extra.image.arch), or as typeinfo.image; not both (the hub refuses that).
    */
-  extra?: {
-    image: CgImageInfo;
+  extra?: (
+    | {
+        [k: string]: unknown;
+      }
+    | {
+        [k: string]: unknown;
+      }
+  ) & {
+    image?: CgImageInfo;
+    typeinfo?: {
+      image: CgImageInfo;
+    };
   };
 }

@@ -2,10 +2,10 @@
  * Builds the CG import metadata (version 0) for a finished compose, following what
  * osbuild-composer's koji-finalize sends (reference/composer-koji.md §5.4): one buildroot per
  * image build, then per image build its image, its osbuild manifest and its log. Outputs carry
- * the image btype under the hub's legacy `extra.image` key, as osbuild-composer sends it: the hub
- * stores that dict as the archive's extra, and Pungi's osbuild phase reads
- * `archive.extra.image.arch` (an archive imported with `extra.typeinfo.image` has none, and
- * Pungi stops with "Image doesn't have any architecture!"). Checksums are sha256 unless asked otherwise.
+ * the image btype as composer does, in the legacy `extra.image` key: the hub stores an output's
+ * extra as the archive's, and Pungi's osbuild phase reads `archive.extra.image.arch` (a
+ * `typeinfo.image` key would import as well but leave no `image` key there). Checksums are
+ * sha256 unless asked otherwise.
  */
 import { InvalidInputError } from '../errors.js';
 import type { CgBuildroot, CgImageInfo, CgMetadata, CgOutput, CgRpmComponent } from '../generated/cg-metadata.schema.js';
