@@ -12,7 +12,8 @@ import { compareWithUpstream, type Difference } from './helpers/definitions-comp
 import { KILN_DISTROS, loadUpstreamDefs } from './helpers/upstream-defs.js';
 import { findReference } from './helpers/reference.js';
 
-const KINDS = new Set(['disk', 'tar', 'container', 'ostree_commit', 'ostree_container', 'ostree_disk']);
+// upstream's kind names (image_func): network-installer is spelled with a dash there
+const KINDS = new Set(['disk', 'tar', 'container', 'ostree_commit', 'ostree_container', 'ostree_disk', 'image_installer', 'live_installer', 'network-installer', 'pxe_tar']);
 
 interface Listed {
   where: string;

@@ -92,3 +92,32 @@ test('refund leaves the build FAILED and the NVR reusable; a second refund fails
   await cgRefundBuild(client, CG, second.build_id, second.token, 'CANCELED');
   t.is((await getBuild(client, second.build_id))!.state, BuildState.CANCELED);
 });
+
+test('installer ISOs and PXE tarballs: `iso` and `tar` archives whose extra.image.arch Pungi\'s osbuild phase reads', async (t) => {
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const client = f.client();
+  const { kojiFilename, resolveImage } = await import('../src/osbuild/index.js');
+  const nvr = { name: 'Fedora-Everything-netinst', version: '43', release: '20261203.n.0' };
+  const { build_id, token } = await cgInitBuild(client, CG, nvr);
+  const dir = 'kiln/compose-iso';
+  const images = [];
+  for (const [arch, type] of [['x86_64', 'everything-network-installer'], ['aarch64', 'pxe-tar-xz']] as const) {
+    const name = kojiFilename(nvr, { arch, filename: resolveImage('fedora-43', arch, type).filename });
+    const image = await uploadFile(client, await f.file(name, randomContent(64 * 1024)), { directory: dir });
+    const manifest = await uploadFile(client, await f.file(`${name}.manifest.json`, '{"version":"2"}'), { directory: dir });
+    const log = await uploadFile(client, await f.file(`${name}.osbuild.log`, 'Pipeline: bootiso\n'), { directory: dir });
+    images.push({ ...facts(nvr, build_id, { image, manifest, log }).images[0], arch, imageType: type });
+  }
+  const metadata = buildCGMetadata({ ...facts(nvr, build_id, images[0] as any), images: images as any });
+  t.is((await cgImport(client, metadata, dir, token)).state, BuildState.COMPLETE);
+  const archives = await listArchives(client, { buildID: build_id, type: 'image' });
+  const outputs = archives.filter((a) => a.type_name !== 'json');
+  t.deepEqual(outputs.map((a) => [a.filename, a.type_name]).sort(), [
+    ['Fedora-Everything-netinst-43-20261203.n.0.aarch64.tar.xz', 'tar'],
+    ['Fedora-Everything-netinst-43-20261203.n.0.x86_64.iso', 'iso'],
+  ]);
+  // pungi/phases/osbuild.py: arch = archive["extra"]["image"]["arch"] (a KeyError stops the compose)
+  for (const a of archives) t.is((a.extra as any).image.arch, a.filename.includes('aarch64') ? 'aarch64' : 'x86_64', a.filename);
+  t.is((outputs.find((a) => a.type_name === 'iso')!.extra as any).image.image_type, 'everything-network-installer');
+});

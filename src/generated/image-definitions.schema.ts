@@ -28,11 +28,35 @@ export type ImageConfigList = ImageConfigFragment[];
  * Bytes, or a number with a unit: "5 GiB", "200 MiB", "1.5 GiB", "500 MB".
  */
 export type Size = number | string;
+/**
+ * Anaconda D-Bus modules the org.osbuild.anaconda stage activates.
+ */
+export type StringList1 = string[];
+/**
+ * Added to the installer initrd's dracut modules.
+ */
+export type StringList2 = string[];
+/**
+ * Kernel options put first when the blueprint asks for an unattended installation.
+ */
+export type StringList3 = string[];
+/**
+ * Anaconda D-Bus modules the org.osbuild.anaconda stage activates.
+ */
+export type StringList4 = string[];
+/**
+ * Added to the installer initrd's dracut modules.
+ */
+export type StringList5 = string[];
+/**
+ * Kernel options put first when the blueprint asks for an unattended installation.
+ */
+export type StringList6 = string[];
 export type OptionPath = string;
 /**
  * Other names that resolve to this type (as upstream names them, plus what Koji users pass).
  */
-export type StringList1 = string[];
+export type StringList7 = string[];
 
 /**
  * One YAML file of image definitions (image-types/<family>/*.yaml, or a drop-in in the configured image_types.dropin_dir). Every file of a family directory contributes named blocks; a drop-in names the family it adds to. Data says what goes into an image; src/osbuild/ turns it into osbuild stages. Modelled on osbuild/images' data/distrodefs: the same facts, in a format of Kiln's own (named blocks instead of YAML anchors, conditions with reasons, per-arch platforms).
@@ -77,7 +101,7 @@ export interface ImageDefinitionsFile {
     [k: string]: InstallerConfigFragment;
   };
   iso_configs?: {
-    [k: string]: InstallerConfigFragment;
+    [k: string]: IsoConfigFragment;
   };
   /**
    * Named cloud environments: packages added to the OS and services enabled.
@@ -478,12 +502,125 @@ export interface BootFile {
 }
 export interface InstallerConfigFragment {
   use?: BlockName;
+  enabled_anaconda_modules?: StringList1;
+  disabled_anaconda_modules?: StringList;
+  additional_dracut_modules?: StringList2;
+  additional_drivers?: StringList;
+  kickstart_unattended_extra_kernel_opts?: StringList3;
+  /**
+   * Boot menu entry selected by default (0: the first).
+   */
+  default_menu?: number;
+  install_weak_deps?: boolean;
+  /**
+   * Package holding the lorax templates (installed in the build root).
+   */
+  lorax_template_package?: string;
+  lorax_templates?: {
+    path: string;
+    after_dracut?: boolean;
+  }[];
+  lorax_logos_package?: string;
+  lorax_release_package?: string;
+  /**
+   * [source in the installer tree, destination in the ISO] pairs.
+   */
+  iso_files?: [string, string, ...string[]][];
   conditions?: {
     when: When;
     reason: Reason;
-    merge: {};
+    merge: InstallerConfig;
   }[];
-  [k: string]: unknown;
+}
+/**
+ * How the anaconda installer tree is made (osbuild/images' installer_config keys).
+ */
+export interface InstallerConfig {
+  enabled_anaconda_modules?: StringList4;
+  disabled_anaconda_modules?: StringList;
+  additional_dracut_modules?: StringList5;
+  additional_drivers?: StringList;
+  kickstart_unattended_extra_kernel_opts?: StringList6;
+  /**
+   * Boot menu entry selected by default (0: the first).
+   */
+  default_menu?: number;
+  install_weak_deps?: boolean;
+  /**
+   * Package holding the lorax templates (installed in the build root).
+   */
+  lorax_template_package?: string;
+  lorax_templates?: {
+    path: string;
+    after_dracut?: boolean;
+  }[];
+  lorax_logos_package?: string;
+  lorax_release_package?: string;
+  /**
+   * [source in the installer tree, destination in the ISO] pairs.
+   */
+  iso_files?: [string, string, ...string[]][];
+}
+export interface IsoConfigFragment {
+  use?: BlockName;
+  /**
+   * grub2-uefi (UEFI only), syslinux (isolinux for BIOS), grub2 (grub2 El Torito for BIOS), grub2-ppc64le, s390-iso.
+   */
+  boot_type?: 'grub2-uefi' | 'syslinux' | 'grub2' | 'grub2-ppc64le' | 's390-iso';
+  /**
+   * squashfs-ext4 (an ext4 image inside squashfs), squashfs or erofs.
+   */
+  rootfs_type?: 'squashfs-ext4' | 'squashfs' | 'erofs';
+  /**
+   * org.osbuild.erofs options (compression, options, cluster-size).
+   */
+  erofs_options?: {
+    compression?: {
+      method: 'lz4' | 'lz4hc' | 'lzma' | 'zstd';
+      level?: number;
+    };
+    options?: StringList;
+    'cluster-size'?: number;
+  };
+  label?: string;
+  preparer?: string;
+  publisher?: string;
+  application?: string;
+  exclude_paths?: StringList;
+  conditions?: {
+    when: When;
+    reason: Reason;
+    merge: IsoConfig;
+  }[];
+}
+/**
+ * How the ISO is assembled (osbuild/images' iso_config keys).
+ */
+export interface IsoConfig {
+  /**
+   * grub2-uefi (UEFI only), syslinux (isolinux for BIOS), grub2 (grub2 El Torito for BIOS), grub2-ppc64le, s390-iso.
+   */
+  boot_type?: 'grub2-uefi' | 'syslinux' | 'grub2' | 'grub2-ppc64le' | 's390-iso';
+  /**
+   * squashfs-ext4 (an ext4 image inside squashfs), squashfs or erofs.
+   */
+  rootfs_type?: 'squashfs-ext4' | 'squashfs' | 'erofs';
+  /**
+   * org.osbuild.erofs options (compression, options, cluster-size).
+   */
+  erofs_options?: {
+    compression?: {
+      method: 'lz4' | 'lz4hc' | 'lzma' | 'zstd';
+      level?: number;
+    };
+    options?: StringList;
+    'cluster-size'?: number;
+  };
+  label?: string;
+  preparer?: string;
+  publisher?: string;
+  application?: string;
+  exclude_paths?: StringList;
 }
 export interface Environment {
   packages?: StringList;
@@ -498,7 +635,7 @@ export interface ImageType {
    */
   inherits?: string;
   description?: string;
-  aliases?: StringList1;
+  aliases?: StringList7;
   kind?:
     | 'disk'
     | 'tar'
@@ -535,7 +672,7 @@ export interface ImageType {
   environment?: BlockName | Environment;
   image_config?: ImageConfigList;
   installer_config?: InstallerConfigFragment[];
-  iso_config?: InstallerConfigFragment[];
+  iso_config?: IsoConfigFragment[];
   ostree?: {
     name?: string;
     remote_name?: string;

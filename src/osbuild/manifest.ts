@@ -10,7 +10,7 @@ import type { ContainerSpec } from '../containers/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
-import { commitsTree, deploysCommit, outputPipelines, usesPartitionTable, type OstreeBuild } from './kinds/index.js';
+import { commitsTree, deploysCommit, kindPlan, outputPipelines, usesPartitionTable, type OstreeBuild } from './kinds/index.js';
 import { ostreePlan, type OstreeOptions } from './ostree.js';
 import { addOstreeSource, type OstreeCommit } from './stages/ostree.js';
 import { bootModeOf, customizePartitionTable, type PartitionCustomization, type PartitioningCustomization } from './partitions/customize.js';
@@ -171,33 +171,43 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
   const settings = osSettings(image, blueprint, input.seed, subscription);
   const ostree = ostreeBuild(input, ostreeCommits, !packages);
   if (ostree?.commit && ostree.commit.checksum !== UNRESOLVED) addOstreeSource(sources, ostree.commit);
-  // a deployment's tree is its commit's: no os pipeline, nothing to depsolve for it
-  const withOs = !deploysCommit(image.kind);
+  const plan = kindPlan(image, blueprint, settings);
+  if (plan.osConfig) settings.config = plan.osConfig(settings.config);
+  // a deployment's tree is its commit's, and installers without an OS payload have none: no os pipeline, nothing to depsolve for it
+  const withOs = !deploysCommit(image.kind) && plan.os !== 'none';
   const requests: PackageRequests = {};
-  const treePipelines: Pipeline[] = [];
+  let os: Pipeline | undefined;
   if (withOs) {
     requests.os = osPackageChain(image, settings, pt);
     const osInput = { image, ...(pt ? { pt } : {}), ...(packages ? { packages: packages.os } : {}), modules, ...(containers ? { containers } : {}), sources };
-    treePipelines.push({ name: 'os', build: 'name:build', stages: osStages(commitsTree(image.kind) ? { ...osInput, ostree: { ref: ostree!.ref, ...(ostree!.parent ? { parent: ostree!.parent } : {}) } } : osInput, settings) });
+    os = { name: 'os', build: 'name:build', stages: osStages(commitsTree(image.kind) ? { ...osInput, ostree: { ref: ostree!.ref, ...(ostree!.parent ? { parent: ostree!.parent } : {}) } } : osInput, settings) };
   }
   if (image.kind === 'ostree_container') {
     const extra = image.packageSets.container ?? { include: [], exclude: [] };
     requests['container-tree'] = [{ include: [...extra.include].sort(), exclude: [...extra.exclude], install_weak_deps: true }];
   }
+  Object.assign(requests, plan.packageChains);
   const outputs = outputPipelines({
     image,
     ...(pt ? { pt } : {}),
     ...(packages ? { packages } : {}),
     ...(settings.kernelName ? { kernelName: settings.kernelName } : {}),
     rng,
+    blueprint,
     sources,
     settings,
     ...(ostree ? { ostree } : {}),
   });
+  // the kind says where the os tree goes among its pipelines (upstream's creation order)
+  const payload: Pipeline[] = [...outputs];
+  if (os) {
+    const before = typeof plan.os === 'object' ? payload.findIndex((p) => p.name === (plan.os as { before: string }).before) : 0;
+    payload.splice(before < 0 ? payload.length : before, 0, os);
+  }
 
-  // the build root: the runner's packages, what every stage run in it needs, the platform's tools
-  const needed = new Set<string>(['selinux-policy-targeted', 'coreutils', 'xz', ...image.distro.runnerBuildPackages, ...image.platform.buildPackages, ...(pt ? tableTools(pt) : [])]);
-  for (const p of [...treePipelines, ...outputs]) for (const s of p.stages) for (const tool of stageTools(s.type, image.distro)) needed.add(tool);
+  // the build root: the runner's packages, what every stage run in it needs, the platform's tools, the kind's
+  const needed = new Set<string>(['selinux-policy-targeted', 'coreutils', 'xz', ...image.distro.runnerBuildPackages, ...image.platform.buildPackages, ...(pt ? tableTools(pt) : []), ...plan.buildPackages]);
+  for (const p of payload) for (const s of p.stages) for (const tool of stageTools(s.type, image.distro)) needed.add(tool);
   const buildChain: PackageTransaction[] = [{ include: [...needed].sort(), exclude: [], install_weak_deps: true }];
 
   const buildRpmOptions: Record<string, unknown> = image.distro.ignoreBuildKeyImportFailures ? { rpmkeys: { ignore_import_failures: true } } : {};
@@ -209,7 +219,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
     stage('org.osbuild.selinux', { file_contexts: 'etc/selinux/targeted/contexts/files/file_contexts', ...(Object.keys(labels).length ? { labels } : {}) }),
   ];
   const build: Pipeline = { name: 'build', runner: image.distro.runner, stages: buildStages };
-  return { pipelines: [build, ...treePipelines, ...outputs], requests: { build: buildChain, ...requests }, sources };
+  return { pipelines: [build, ...payload], requests: { build: buildChain, ...requests }, sources };
 }
 
 /** The package sets to depsolve for this image build (pipeline name → transactions). */

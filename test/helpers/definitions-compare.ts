@@ -166,13 +166,25 @@ export function compareWithUpstream(up: UpstreamDefs, catalog: Catalog, distros:
     };
     cmp('name', k.name, u.name);
     cmp('aliases', sortU(k.aliases), u.aliases);
-    cmp('kind', k.kind, u.kind);
+    cmp('kind', k.kind, u.kind === 'network-installer' ? 'network_installer' : u.kind);
     cmp('filename', k.filename, u.filename);
     cmp('mime_type', k.mimeType, u.mime_type);
     cmp('exports', [k.exportPipeline], u.exports);
     cmp('compression', k.compression ?? '', u.compression);
     cmp('bootable', k.bootable, u.bootable);
     cmp('default_size', k.defaultSize ?? 0, u.default_size);
+    cmp('boot_iso', k.bootIso, u.boot_iso);
+    if (u.boot_iso || k.bootIso) {
+      cmp('iso_label', k.isoLabel ?? '', u.iso_label);
+      cmp('variant', k.variant ?? '', u.variant);
+      cmp('iso_volume_label', k.isoVolumeLabel ?? null, u.iso_volume_label);
+      const sorted = (o: Record<string, unknown> | null) => Object.fromEntries(Object.entries(o ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)));
+      for (const [field, kv, uv] of [['installer_config', k.installerConfig, u.installer_config], ['iso_config', k.isoConfig, u.iso_config]] as const) {
+        const ko = sorted(kv as Record<string, unknown>);
+        const uo = sorted(uv);
+        for (const key of sortU([...Object.keys(ko), ...Object.keys(uo)])) cmp(`${field}.${key}`, ko[key], uo[key]);
+      }
+    }
     if (k.partitionTable || u.partition_table) cmp('required_partition_sizes', k.requiredDirectorySizes, u.required_partition_sizes);
     // upstream lists "" (no mode given, the default) where it lists any: Kiln always takes no mode
     cmp('partitioning_modes', k.partitioningModes ?? [], u.supported_partitioning_modes.filter((m) => m !== ''));

@@ -32,6 +32,7 @@ import path from 'node:path';
 import { fetchSkopeo, fetchSkopeoIndex, skopeoStage, StageError, type ItemResult } from './containers.js';
 import { Host } from './host.js';
 import { commitArchiveOf, fetchOstree, writeCommitArchive } from './ostree.js';
+import { writeIso } from './iso.js';
 import { loadManifest, LoadError } from './load.js';
 import { validateManifest } from './validate.js';
 
@@ -516,6 +517,8 @@ async function main(): Promise<number> {
         const filename = writer?.options?.filename;
         const commit = commitArchiveOf(byName.get(e)!, byName);
         if (commit) writeCommitArchive(path.join(args.outputDir, e, commit.filename), commit.ref, `stand-in commit of ${commit.ref}`);
+        // an ISO is assembled for real, as far as this host can (iso.ts)
+        else if (typeof filename === 'string' && byName.get(e)!.stages.some((st: Json) => st.type === 'org.osbuild.xorrisofs')) writeIso(path.join(args.outputDir, e, filename), byName.get(e)!, byName);
         else if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
         else mkdirSync(path.join(args.outputDir, e), { recursive: true });
       }

@@ -20,6 +20,7 @@ import type {
   ImageDefinitionsFile,
   ImageType,
   InstallerConfigFragment,
+  IsoConfigFragment,
   PackageSetEntry,
   PartitionTablesByArch,
   Platform,
@@ -60,7 +61,7 @@ interface BlockValue {
   platforms: Platform;
   image_configs: ImageConfigFragment;
   installer_configs: InstallerConfigFragment;
-  iso_configs: InstallerConfigFragment;
+  iso_configs: IsoConfigFragment;
   environments: Environment;
   option_lists: string[];
   directory_sizes: DirectorySizes;
@@ -280,5 +281,9 @@ function checkReferences(fam: Family): void {
     if (typeof t.environment === 'string') need('environments', t.environment, file, `${field}.environment`);
     if (typeof t.required_directory_sizes === 'string') need('directory_sizes', t.required_directory_sizes, file, `${field}.required_directory_sizes`);
     for (const [i, s] of (t.customizations?.supported ?? []).entries()) if (typeof s !== 'string') need('option_lists', s.use, file, `${field}.customizations.supported[${i}].use`);
+    for (const [i, f] of (t.installer_config ?? []).entries()) if (f.use !== undefined) need('installer_configs', f.use, file, `${field}.installer_config[${i}].use`);
+    for (const [i, f] of (t.iso_config ?? []).entries()) if (f.use !== undefined) need('iso_configs', f.use, file, `${field}.iso_config[${i}].use`);
   }
+  for (const [name, { value, file }] of fam.blocks.installer_configs) if (value.use !== undefined) need('installer_configs', value.use, file, `installer_configs.${name}.use`);
+  for (const [name, { value, file }] of fam.blocks.iso_configs) if (value.use !== undefined) need('iso_configs', value.use, file, `iso_configs.${name}.use`);
 }

@@ -14,7 +14,10 @@ import type {
   ImageConfig,
   ImageConfigFragment,
   ImageType,
+  InstallerConfig,
   InstallerConfigFragment,
+  IsoConfig,
+  IsoConfigFragment,
   PackageSetEntry,
   PartitionTable as PartitionTableDef,
   Platform,
@@ -98,8 +101,10 @@ export interface ResolvedImage {
   packageSets: Record<string, ResolvedPackageSet>;
   environment: { packages: string[]; services: string[] };
   imageConfig: ImageConfig;
-  installerConfig: Record<string, unknown>;
-  isoConfig: Record<string, unknown>;
+  installerConfig: InstallerConfig;
+  isoConfig: IsoConfig;
+  /** The ISO volume label: the distro's iso_label template with this type's iso_label and the arch. */
+  isoVolumeLabel?: string;
   ostree?: { name?: string; remoteName?: string; ref?: string; url?: string };
   useOstreeRemotes: boolean;
   /** Blueprint customization paths the type takes; undefined: no restriction declared. */
@@ -309,13 +314,18 @@ function applyConfig(family: Family, fragments: ImageConfigFragment[], ctx: Cond
   }
 }
 
-function applyLoose(fragments: InstallerConfigFragment[] | undefined, blocks: Map<string, { value: InstallerConfigFragment }>, ctx: ConditionContext): Record<string, unknown> {
+/** Installer and ISO config fragments in order: `use`d block, own keys, matching conditions; each key set replaces. */
+function applyInstallerLike<F extends { use?: string; conditions?: { when: Parameters<typeof matches>[0]; merge: object }[] }>(
+  fragments: F[] | undefined,
+  blocks: Map<string, { value: F }>,
+  ctx: ConditionContext,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const fragment of fragments ?? []) {
     const { use, conditions, ...own } = fragment;
-    if (typeof use === 'string' && blocks.get(use)) Object.assign(out, applyLoose([blocks.get(use)!.value], blocks, ctx));
+    if (use !== undefined) Object.assign(out, applyInstallerLike([blocks.get(use)!.value], blocks, ctx));
     Object.assign(out, structuredClone(own));
-    for (const c of (conditions as { when: Parameters<typeof matches>[0]; merge: Record<string, unknown> }[] | undefined) ?? []) if (matches(c.when, ctx)) Object.assign(out, structuredClone(c.merge));
+    for (const c of conditions ?? []) if (matches(c.when, ctx)) Object.assign(out, structuredClone(c.merge));
   }
   return out;
 }
@@ -439,8 +449,9 @@ function resolveWith(family: Family, m: DistroMatch, dist: ResolvedDistro, name:
     packageSets,
     environment: { packages: [...(env?.packages ?? [])], services: [...(env?.services ?? [])] },
     imageConfig,
-    installerConfig: applyLoose(def.installer_config, family.blocks.installer_configs, ctx),
-    isoConfig: applyLoose(def.iso_config, family.blocks.iso_configs, ctx),
+    installerConfig: applyInstallerLike<InstallerConfigFragment>(def.installer_config, family.blocks.installer_configs, ctx) as InstallerConfig,
+    isoConfig: applyInstallerLike<IsoConfigFragment>(def.iso_config, family.blocks.iso_configs, ctx) as IsoConfig,
+    ...(def.boot_iso && dist.isoLabelTemplate ? { isoVolumeLabel: template(dist.isoLabelTemplate, { ...vars, iso_label: def.iso_label ?? '' }) } : {}),
     ...(def.ostree ? { ostree: { name: def.ostree.name, remoteName: def.ostree.remote_name, ...(def.ostree.ref ? { ref: template(def.ostree.ref, vars) } : {}), url: def.ostree.url } } : {}),
     useOstreeRemotes: def.use_ostree_remotes ?? false,
     ...(supported ? { supportedCustomizations: sortedUnique(supported) } : {}),

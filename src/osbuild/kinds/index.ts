@@ -2,7 +2,9 @@
  * Image kinds: each turns a resolved definition into the pipelines after the OS tree. Code is
  * per kind, never per image type: what differs between types is data.
  */
+import type { Blueprint } from '../../blueprint/index.js';
 import { KilnError } from '../../errors.js';
+import type { ImageConfig } from '../../generated/image-definitions.schema.js';
 import type { ResolvedImage } from '../definitions/resolve.js';
 import type { PartitionTable } from '../partitions/model.js';
 import type { SeededRandom } from '../partitions/uuids.js';
@@ -11,7 +13,9 @@ import type { Pipeline } from '../stages/stage.js';
 import { containerPipelines, tarPipelines } from './archive.js';
 import { diskPipelines } from './disk.js';
 import { commitPipelines, containerCommitPipelines, ostreeDiskPipelines } from './ostree.js';
-import type { OsSettings } from '../stages/os.js';
+import { imageInstallerPipelines, installerPlan, liveInstallerPipelines, networkInstallerPipelines } from './installer.js';
+import { pxePlan, pxeTarPipelines } from './pxe.js';
+import type { OsSettings, PackageTransaction } from '../stages/os.js';
 import type { OstreeCommit } from '../stages/ostree.js';
 
 export interface KindInput {
@@ -23,6 +27,8 @@ export interface KindInput {
   sources: Sources;
   /** The image config and the blueprint, precedence applied. */
   settings: OsSettings;
+  /** The checked blueprint (installers put its users and installer options into the kickstart). */
+  blueprint?: Blueprint;
   /** ostree kinds: the ref the tree is committed as (with its parent), or the commit a disk deploys. */
   ostree?: OstreeBuild;
   /** The pipeline holding the tree a disk or container is made of (default `os`). */
@@ -49,6 +55,10 @@ const KINDS: Partial<Record<ResolvedImage['kind'], KindBuilder>> = {
   ostree_commit: commitPipelines,
   ostree_container: containerCommitPipelines,
   ostree_disk: ostreeDiskPipelines,
+  image_installer: imageInstallerPipelines,
+  network_installer: networkInstallerPipelines,
+  live_installer: liveInstallerPipelines,
+  pxe_tar: pxeTarPipelines,
 };
 
 /** Kinds whose OS tree becomes an ostree commit. */
@@ -61,10 +71,40 @@ export function deploysCommit(kind: ResolvedImage['kind']): boolean {
   return kind === 'ostree_disk' || kind === 'ostree_simplified_installer';
 }
 
+/** What a kind needs beyond its output pipelines, known before depsolving. */
+export interface KindPlan {
+  /** Where the `os` pipeline goes: first after build, before a named pipeline of the kind, or nowhere (installers without an OS payload). */
+  os: 'first' | 'none' | { before: string };
+  /** Package sets of the kind's own pipelines (pipeline name → transactions). */
+  packageChains: Record<string, PackageTransaction[]>;
+  /** Build-root packages the kind's pipelines need beyond their stages' tools (boot loaders an ISO copies, lorax templates). */
+  buildPackages: string[];
+  /** The kind's changes to the os pipeline's image config (the PXE tree's dracut configuration). */
+  osConfig?: (config: ImageConfig) => ImageConfig;
+}
+
+type KindPlanner = (image: ResolvedImage, blueprint: Blueprint, settings: OsSettings) => KindPlan;
+
+const PLANS: Partial<Record<ResolvedImage['kind'], KindPlanner>> = {
+  image_installer: installerPlan,
+  network_installer: installerPlan,
+  live_installer: installerPlan,
+  pxe_tar: pxePlan,
+};
+
+export function kindPlan(image: ResolvedImage, blueprint: Blueprint, settings: OsSettings): KindPlan {
+  return PLANS[image.kind]?.(image, blueprint, settings) ?? { os: 'first', packageChains: {}, buildPackages: [] };
+}
+
 export function outputPipelines(input: KindInput): Pipeline[] {
   const builder = KINDS[input.image.kind];
   if (!builder) throw new KilnError('KILN_UNSUPPORTED_IMAGE', `image type ${input.image.name} is of kind ${input.image.kind}, which this Kiln cannot build yet`, { details: { kind: input.image.kind } });
   return builder(input);
+}
+
+/** The pipeline whose packages are the image's content (its Koji components): the installer tree when there is no os tree. */
+export function contentPipeline(kind: ResolvedImage['kind']): string {
+  return kind === 'network_installer' || kind === 'live_installer' ? 'anaconda-tree' : 'os';
 }
 
 /** Whether the kind's OS tree lives in a partitioned disk. */

@@ -61,6 +61,9 @@ export interface OsSettings {
   chrony?: Record<string, unknown>;
   users: User[];
   groups: { name: string; gid?: number }[];
+  /** An installer's blueprint users and groups: they go into its kickstart, not into its payload. */
+  kickstartUsers: User[];
+  kickstartGroups: { name: string; gid?: number }[];
   firewall?: Record<string, unknown>;
   enabledServices: string[];
   disabledServices: string[];
@@ -175,6 +178,8 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
     // an installer's payload has no users: they go into its kickstart
     users: image.bootIso ? [] : [...bpUsers, ...(config.users ?? [])],
     groups: image.bootIso ? [] : (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })),
+    kickstartUsers: image.bootIso ? blueprintUsers(c).map((u) => stageUser(u, seed)) : [],
+    kickstartGroups: image.bootIso ? (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })) : [],
     ...(c.firewall ? { firewall: firewallOptions(c.firewall) } : config.firewall ? { firewall: config.firewall } : {}),
     enabledServices: uniq([...(config.enabled_services ?? []), ...(c.services?.enabled ?? []), ...(sub?.services ?? []), ...image.environment.services]),
     disabledServices: uniq([...(config.disabled_services ?? []), ...(c.services?.disabled ?? [])]),
@@ -246,13 +251,18 @@ export function osPackageChain(image: ResolvedImage, settings: OsSettings, pt: P
   return chain;
 }
 
-function usersStage(users: User[]): Stage {
+/** The users stage's (and the kickstart stage's) `users` map, by name. */
+export function usersOptions(users: User[]): Record<string, Record<string, unknown>> {
   const entries: Record<string, Record<string, unknown>> = {};
   for (const u of users) {
     const { name, force_password_reset, ...rest } = u;
     entries[name] = { ...rest, ...(force_password_reset ? { force_password_reset } : {}) };
   }
-  return stage('org.osbuild.users', { users: Object.fromEntries(Object.entries(entries).sort(([a], [b]) => (a < b ? -1 : 1))) });
+  return Object.fromEntries(Object.entries(entries).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+function usersStage(users: User[]): Stage {
+  return stage('org.osbuild.users', { users: usersOptions(users) });
 }
 
 function sysconfigStage(config: ImageConfig): Stage | undefined {

@@ -153,6 +153,19 @@ export const STAGE_TOOLS: Record<string, Tools> = {
   // both read the disk's virtual size with `qemu-img info`
   'org.osbuild.ovf': ['qemu-img'],
   'org.osbuild.vagrant': ['qemu-img'],
+  // installer ISOs (the boot loader files they copy come with the kind's build packages)
+  'org.osbuild.buildstamp': [],
+  'org.osbuild.anaconda': [],
+  'org.osbuild.lorax-script': [],
+  'org.osbuild.kickstart': [],
+  'org.osbuild.discinfo': [],
+  'org.osbuild.squashfs': ['squashfs-tools'],
+  'org.osbuild.erofs': ['erofs-utils'],
+  'org.osbuild.grub2.iso': [],
+  'org.osbuild.grub2.iso.legacy': ['grub2-pc-modules'],
+  'org.osbuild.isolinux': [],
+  'org.osbuild.xorrisofs': ['xorriso'],
+  'org.osbuild.implantisomd5': ['isomd5sum'],
 };
 
 export function stageTools(type: string, distro: ResolvedDistro): string[] {

@@ -1,0 +1,244 @@
+/**
+ * Installer ISOs: image_installer (anaconda installs the os tree from a tarball on the ISO,
+ * `liveimg`), network_installer (boot.iso/netinst: anaconda installs from the network) and
+ * live_installer (a live desktop with anaconda). The pieces are in anaconda.ts; what each kind
+ * adds is its payload, its kernel command line, its kickstart and which blueprint installer
+ * options it applies (the others are refused, naming the field).
+ */
+import type { Blueprint } from '../../blueprint/index.js';
+import { InvalidInputError, KilnError } from '../../errors.js';
+import type { ResolvedImage } from '../definitions/resolve.js';
+import { fileStages } from '../stages/files.js';
+import { usersOptions, type OsSettings } from '../stages/os.js';
+import type { Sources } from '../stages/rpm.js';
+import { stage, type Pipeline, type Stage } from '../stages/stage.js';
+import {
+  ANACONDA_TREE,
+  KICKSTART_PATH,
+  anacondaBuildPackages,
+  anacondaKernel,
+  anacondaPackageChain,
+  anacondaTreePipeline,
+  bootisoPipeline,
+  bootisoTreePipeline,
+  efibootTreePipeline,
+  hasEfiBoot,
+  isoSpecOf,
+  rootfsImagePipeline,
+  type AnacondaSpec,
+  type AnacondaType,
+  type BootMenu,
+  type IsoSpec,
+} from './anaconda.js';
+import type { KindInput, KindPlan } from './index.js';
+import { treeInput } from './outputs.js';
+
+const MODULE_USERS = 'org.fedoraproject.Anaconda.Modules.Users';
+const MODULE_SECURITY = 'org.fedoraproject.Anaconda.Modules.Security';
+
+const TYPES: Record<string, AnacondaType> = { image_installer: 'payload', network_installer: 'netinst', live_installer: 'live' };
+
+/** Which blueprint installer options each kind applies; the rest are refused. */
+const APPLIED: Record<AnacondaType, string[]> = {
+  payload: ['unattended', 'sudo-nopasswd', 'kickstart', 'modules'],
+  // boot.iso has no org.osbuild.anaconda stage: module choices would be lost
+  netinst: ['unattended', 'sudo-nopasswd', 'kickstart'],
+  // the live image has no kickstart and no anaconda module configuration
+  live: [],
+};
+
+type Installer = NonNullable<NonNullable<Blueprint['customizations']>['installer']>;
+
+/** The kickstart the ISO carries, as the blueprint asks for it. */
+export interface KickstartPlan {
+  /** Where the boot loader's inst.ks points (in the ISO's root). */
+  path: string;
+  users: OsSettings['kickstartUsers'];
+  groups: OsSettings['kickstartGroups'];
+  unattended: boolean;
+  sudoNopasswd: string[];
+  /** The blueprint's own kickstart text, included after Kiln's. */
+  contents?: string;
+  language?: string;
+  keyboard?: string;
+  timezone?: string;
+}
+
+interface InstallerBuild {
+  spec: AnacondaSpec;
+  iso: IsoSpec;
+  menu: BootMenu;
+  kickstart?: KickstartPlan;
+}
+
+const FIELD = 'blueprint.customizations.installer';
+const nonEmpty = (v: unknown) => v !== undefined && v !== null && v !== false && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.values(v as object).every((x) => x === undefined));
+
+function checkInstallerOptions(image: ResolvedImage, type: AnacondaType, inst: Installer | undefined): void {
+  if (!inst) return;
+  for (const [key, value] of Object.entries(inst)) {
+    if (!nonEmpty(value)) continue;
+    if (!APPLIED[type].includes(key)) throw new InvalidInputError(`${FIELD}.${key}`, `is not applied by image type ${image.name} (${image.kind}): Kiln refuses it rather than ignore it`);
+  }
+}
+
+/** What the kickstart cannot say (checkBlueprint already refused kickstart text together with options that write kickstart lines). */
+function checkKickstart(k: KickstartPlan): void {
+  const root = k.users.find((u) => u.name === 'root');
+  // upstream's unattended kickstart locks root, dropping the password without a word
+  if (root?.password !== undefined && k.unattended) {
+    throw new InvalidInputError('blueprint.customizations.user', 'a password for "root" cannot be combined with installer.unattended (the unattended installation locks root)');
+  }
+  if (root) {
+    const bad = (['expiredate', 'force_password_reset', 'gid', 'groups', 'home', 'shell', 'uid'] as const).filter((f) => root[f] !== undefined);
+    if (bad.length) throw new InvalidInputError('blueprint.customizations.user', `the installer's kickstart cannot set ${bad.join(', ')} for user "root" (only its password and key)`);
+  }
+}
+
+function installerBuild(image: ResolvedImage, blueprint: Blueprint, settings: OsSettings): InstallerBuild {
+  const type = TYPES[image.kind];
+  if (!type) throw new KilnError('KILN_INTERNAL', `${image.kind} is not an installer kind`, {});
+  const c = blueprint.customizations ?? {};
+  const inst = c.installer;
+  checkInstallerOptions(image, type, inst);
+  const config = image.installerConfig;
+  const iso = isoSpecOf(image);
+  const enabled = [...(config.enabled_anaconda_modules ?? []), ...(inst?.modules?.enable ?? [])];
+  if (type === 'payload') enabled.push(MODULE_USERS);
+  if (settings.fips) enabled.push(MODULE_SECURITY);
+  const locale = type === 'payload' ? settings.language : type === 'live' ? image.imageConfig.locale : c.locale?.languages?.[0];
+  const spec: AnacondaSpec = {
+    type,
+    image,
+    config,
+    enabledModules: enabled,
+    disabledModules: [...(inst?.modules?.disable ?? [])],
+    locale: locale ?? 'C.UTF-8',
+    ...(type === 'live' ? { selinux: 'targeted' as const } : {}),
+  };
+
+  let kickstart: KickstartPlan | undefined;
+  if (type !== 'live') {
+    const k: KickstartPlan = {
+      path: KICKSTART_PATH,
+      users: settings.kickstartUsers,
+      groups: settings.kickstartGroups,
+      unattended: inst?.unattended ?? false,
+      sudoNopasswd: [...(inst?.['sudo-nopasswd'] ?? [])],
+      ...(inst?.kickstart?.contents !== undefined ? { contents: inst.kickstart.contents } : {}),
+      // the image installer's kickstart takes the payload's locale settings; boot.iso has none
+      ...(type === 'payload' ? { language: settings.language ?? '', ...(settings.keyboard?.keymap ? { keyboard: settings.keyboard.keymap } : {}), timezone: settings.timezone ?? '' } : {}),
+    };
+    checkKickstart(k);
+    const empty = !k.unattended && !k.sudoNopasswd.length && k.contents === undefined && !k.users.length && !k.groups.length;
+    // boot.iso gets a kickstart only when the blueprint asks for one
+    if (type === 'payload' || !empty) kickstart = k;
+  }
+
+  const label = iso.label;
+  const append = [...(kickstart?.unattended ? (config.kickstart_unattended_extra_kernel_opts ?? []) : []), ...settings.kernelOptions];
+  const kernelOpts =
+    type === 'live'
+      ? [`root=live:CDLABEL=${label}`, 'rd.live.image', 'quiet', 'rhgb', ...append]
+      : [`inst.stage2=hd:LABEL=${label}`, ...(kickstart ? [`inst.ks=hd:LABEL=${label}:${kickstart.path}`] : []), ...(settings.fips ? ['fips=1'] : []), ...append];
+  return { spec, iso, menu: { kernelOpts, defaultMenu: config.default_menu ?? 0 }, ...(kickstart ? { kickstart } : {}) };
+}
+
+export function installerPlan(image: ResolvedImage, blueprint: Blueprint, settings: OsSettings): KindPlan {
+  const { spec, iso } = installerBuild(image, blueprint, settings);
+  return {
+    os: image.kind === 'image_installer' ? { before: 'bootiso-tree' } : 'none',
+    packageChains: { [ANACONDA_TREE]: anacondaPackageChain(spec, iso) },
+    buildPackages: anacondaBuildPackages(spec, iso),
+  };
+}
+
+/** The kickstart stage's options and the files it needs (the blueprint's text in an %include). */
+export function kickstartStages(k: KickstartPlan, extra: Record<string, unknown>, sources: Sources): Stage[] {
+  const users = usersOptions(k.users);
+  let rootpw: Record<string, unknown> | undefined;
+  if (users.root) {
+    const { password, ...rest } = users.root;
+    if (password !== undefined) rootpw = { iscrypted: true, password };
+    if (rest.key !== undefined) users.root = rest;
+    else delete users.root;
+  }
+  const options: Record<string, unknown> = {
+    path: k.path,
+    ...extra,
+    ...(Object.keys(users).length ? { users } : {}),
+    ...(k.groups.length ? { groups: Object.fromEntries(k.groups.map((g) => [g.name, g.gid !== undefined ? { gid: g.gid } : {}])) } : {}),
+    ...(rootpw ? { rootpw } : {}),
+  };
+  const files: { path: string; data: string }[] = [];
+  if (k.contents !== undefined) {
+    // Kiln's kickstart becomes <name>-base.ks; the one the boot loader names includes it, then the blueprint's text
+    const base = k.path.replace(/(\.[^./]*)?$/, (ext) => `-base${ext}`);
+    options.path = base;
+    files.push({ path: k.path, data: `%include /run/install/repo${base}\n${k.contents}` });
+  }
+  if (k.unattended) {
+    Object.assign(options, {
+      // unset in the plan: the defaults; set but empty (an image without a locale or zone): left out, as upstream does
+      lang: k.language === undefined ? 'en_US.UTF-8' : k.language || undefined,
+      keyboard: k.keyboard || 'us',
+      timezone: k.timezone === undefined ? 'UTC' : k.timezone || undefined,
+      display_mode: 'text',
+      reboot: { eject: true },
+      rootpw: { lock: true },
+      zerombr: true,
+      clearpart: { all: true, initlabel: true },
+      autopart: { type: 'plain', fstype: 'xfs', nohome: true },
+      network: [{ bootproto: 'dhcp', device: 'link', activate: true, onboot: 'on' }],
+    });
+    for (const key of ['lang', 'timezone']) if (options[key] === undefined) delete options[key];
+  }
+  const names = [...new Set(k.sudoNopasswd)].sort();
+  if (names.length) {
+    options['%post'] = [
+      {
+        commands: [
+          ...names.flatMap((n) => [`echo -e "${n}\\tALL=(ALL)\\tNOPASSWD: ALL" > "/etc/sudoers.d/${n}"`, `chmod 0440 /etc/sudoers.d/${n}`]),
+          'restorecon -rvF /etc/sudoers.d',
+        ],
+      },
+    ];
+  }
+  return [stage('org.osbuild.kickstart', options), ...fileStages(files, sources)];
+}
+
+function requireInputs(input: KindInput): { blueprint: Blueprint; settings: OsSettings; sources: Sources } {
+  if (!input.blueprint || !input.settings || !input.sources) throw new KilnError('KILN_INTERNAL', `the ${input.image.kind} kind needs the blueprint, the OS settings and the sources`, {});
+  return { blueprint: input.blueprint, settings: input.settings, sources: input.sources };
+}
+
+function installerPipelines(input: KindInput, payload: (b: InstallerBuild, sources: Sources) => Stage[]): Pipeline[] {
+  const { image, rng } = input;
+  const { blueprint, settings, sources } = requireInputs(input);
+  const b = installerBuild(image, blueprint, settings);
+  const packages = input.packages?.[ANACONDA_TREE];
+  const out: Pipeline[] = [anacondaTreePipeline(b.spec, packages, sources)];
+  if (b.iso.rootfsType === 'squashfs-ext4') out.push(rootfsImagePipeline(b.spec.type));
+  if (hasEfiBoot(b.iso.bootType)) out.push(efibootTreePipeline(image, b.iso, b.menu));
+  out.push(bootisoTreePipeline({ spec: b.spec, iso: b.iso, menu: b.menu, kernel: anacondaKernel(packages), rng, payloadStages: payload(b, sources) }));
+  out.push(bootisoPipeline(image.filename, b.iso));
+  return out;
+}
+
+/** Where the image installer's payload is on the ISO, and how anaconda's kickstart finds it. */
+const LIVEIMG = '/liveimg.tar.gz';
+
+export function imageInstallerPipelines(input: KindInput): Pipeline[] {
+  return installerPipelines(input, (b, sources) => [
+    stage('org.osbuild.tar', { filename: LIVEIMG }, { inputs: { tree: treeInput('os') } }),
+    ...kickstartStages(b.kickstart!, { liveimg: { url: `file:///run/install/repo${LIVEIMG}` } }, sources),
+  ]);
+}
+
+export function networkInstallerPipelines(input: KindInput): Pipeline[] {
+  return installerPipelines(input, (b, sources) => (b.kickstart ? kickstartStages(b.kickstart, {}, sources) : []));
+}
+
+export function liveInstallerPipelines(input: KindInput): Pipeline[] {
+  return installerPipelines(input, () => []);
+}
