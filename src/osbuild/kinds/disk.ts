@@ -155,7 +155,8 @@ function creationStages(filename: string, pt: PartitionTable): Stage[] {
   return stages;
 }
 
-function finishStages(filename: string, pt: PartitionTable): Stage[] {
+/** After the tree is in: LVM metadata, LUKS passphrases a clevis binding replaces. */
+export function finishStages(filename: string, pt: PartitionTable): Stage[] {
   const stages: Stage[] = [];
   walk(pt, (payload, index, path) => {
     if (payload.kind === 'lvm') stages.push(stage('org.osbuild.lvm2.metadata', { vg_name: payload.name }, { devices: asDevice(chain(filename, pt, index, path, true)) }));
@@ -197,11 +198,8 @@ function grubPrefix(pt: PartitionTable): { number: number; path: string; filesys
   return { number: index, path: ownPartition ? '/grub2' : '/boot/grub2', filesystem };
 }
 
-export function imagePipeline(input: KindInput, filename: string): Pipeline {
-  const { image, pt, packages } = input;
-  if (!pt) throw new KilnError('KILN_MANIFEST', `image type ${image.name} has no partition table for ${image.arch}`, {});
-  const platform = image.platform;
-  const tool = image.imageConfig.partitioning_tool ?? 'sfdisk';
+/** The empty image file, its partition table, then its LUKS containers, volume groups and file systems. */
+export function prepareStages(filename: string, pt: PartitionTable, tool: 'sfdisk' | 'sgdisk'): Stage[] {
   const partitions = pt.partitions.map((p) => ({
     ...(p.bootable ? { bootable: true } : {}),
     ...(p.label ? { name: p.label } : {}),
@@ -211,7 +209,7 @@ export function imagePipeline(input: KindInput, filename: string): Pipeline {
     ...(pt.type === 'gpt' && p.uuid ? { uuid: p.uuid } : {}),
     ...(p.attrs?.length ? { attrs: p.attrs } : {}),
   }));
-  const stages: Stage[] = [
+  return [
     stage('org.osbuild.truncate', { filename, size: String(pt.size) }),
     stage(
       tool === 'sgdisk' ? 'org.osbuild.sgdisk' : 'org.osbuild.sfdisk',
@@ -220,6 +218,13 @@ export function imagePipeline(input: KindInput, filename: string): Pipeline {
     ),
     ...creationStages(filename, pt),
   ];
+}
+
+export function imagePipeline(input: KindInput, filename: string): Pipeline {
+  const { image, pt, packages } = input;
+  if (!pt) throw new KilnError('KILN_MANIFEST', `image type ${image.name} has no partition table for ${image.arch}`, {});
+  const platform = image.platform;
+  const stages = prepareStages(filename, pt, image.imageConfig.partitioning_tool ?? 'sfdisk');
   const tree = treeMounts(filename, pt);
   stages.push(stage('org.osbuild.copy', { paths: [{ from: 'input://root-tree/', to: 'mount://-/' }] }, { inputs: { 'root-tree': treeInput('os') }, devices: tree.devices, mounts: tree.mounts }));
   const fromTree = platform.bootFiles.filter((f) => !f.fromBuild);

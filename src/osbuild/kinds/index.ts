@@ -35,5 +35,5 @@ export function outputPipelines(input: KindInput): Pipeline[] {
 
 /** Whether the kind's OS tree lives in a partitioned disk. */
 export function usesPartitionTable(kind: ResolvedImage['kind']): boolean {
-  return kind === 'disk' || kind === 'ostree_disk' || kind === 'ostree_simplified_installer';
+  return kind === 'disk' || kind === 'ostree_disk' || kind === 'ostree_simplified_installer' || kind === 'bootable_container';
 }

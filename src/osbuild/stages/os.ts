@@ -83,7 +83,7 @@ export interface OsSettings {
 const uniq = (list: string[]) => [...new Set(list)];
 
 /** A blueprint user as the users stage takes it (home without its trailing slash, password crypted). */
-function stageUser(u: ReturnType<typeof blueprintUsers>[number], seed: string | number | bigint): User {
+export function stageUser(u: ReturnType<typeof blueprintUsers>[number], seed: string | number | bigint): User {
   const password = u.password ? cryptPassword(u.password, saltOf(new SeededRandom(`${seed}:password:${u.name}`).bytes(16))) : undefined;
   return {
     name: u.name,
@@ -230,7 +230,7 @@ export function osPackageChain(image: ResolvedImage, settings: OsSettings, pt: P
   return chain;
 }
 
-function usersStage(users: User[]): Stage {
+export function usersStage(users: User[]): Stage {
   const entries: Record<string, Record<string, unknown>> = {};
   for (const u of users) {
     const { name, force_password_reset, ...rest } = u;
