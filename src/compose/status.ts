@@ -76,8 +76,8 @@ function errorId(code: string, jobType: string): number {
   if (code === 'KILN_JOB_DEPENDENCY_FAILED') return jobType === JOB_TYPES.finalize ? 13 : 26;
   if (jobType === JOB_TYPES.init) return 15;
   if (jobType === JOB_TYPES.finalize) return 16;
-  // composer: 30 ErrorContainerResolution (its container-resolve job)
-  if (jobType === JOB_TYPES.depsolve) return code === 'KILN_DEPSOLVE' ? 20 : code === 'KILN_CONTAINER_RESOLVE' ? 30 : 5;
+  // composer: 30 ErrorContainerResolution (its container-resolve job; a bootable container's information too)
+  if (jobType === JOB_TYPES.depsolve) return code === 'KILN_DEPSOLVE' ? 20 : code === 'KILN_CONTAINER_RESOLVE' || code === 'KILN_BOOTC_INFO' ? 30 : 5;
   if (code === 'KILN_MANIFEST') return 8;
   if (code.startsWith('KILN_KOJI') || code === 'KILN_UPLOAD') return 11;
   return 10;
@@ -96,7 +96,7 @@ function imageError(view: ComposeView, image: ComposeView['images'][number]): Im
     if (cause) {
       const inner = toImageError(cause, cause.error!);
       // composer: 31 ErrorContainerDependency, 5 ErrorDepsolveDependency
-      const id = cause.type === JOB_TYPES.init ? 26 : cause.error!.code === 'KILN_CONTAINER_RESOLVE' ? 31 : 5;
+      const id = cause.type === JOB_TYPES.init ? 26 : cause.error!.code === 'KILN_CONTAINER_RESOLVE' || cause.error!.code === 'KILN_BOOTC_INFO' ? 31 : 5;
       return { id, reason: `${cause.type} failed: ${inner.reason}`, details: [inner] };
     }
   }

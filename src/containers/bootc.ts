@@ -7,6 +7,9 @@
  */
 import type { ContainerSpec } from './resolve.js';
 
+/** The image definitions' distro of bootc images (image-types/bootc): a compose of them names none. */
+export const BOOTC_DISTRIBUTION = 'bootc-generic';
+
 /** The image request's `bootc` options, as koji-image-builder's hub takes them. */
 export interface BootcOptions {
   ref?: string;
@@ -28,6 +31,8 @@ export interface OsRelease {
 
 /** What one container says about itself. */
 export interface BootcContainerInfo {
+  /** Its config's architecture (amd64, arm64, …). */
+  arch?: string;
   os_release?: OsRelease;
   /** [install.filesystem.root] type of the install configuration (absent: the container names none). */
   root_fs?: string;

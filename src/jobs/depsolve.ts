@@ -1,5 +1,7 @@
 import { depsolve, type DepsolveResult } from '../depsolve/index.js';
-import { resolveContainers, type ContainerSpec } from '../containers/index.js';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { resolveBootc, resolveContainers, type BootcInfo, type ContainerSpec } from '../containers/index.js';
 import { depsolveRequestsFor, packageRequests, payloadRepositories, resolveImage } from '../osbuild/index.js';
 import { buildInputOf, seedOf, type DepsolveArgs } from '../compose/index.js';
 import { checkDefinitions } from './definitions.js';
@@ -14,6 +16,15 @@ export interface DepsolveJobResult {
   package_sets: Record<string, DepsolveResult>;
   /** The blueprint's containers pinned to their digests, in blueprint order (absent when it has none). */
   containers?: ContainerSpec[];
+  /** A bootc image's containers pinned and read (bootc images only). */
+  bootc?: BootcInfo;
+}
+
+/** Where bootable containers are copied while they are read: the state directory (they are big). */
+async function bootcWorkDir(stateDir: string): Promise<string> {
+  const dir = path.join(stateDir, 'tmp');
+  await mkdir(dir, { recursive: true });
+  return dir;
 }
 
 /** composer's container resolver gives each container a minute. */
@@ -58,6 +69,16 @@ export const depsolveJob: JobType = {
       timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
       log,
     });
+    // a bootc image's distribution is its container: pinned and read before anything else
+    const bootc = args.bootc
+      ? await resolveBootc(args.bootc, 'bootc', {
+          arch: args.arch,
+          signal,
+          timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
+          log,
+          workDir: await bootcWorkDir(services.config.state_dir),
+        })
+      : undefined;
     const package_sets: Record<string, DepsolveResult> = {};
     for (const [name, request] of Object.entries(requests)) {
       const started = Date.now();
@@ -75,6 +96,6 @@ export const depsolveJob: JobType = {
       const count = package_sets[name].transactions.reduce((n, t) => n + t.packages.length, 0);
       log.info({ packageSet: name, packages: count, durationMs: Date.now() - started }, 'package set resolved');
     }
-    return { package_sets, ...(containers.length ? { containers } : {}) } satisfies DepsolveJobResult;
+    return { package_sets, ...(containers.length ? { containers } : {}), ...(bootc ? { bootc } : {}) } satisfies DepsolveJobResult;
   },
 };

@@ -165,6 +165,7 @@ export const osbuildJob: JobType = {
       imageType: args.image_type,
       packageSets: depsolved.package_sets,
       ...(depsolved.containers ? { containers: depsolved.containers } : {}),
+      ...(depsolved.bootc ? { bootc: depsolved.bootc } : {}),
       ...buildInputOf(args),
       seed: seedOf(args),
       ...(args.size !== undefined ? { size: args.size } : {}),
