@@ -11,12 +11,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
 import type { Blueprint } from '../src/blueprint/index.js';
 import { ContainerResolveError, resolveBootc, type BootcInfo } from '../src/containers/index.js';
 import { mergeInstallConfig, parseOsRelease } from '../src/containers/bootc-info.js';
 import { createCompose } from '../src/compose/index.js';
 import { InvalidInputError, KilnError } from '../src/errors.js';
-import { generateManifest, imageCatalog, kojiFilename, packageRequests, resolveImage, runOsbuild, type Manifest, type ManifestStage } from '../src/osbuild/index.js';
+import { builtinDefinitionsDir, generateManifest, imageCatalog, kojiFilename, packageRequests, resolveImage, runOsbuild, type Manifest, type ManifestStage } from '../src/osbuild/index.js';
 import { depsolveJob, type DepsolveJobResult } from '../src/jobs/depsolve.js';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
@@ -24,6 +25,7 @@ import { ARCHIVE_TYPES } from '../src/koji/archive-types.js';
 import { bootcInfo, BUILD_CONTAINER } from './helpers/bootc.js';
 import { startRegistry, type LayerEntry, type PushedImage, type TestRegistry } from './helpers/registry.js';
 import { validateManifest } from './osbuild-standin/validate.js';
+import { findReference } from './helpers/reference.js';
 import { loadManifest } from './osbuild-standin/load.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
@@ -72,6 +74,7 @@ test.before(async () => {
   await registry.pushLayers('kiln/no-fs', '1', [[{ name: 'usr/lib/os-release', content: OS_RELEASE }]]);
   await registry.pushLayers('kiln/f2fs', '1', [[{ name: 'usr/lib/os-release', content: OS_RELEASE }, { name: 'usr/lib/bootc/install/00.toml', content: '[install.filesystem.root]\ntype = "f2fs"\n' }]]);
   await registry.pushLayers('kiln/arm', '1', BOOTC_LAYERS, { arch: 'arm64' });
+  await registry.pushLayers('kiln/own-disk', '1', [...BOOTC_LAYERS, [{ name: 'usr/lib/bootc-image-builder/disk.yaml', content: 'partition_table: {}\n' }]]);
 });
 
 test.after.always(async () => {
@@ -125,6 +128,9 @@ test('a container that cannot be made into a disk: a clear error naming the fiel
   t.is((err as ContainerResolveError).field, 'image_requests[0].bootc.ref');
   t.regex(err!.message, /the image is for arm64, the build for x86_64/);
   t.is((await read('kiln/arm:1', {}, 'aarch64')).container.arch, 'arm64');
+  err = await t.throwsAsync(read('kiln/own-disk:1'));
+  t.is((err as KilnError).code, 'KILN_BOOTC_INFO');
+  t.regex(err!.message, /brings its own image builder configuration \(\/usr\/lib\/bootc-image-builder\/disk\.yaml/);
   err = await t.throwsAsync(read('kiln/fedora-bootc:43'));
   t.is((err as ContainerResolveError).reason, 'not-found');
   err = await t.throwsAsync(read('kiln/fedora-bootc:42', { 'build-ref': `${registry.host}/kiln/nope:1` }));
@@ -334,4 +340,79 @@ test('end to end: the depsolve job pins and reads the container, the manifest bu
   const failed = await runOsbuild({ manifest: two, exportPipeline: image.exportPipeline, exportFilename: image.filename, outputDir: path.join(dir, 'out2'), storeDir: path.join(dir, 'store'), osbuildPath: STANDIN, timeoutMs: 120_000 });
   t.false(failed.success);
   t.regex(readFileSync(failed.logPath, 'utf8'), /AssertionError/);
+});
+
+/** "10 GiB" → bytes (upstream's datasizes). */
+function bytesOf(s: string | number): number {
+  if (typeof s === 'number') return s;
+  const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB|TiB)?\s*$/.exec(s)!;
+  return Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB', 'TiB'].indexOf(m[2] ?? 'B');
+}
+
+test("golden: the bootc types equal osbuild/images' bootc-generic definitions but for the differences listed in DIFFERENCES.yaml (bootc)", (t) => {
+  const dir = process.env.KILN_UPSTREAM_DEFS ?? findReference('upstream/images-distrodefs');
+  const file = dir && path.join(dir, 'bootc-generic', 'imagetypes.yaml');
+  if (!file || !existsSync(file)) {
+    t.log('skipped: shared/reference/upstream/images-distrodefs/bootc-generic is not here');
+    t.pass();
+    return;
+  }
+  const upstream = YAML.parse(readFileSync(file, 'utf8'), { merge: true, maxAliasCount: -1 }) as { image_types: Record<string, any> };
+  const listed = (YAML.parse(readFileSync(path.join(builtinDefinitionsDir, 'DIFFERENCES.yaml'), 'utf8')) as { bootc: { where: string; field: string; reason: string }[] }).bootc;
+  const differences: { where: string; field: string; kiln: unknown; upstream: unknown }[] = [];
+  const differ = (where: string, field: string, kiln: unknown, up: unknown) => {
+    if (JSON.stringify(kiln) !== JSON.stringify(up)) differences.push({ where, field, kiln, upstream: up });
+  };
+  let compared = 0;
+  for (const [name, u] of Object.entries(upstream.image_types)) {
+    if (name.startsWith('.')) continue;
+    let image;
+    try {
+      image = resolveImage('bootc-generic', 'x86_64', name);
+    } catch {
+      differences.push({ where: name, field: 'offered', kiln: false, upstream: u.image_func });
+      continue;
+    }
+    if (u.image_func !== 'bootc_disk') {
+      differences.push({ where: name, field: 'offered', kiln: image.kind, upstream: u.image_func });
+      continue;
+    }
+    differ(name, 'filename', image.filename, u.filename);
+    differ(name, 'mime_type', image.mimeType, u.mime_type);
+    differ(name, 'exports', [image.exportPipeline], u.exports);
+    differ(name, 'default_size', image.defaultSize, bytesOf(u.default_size));
+    differ(name, 'aliases', [...image.aliases].sort(), [...(u.name_aliases ?? [])].sort());
+    differ(name, 'required_directory_sizes', image.requiredDirectorySizes, Object.fromEntries(Object.entries(u.required_partition_sizes).map(([k, v]) => [k, bytesOf(v as string)])));
+    differ(name, 'image_config.kernel_options', image.imageConfig.kernel_options, u.image_config.kernel_options);
+    differ(name, 'supported_options', [...(image.supportedCustomizations ?? [])].sort(), [...u.blueprint.supported_options].sort());
+    for (const [arch, table] of Object.entries(u.partition_table as Record<string, any>)) {
+      const pt = resolveImage('bootc-generic', arch, name).partitionTable!;
+      differ(`${name}/${arch}`, 'partition_table.type', pt.type, table.type);
+      const mine = pt.partitions.map((p) => {
+        const fs = p.payload?.kind === 'filesystem' ? p.payload : undefined;
+        return { size: p.size, type: String(p.type).toUpperCase(), bootable: !!p.bootable, ...(fs ? { mountpoint: fs.mountpoint, label: fs.label, fstab: fs.fstabOptions, passno: fs.fstabPassno, ...(fs.mountpoint === '/boot/efi' ? { fs: fs.type } : {}) } : {}) };
+      });
+      const theirs = (table.partitions as any[]).map((p) => ({
+        size: bytesOf(p.size),
+        type: String(p.type).toUpperCase(),
+        bootable: !!p.bootable,
+        ...(p.payload ? { mountpoint: p.payload.mountpoint, label: p.payload.label, fstab: p.payload.fstab_options, passno: p.payload.fstab_passno ?? 0, ...(p.payload.mountpoint === '/boot/efi' ? { fs: p.payload.type } : {}) } : {}),
+      }));
+      differ(`${name}/${arch}`, 'partition_table.partitions', mine, theirs);
+    }
+    compared++;
+  }
+  const glob = (p: string) => new RegExp(`^${p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const used = new Set<object>();
+  for (const d of differences) {
+    const entry = listed.find((l) => l.field === d.field && glob(l.where).test(d.where));
+    if (entry) used.add(entry);
+    else t.fail(`${d.where} ${d.field}: Kiln ${JSON.stringify(d.kiln)} — upstream ${JSON.stringify(d.upstream)}`);
+  }
+  for (const l of listed) {
+    t.true(l.reason.length > 20, `${l.where} ${l.field}: a reason`);
+    t.true(used.has(l), `DIFFERENCES.yaml bootc: ${l.where} ${l.field} matches no difference any more`);
+  }
+  t.is(compared, 7);
+  t.log(`${compared} bootc types compared; ${differences.length} differences, all listed`);
 });

@@ -21,7 +21,9 @@ import { BOOTC_ROOT_FS, type BootcContainerInfo, type BootcInfo, type BootcOptio
 import { classifySkopeo, ContainerResolveError, containerPlatform, resolveContainer, type ContainerSpec, type ResolveOptions } from './resolve.js';
 
 /** Files whose content is read (small ones: os-release, TOML, the SELinux config). */
-const READ = [/^usr\/lib\/os-release$/, /^etc\/os-release$/, /^usr\/lib\/bootc\/install\/[^/]+\.toml$/, /^etc\/selinux\/config$/];
+const READ = [/^usr\/lib\/os-release$/, /^etc\/os-release$/, /^usr\/lib\/bootc\/install\/[^/]+\.toml$/, /^etc\/selinux\/config$/, /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\/(?:disk\.yaml|config\.json|config\.toml)$/];
+/** Where upstream reads a container's own disk layout and customizations (pkg/bib/osinfo). */
+const EMBEDDED = /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\//;
 /** Directories whose names are the UEFI vendor. */
 const VENDOR = [/^usr\/lib\/bootupd\/updates\/EFI\/([^/]+)\//, /^usr\/lib\/efi\/shim\/[^/]+\/EFI\/([^/]+)\//];
 const MAX_FILE = 1024 * 1024;
@@ -177,8 +179,9 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     const install = mergeInstallConfig(toml);
     const selinux = fileIn(state, 'etc/selinux/config');
     const policy = selinux ? selinuxPolicy(selinux.toString('utf8')) : undefined;
+    const embedded = [...state.files.keys()].filter((k) => EMBEDDED.test(k) && fileIn(state, k) !== undefined).sort();
     const vendor = [...state.vendors].filter(([, n]) => n > 0).map(([v]) => v).sort()[0];
-    const info: BootcContainerInfo = { ...(config.architecture ? { arch: config.architecture } : {}), ...(osRelease ? { os_release: osRelease } : {}), ...install, ...(policy ? { selinux_policy: policy } : {}), ...(vendor ? { uefi_vendor: vendor } : {}), size };
+    const info: BootcContainerInfo = { ...(config.architecture ? { arch: config.architecture } : {}), ...(osRelease ? { os_release: osRelease } : {}), ...install, ...(policy ? { selinux_policy: policy } : {}), ...(vendor ? { uefi_vendor: vendor } : {}), ...(embedded.length ? { embedded } : {}), size };
     opts.log?.info({ field, source: spec.source, digest: spec.digest, rootFs: info.root_fs, osId: osRelease?.id, osVersion: osRelease?.version_id, size }, 'bootc container read');
     return info;
   } finally {
@@ -215,6 +218,14 @@ export async function resolveBootc(options: BootcOptions, field: string, opts: R
   }
   if (!(BOOTC_ROOT_FS as readonly string[]).includes(fs)) {
     throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref}'s install configuration names root file system ${JSON.stringify(fs)}, which Kiln cannot make (${BOOTC_ROOT_FS.join(', ')}); give ${field}.default-fs`, { details: { field: `${field}.default-fs`, ref, rootFs: fs } });
+  }
+  // upstream builds from these instead of its own table and the request's customizations: never ignored silently
+  if (target.info.embedded?.length) {
+    throw new KilnError(
+      'KILN_BOOTC_INFO',
+      `${field}.ref: ${ref} brings its own image builder configuration (${target.info.embedded.map((f) => `/${f}`).join(', ')}: a disk layout or customizations), which Kiln does not read yet; build it with image-builder, or from a container without it`,
+      { details: { field: `${field}.ref`, ref, files: target.info.embedded } },
+    );
   }
   const bootloader = target.info.bootloader;
   if (bootloader !== undefined && !['grub', 'systemd', 'none'].includes(bootloader)) {

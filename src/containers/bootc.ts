@@ -42,6 +42,8 @@ export interface BootcContainerInfo {
   selinux_policy?: string;
   /** The EFI directory bootupd installs (usr/lib/bootupd/updates/EFI/<vendor>). */
   uefi_vendor?: string;
+  /** Image builder configuration it carries (usr/lib/bootc-image-builder/disk.yaml, config.toml, …). */
+  embedded?: string[];
   /** Bytes of its layers unpacked (what `podman image inspect` calls Size). */
   size: number;
 }
