@@ -332,6 +332,13 @@ test('end to end: the depsolve job pins and reads the container, the manifest bu
   t.regex(log, /Writing manifest to image destination/, 'container-deploy copied the image into containers-storage');
   t.regex(log, new RegExp(`bootc install to-filesystem --source-imgref dir:\\S+ --skip-fetch-check --generic-image --karg rw --karg console=tty0 --karg console=ttyS0 --target-imgref ${registry.host}/kiln/fedora-bootc:42 /run/osbuild/mounts`));
   t.regex(log, /no bootc binary here: the deployment is emulated/);
+  t.is(path.basename(run.imagePath!), 'disk.qcow2', "the export's file");
+
+  // raw: the disk is the file truncate made; the mount units written into it afterwards are not the export
+  const rawImage = resolveImage('bootc-generic', 'x86_64', 'raw', undefined, { defaultFsType: result.bootc!.default_fs });
+  const raw = await runOsbuild({ manifest: generateManifest({ image: rawImage, seed: '5', packages: {}, bootc: result.bootc! }), exportPipeline: rawImage.exportPipeline, exportFilename: rawImage.filename, outputDir: path.join(dir, 'out-raw'), storeDir: path.join(dir, 'store'), osbuildPath: STANDIN, timeoutMs: 120_000 });
+  t.true(raw.success, JSON.stringify(raw.errors));
+  t.is(path.basename(raw.imagePath!), 'disk.raw');
 
   // what osbuild refuses, the stand-in refuses: two images for bootc install
   const two = structuredClone(manifest) as any;

@@ -30,7 +30,8 @@ const MAX_FILE = 1024 * 1024;
 
 interface LayerState {
   files: Map<string, { data?: Buffer; link?: string }>;
-  vendors: Map<string, number>;
+  /** Paths under an EFI vendor directory → the vendor. */
+  vendors: Map<string, string>;
 }
 
 const norm = (p: string) => p.replace(/^\.?\/+/, '').replace(/\/+$/, '');
@@ -41,8 +42,9 @@ function applyWhiteout(state: LayerState, p: string): boolean {
   const dir = path.posix.dirname(p);
   const opaque = base === '.wh..wh..opq';
   const gone = opaque ? dir : path.posix.join(dir, base.slice(4));
-  for (const key of [...state.files.keys()]) if (key === gone || key.startsWith(`${gone}/`)) state.files.delete(key);
-  for (const [dirName, n] of [...state.vendors]) if (`usr/lib/bootupd/updates/EFI/${dirName}`.startsWith(`${gone}/`) || gone.startsWith('usr/lib/bootupd') || gone.startsWith('usr/lib/efi')) state.vendors.set(dirName, n - 1);
+  const under = (key: string) => key === gone || key.startsWith(`${gone}/`);
+  for (const key of [...state.files.keys()]) if (under(key)) state.files.delete(key);
+  for (const key of [...state.vendors.keys()]) if (under(key)) state.vendors.delete(key);
   return true;
 }
 
@@ -53,7 +55,7 @@ function readLayer(file: string, state: LayerState): Promise<void> {
       if (applyWhiteout(state, p)) return entry.resume();
       for (const v of VENDOR) {
         const m = v.exec(`${p}/`);
-        if (m && m[1] !== 'BOOT' && (entry.type === 'Directory' || p.length > m[0].length - 1)) state.vendors.set(m[1], (state.vendors.get(m[1]) ?? 0) + 1);
+        if (m && m[1] !== 'BOOT') state.vendors.set(p, m[1]);
       }
       if (!READ.some((r) => r.test(p))) return entry.resume();
       if (entry.type === 'SymbolicLink') {
@@ -180,7 +182,9 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     const selinux = fileIn(state, 'etc/selinux/config');
     const policy = selinux ? selinuxPolicy(selinux.toString('utf8')) : undefined;
     const embedded = [...state.files.keys()].filter((k) => EMBEDDED.test(k) && fileIn(state, k) !== undefined).sort();
-    const vendor = [...state.vendors].filter(([, n]) => n > 0).map(([v]) => v).sort()[0];
+    // upstream takes the first directory that is not BOOT (bootupd's first, then shim's)
+    const vendors = [...state.vendors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+    const vendor = vendors[0];
     const info: BootcContainerInfo = { ...(config.architecture ? { arch: config.architecture } : {}), ...(osRelease ? { os_release: osRelease } : {}), ...install, ...(policy ? { selinux_policy: policy } : {}), ...(vendor ? { uefi_vendor: vendor } : {}), ...(embedded.length ? { embedded } : {}), size };
     opts.log?.info({ field, source: spec.source, digest: spec.digest, rootFs: info.root_fs, osId: osRelease?.id, osVersion: osRelease?.version_id, size }, 'bootc container read');
     return info;
