@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'KILN_DEPSOLVE'
   | 'KILN_CONTAINER_RESOLVE'
   | 'KILN_OSTREE_RESOLVE'
+  | 'KILN_BOOTC_INFO'
   | 'KILN_UNSUPPORTED_IMAGE'
   | 'KILN_IMAGE_DEFINITION'
   | 'KILN_MANIFEST'
@@ -70,6 +71,7 @@ export const ERROR_DESCRIPTIONS: Readonly<Record<ErrorCode, string>> = {
   KILN_DEPSOLVE: "The image's packages could not be resolved against its repositories.",
   KILN_CONTAINER_RESOLVE: "A container of the blueprint could not be resolved in its registry; the reason names the container and says why.",
   KILN_OSTREE_RESOLVE: "The request's ostree ref (or parent) could not be resolved to a commit in its repository; the message names the field, the URL and why.",
+  KILN_BOOTC_INFO: "A bootable container (bootc.ref) does not say what a disk image of it needs (os-release, its root file system); the reason names the file and says what to give.",
   KILN_UNSUPPORTED_IMAGE: 'The distribution, architecture or image type is not supported.',
   KILN_IMAGE_DEFINITION: 'An image definition (Kiln\'s or a drop-in in image_types.dropin_dir) is invalid, or differs between the hosts of one installation.',
   KILN_MANIFEST: 'The osbuild manifest could not be generated.',

@@ -23,6 +23,7 @@ import type { Blueprint } from '../src/blueprint/index.js';
 import { osbuildSchemaDir, validateManifest } from './osbuild-standin/validate.js';
 import { loadManifest } from './osbuild-standin/load.js';
 import { syntheticDepsolve, syntheticPackage } from './osbuild-standin/synthetic.js';
+import { bootcInfo } from './helpers/bootc.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -37,7 +38,9 @@ function ostreeInput(image: ResolvedImage): { ostree?: { url: string }; ostreeCo
 function build(distro: string, arch: string, type: string, extra: { blueprint?: Blueprint; seed?: string; size?: number } = {}): Manifest {
   const image = resolveImage(distro, arch, type);
   const { ostreeCommits, ...o } = ostreeInput(image);
-  const input = { image, seed: extra.seed ?? '7', ...o, ...(extra.blueprint ? { blueprint: extra.blueprint } : {}), ...(extra.size ? { size: extra.size } : {}) };
+  // a bootc image is made from its container (read in the depsolve job): a synthetic one here
+  const bootc = image.kind === 'bootable_container' ? { bootc: bootcInfo({}, arch) } : {};
+  const input = { image, seed: extra.seed ?? '7', ...o, ...(extra.blueprint ? { blueprint: extra.blueprint } : {}), ...(extra.size ? { size: extra.size } : {}), ...bootc };
   return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), arch), ...(ostreeCommits ? { ostreeCommits } : {}) });
 }
 
@@ -66,6 +69,8 @@ test('every offered (distro, arch, type): a manifest osbuild accepts, exporting 
 test('the build root is derived from the stages: each stage type names its tools, and they are in the build package set', (t) => {
   for (const s of supportedImages()) {
     const image = resolveImage(s.distro, s.arch, s.imageType);
+    // a bootc image's build root is a container, not packages (test/bootc.test.ts)
+    if (image.kind === 'bootable_container') continue;
     const { ostreeCommits, ...o } = ostreeInput(image);
     const input = { image, seed: '1', ...o };
     const requests = packageRequests(input);

@@ -15,6 +15,7 @@ import { composeJobGraph, imageFileName, type PlannedImageBuild } from './graph.
 import { checkUploadOptionFields, honouredOptions } from './options.js';
 import { imagesNameFor } from './image-types.js';
 import { checkCustomizationSources, fromRequest, requestField, withCryptedRequestPasswords } from './customizations.js';
+import { BOOTC_DISTRIBUTION } from '../containers/index.js';
 
 export interface CreateComposeOptions {
   /** Who asked (client certificate name or token name), kept with the compose. */
@@ -39,16 +40,34 @@ export function imageRequestsOf(request: ComposeRequest): ImageRequest[] {
   return list;
 }
 
+/**
+ * The distribution an image request builds: the request's, or for bootc images their own (a
+ * container is its distribution; composer refuses both together, and so does Kiln).
+ */
+export function distributionOf(request: ComposeRequest, images: ImageRequest[], field: (i: number) => string): string {
+  const bootc = images.findIndex((ir) => ir.bootc);
+  if (bootc < 0) {
+    if (!request.distribution) throw new InvalidInputError('distribution', 'is required (unless the image requests are bootc images)');
+    return request.distribution;
+  }
+  if (request.distribution) throw new InvalidInputError('distribution', `must not be given with bootc images (${field(bootc)}.bootc): a bootc image's distribution is its container's`);
+  const other = images.findIndex((ir) => !ir.bootc);
+  if (other >= 0) throw new InvalidInputError(`${field(other)}.bootc`, `is required: a compose without a distribution builds bootc images only (${field(bootc)} is one)`);
+  return BOOTC_DISTRIBUTION;
+}
+
 /** Each image request's resolved image type, checked against the supported distro × arch × image type matrix. */
-function checkSupported(request: ComposeRequest, images: ImageRequest[], field: (i: number) => string): ResolvedImage[] {
+function checkSupported(distribution: string, images: ImageRequest[], field: (i: number) => string): ResolvedImage[] {
   return images.map((ir, i) => {
     const name = imagesNameFor(ir.image_type);
     try {
-      return resolveImage(request.distribution, ir.architecture, name);
+      return resolveImage(distribution, ir.architecture, name);
     } catch (err) {
       if (!(err instanceof KilnError) || err.code !== 'KILN_UNSUPPORTED_IMAGE') throw err;
       const d = err.details ?? {};
       const where = 'arch' in d ? `${field(i)}.architecture` : 'imageType' in d ? `${field(i)}.image_type` : 'distribution';
+      // bootc images: the types are bootc-generic's, whatever the distribution the container has
+      if (distribution === BOOTC_DISTRIBUTION && where === `${field(i)}.image_type`) throw new InvalidInputError(where, `${JSON.stringify(ir.image_type)} is not a bootc image type; bootc images: ${(d.supported as string[]).join(', ')}`, { details: d });
       // say which name was asked for when composer's name maps to another
       const asked = name === ir.image_type ? err.message : err.message.replace(`image type ${JSON.stringify(name)}`, `image type ${JSON.stringify(ir.image_type)} (osbuild/images' ${name})`);
       throw new InvalidInputError(where, asked.replace(/^unsupported /, 'unsupported: '), { details: d });
@@ -121,6 +140,8 @@ export interface PlannedCompose {
   payloadRepositories: RepoInput[];
   /** Disks deploying a commit the same compose builds: disk position → commit position. */
   commitFrom: Map<number, number>;
+  /** The request's distribution, or bootc's for bootc images (distributionOf). */
+  distribution: string;
 }
 
 /**
@@ -136,10 +157,11 @@ export function planCompose(body: unknown, options: CreateComposeOptions = {}): 
   const images = imageRequestsOf(request);
   const field = (i: number) => (request.image_requests ? `image_requests[${i}]` : 'image_request');
   const build = fromRequest(request);
-  if (build.blueprint.distro && build.blueprint.distro !== request.distribution) {
-    throw new InvalidInputError('blueprint.distro', `is ${JSON.stringify(build.blueprint.distro)}, but the request's distribution is ${JSON.stringify(request.distribution)}`);
+  const distribution = distributionOf(request, images, field);
+  if (build.blueprint.distro && build.blueprint.distro !== distribution) {
+    throw new InvalidInputError('blueprint.distro', `is ${JSON.stringify(build.blueprint.distro)}, but the request's distribution is ${JSON.stringify(distribution)}`);
   }
-  const resolved = checkSupported(request, images, field);
+  const resolved = checkSupported(distribution, images, field);
   if (request.preview !== undefined) {
     const other = resolved.find((r) => r.distro.preview !== request.preview);
     if (other) {
@@ -174,7 +196,7 @@ export function planCompose(body: unknown, options: CreateComposeOptions = {}): 
       throw requestField(err, build.source);
     }
   });
-  return { request, images, resolved, honoured, server, seed, blueprint: build.blueprint, options: build.options, payloadRepositories: build.payloadRepositories, commitFrom };
+  return { request, images, resolved, honoured, server, seed, blueprint: build.blueprint, options: build.options, payloadRepositories: build.payloadRepositories, commitFrom, distribution };
 }
 
 /** Each image's Koji file name (N-V-R.<arch><extension>) must have a Koji archive type and be the compose's only one of its name. */
@@ -230,7 +252,7 @@ function ostreeCommitSuppliers(images: ImageRequest[], resolved: ResolvedImage[]
  * image builds, in one transaction: either all of it exists afterwards or none of it.
  */
 export async function createCompose(pool: Pool, body: unknown, options: CreateComposeOptions = {}): Promise<{ id: string }> {
-  const { request, images, resolved, honoured, server, seed, blueprint, options: buildOptions, payloadRepositories, commitFrom } = planCompose(body, options);
+  const { request, images, resolved, honoured, server, seed, blueprint, options: buildOptions, payloadRepositories, commitFrom, distribution } = planCompose(body, options);
   const id = randomUUID();
   const directory = `kiln-cg/${id}`;
   // jobs build the type the name resolved to (composer's names mapped as composer maps them)
@@ -251,7 +273,7 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
   const startTime = Math.floor(Date.now() / 1000);
   // one seed for every image of the compose (as composer draws one, and image-builder uses the
   // same --seed on every arch): reproducible when a retried job makes its manifest again
-  const graph = composeJobGraph(id, { ...request, koji: { ...request.koji, server } }, planned, directory, startTime, {
+  const graph = composeJobGraph(id, { ...request, distribution, koji: { ...request.koji, server } }, planned, directory, startTime, {
     seed,
     definitions: imageCatalog().fingerprint,
   });
@@ -265,7 +287,7 @@ export async function createCompose(pool: Pool, body: unknown, options: CreateCo
       `INSERT INTO kiln_composes (id, owner, distribution, request, koji_server, koji_task_id, koji_name, koji_version,
                                   koji_release, koji_directory, init_job_id, finalize_job_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [id, options.owner ?? null, request.distribution, JSON.stringify(stored), server, request.koji.task_id, request.koji.name,
+      [id, options.owner ?? null, distribution, JSON.stringify(stored), server, request.koji.task_id, request.koji.name,
         request.koji.version, request.koji.release, directory, byKey.get('init'), byKey.get('finalize')],
     );
     await client.query(

@@ -4,6 +4,7 @@ import type { Blueprint } from '../blueprint/index.js';
 import { kojiFilename, type BuildOptions } from '../osbuild/index.js';
 import { fromCustomizations } from './customizations.js';
 import type { OstreeOptions } from '../osbuild/ostree.js';
+import { BOOTC_DISTRIBUTION, type BootcOptions } from '../containers/index.js';
 
 /** The job types of a compose, in graph order. */
 export const JOB_TYPES = { init: 'koji-init', depsolve: 'depsolve', osbuild: 'osbuild', finalize: 'koji-finalize' } as const;
@@ -46,6 +47,8 @@ export interface ImageBuildArgs {
   seed: string;
   /** Requested disk size in bytes (the type's default when absent). */
   size?: number;
+  /** A bootc image's containers, as the request names them (resolved by the depsolve job). */
+  bootc?: BootcOptions;
   /** The image definitions the compose was checked against (catalog fingerprint). */
   definitions: string;
   /** The request's ostree options (ostree image types). */
@@ -122,13 +125,14 @@ export function composeJobGraph(
     const common: ImageBuildArgs = {
       compose_id: composeId,
       image_build_id: image.id,
-      distribution: request.distribution,
+      distribution: request.distribution ?? BOOTC_DISTRIBUTION,
       arch: ir.architecture,
       image_type: ir.image_type,
       ...(image.blueprint && Object.keys(image.blueprint).length ? { blueprint: image.blueprint } : {}),
       ...(image.options && Object.keys(image.options).length ? { options: image.options } : {}),
       seed: build.seed,
       ...(ir.size ? { size: ir.size } : {}),
+      ...(ir.bootc ? { bootc: ir.bootc } : {}),
       definitions: build.definitions,
       ...(ir.ostree && Object.keys(ir.ostree).length ? { ostree: ir.ostree } : {}),
       ...(image.ostreeCommitFrom !== undefined ? { ostree_commit_from: image.ostreeCommitFrom } : {}),

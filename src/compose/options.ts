@@ -4,6 +4,7 @@
  * found out after a Koji build has been reserved.
  */
 import { ostreePlan, usesOstree } from '../osbuild/index.js';
+import { parseReference } from '../containers/index.js';
 import { InvalidInputError } from '../errors.js';
 import type { ResolvedImage } from '../osbuild/index.js';
 import type { ImageRequest, UploadOptions } from '../generated/compose-request.schema.js';
@@ -84,6 +85,25 @@ export function checkUploadOptionFields(body: unknown): void {
   });
 }
 
+/** bootc options: on bootc types only (which take nothing without them), refs that parse, no installer payload on a disk. */
+function checkBootcOptions(ir: ImageRequest, image: ResolvedImage, field: string, named: string): void {
+  const b = ir.bootc;
+  if (image.kind !== 'bootable_container') {
+    if (b) throw new InvalidInputError(`${field}.bootc`, `${named} is not a bootc image type (it is a ${image.kind} image), so bootc options do not apply to it`);
+    return;
+  }
+  if (!b?.ref) throw new InvalidInputError(`${field}.bootc.ref`, `is required: ${named} is made from a bootable container`);
+  for (const key of ['ref', 'build-ref'] as const) {
+    const ref = b[key];
+    if (ref === undefined) continue;
+    const parsed = parseReference(ref);
+    if (typeof parsed === 'string') throw new InvalidInputError(`${field}.bootc.${key}`, `${JSON.stringify(ref)} ${parsed}`);
+  }
+  if (b['installer-payload-ref'] !== undefined) {
+    throw new InvalidInputError(`${field}.bootc.installer-payload-ref`, `applies to bootc installer image types (bootc-installer), which Kiln does not build yet; ${named} is a disk image of bootc.ref itself`);
+  }
+}
+
 export interface HonouredOptions {
   /** upload_options with the bucket filled in from the config when the request names none. */
   uploadOptions?: UploadOptions;
@@ -102,6 +122,7 @@ export function honouredOptions(ir: ImageRequest, image: ResolvedImage, field: s
   else if (ir.ostree && Object.keys(ir.ostree).length) {
     throw new InvalidInputError(`${field}.ostree`, `${named} is not an ostree image type (it is a ${image.kind} image), so ostree options do not apply to it`);
   }
+  checkBootcOptions(ir, image, field, named);
   if (ir.size !== undefined && ir.size > 0) {
     if (!Number.isSafeInteger(ir.size)) throw new InvalidInputError(`${field}.size`, `must be at most ${Number.MAX_SAFE_INTEGER}`);
     if (!image.partitionTable) {

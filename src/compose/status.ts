@@ -78,8 +78,8 @@ function errorId(code: string, jobType: string): number {
   if (code === 'KILN_JOB_DEPENDENCY_FAILED') return jobType === JOB_TYPES.finalize ? 13 : 26;
   if (jobType === JOB_TYPES.init) return 15;
   if (jobType === JOB_TYPES.finalize) return 16;
-  // composer: 30 ErrorContainerResolution (its container-resolve job), 28 ErrorOSTreeRefResolution
-  if (jobType === JOB_TYPES.depsolve) return code === 'KILN_DEPSOLVE' ? 20 : code === 'KILN_CONTAINER_RESOLVE' ? 30 : code === 'KILN_OSTREE_RESOLVE' ? 28 : 5;
+  // composer: 30 ErrorContainerResolution (its container-resolve job; a bootable container's information too), 28 ErrorOSTreeRefResolution
+  if (jobType === JOB_TYPES.depsolve) return code === 'KILN_DEPSOLVE' ? 20 : code === 'KILN_CONTAINER_RESOLVE' || code === 'KILN_BOOTC_INFO' ? 30 : code === 'KILN_OSTREE_RESOLVE' ? 28 : 5;
   if (code === 'KILN_MANIFEST') return 8;
   if (code.startsWith('KILN_KOJI') || code === 'KILN_UPLOAD') return 11;
   return 10;
@@ -98,7 +98,8 @@ function imageError(view: ComposeView, image: ComposeView['images'][number]): Im
     if (cause) {
       const inner = toImageError(cause, cause.error!);
       // composer: 31 ErrorContainerDependency, 32 ErrorOSTreeDependency, 5 ErrorDepsolveDependency
-      const id = cause.type === JOB_TYPES.init ? 26 : cause.error!.code === 'KILN_CONTAINER_RESOLVE' ? 31 : cause.error!.code === 'KILN_OSTREE_RESOLVE' ? 32 : 5;
+      const code = cause.error!.code;
+      const id = cause.type === JOB_TYPES.init ? 26 : code === 'KILN_CONTAINER_RESOLVE' || code === 'KILN_BOOTC_INFO' ? 31 : code === 'KILN_OSTREE_RESOLVE' ? 32 : 5;
       return { id, reason: `${cause.type} failed: ${inner.reason}`, details: [inner] };
     }
   }

@@ -153,8 +153,7 @@ function chooseInstance(list: Record<string, any>, platform: { architecture: str
 }
 
 /** Resolves one blueprint container (`field` names it in errors: blueprint.containers[i]). */
-export async function resolveContainer(c: ContainerSource, field: string, opts: ResolveOptions): Promise<ContainerSpec> {
-  const sourceField = `${field}.source`;
+export async function resolveContainer(c: ContainerSource, field: string, opts: ResolveOptions, sourceField = `${field}.source`): Promise<ContainerSpec> {
   const fail = (reason: ResolveFailure, said: string, cause?: unknown): never => {
     throw new ContainerResolveError(sourceField, c.source, reason, said, cause);
   };

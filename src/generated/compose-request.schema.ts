@@ -44,7 +44,10 @@ export type Partition = FilesystemTyped | BtrfsVolume | VolumeGroup;
  * Body of POST /api/image-builder-composer/v2/compose: the osbuild-composer cloud API ComposeRequest as Koji builder plugins send it. Kiln builds Koji composes, so `koji` is required.
  */
 export interface ComposeRequest {
-  distribution: string;
+  /**
+   * The distribution to build (fedora-43, rhel-9.6, centos-10, …). Required unless the image requests are bootc images (`bootc`), whose distribution is their container's; the two exclude each other, as in osbuild-composer.
+   */
+  distribution?: string;
   image_request?: ImageRequest;
   /**
    * @minItems 1
@@ -87,6 +90,27 @@ export interface ImageRequest {
     parent?: string;
     contenturl?: string;
     rhsm?: boolean;
+  };
+  /**
+   * bootc options (koji-image-builder's `bootc`): the image is made from the bootable container `ref` with `bootc install to-filesystem`; they apply to bootc image types only (raw, ami, qcow2, vmdk, vhd, gce, ova and composer's names for them), and such a request names no distribution. Nothing is installed from repositories for these images: the request's repositories are not used (as in image-builder).
+   */
+  bootc?: {
+    /**
+     * The bootable container (registry/repository:tag or @digest); resolved to its digest when the compose starts.
+     */
+    ref: string;
+    /**
+     * The container whose tree is the build root (default: ref).
+     */
+    'build-ref'?: string;
+    /**
+     * The container an installer image installs; bootc installer types only, which Kiln does not build yet (refused for disk types).
+     */
+    'installer-payload-ref'?: string;
+    /**
+     * The root file system when the container's install configuration names none (or to override it).
+     */
+    'default-fs'?: 'ext4' | 'xfs' | 'btrfs';
   };
   upload_options?: UploadOptions;
   /**

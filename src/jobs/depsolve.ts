@@ -1,5 +1,7 @@
 import { depsolve, type DepsolveResult } from '../depsolve/index.js';
-import { resolveContainers, type ContainerSpec } from '../containers/index.js';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { resolveBootc, resolveContainers, type BootcInfo, type ContainerSpec } from '../containers/index.js';
 import { depsolveRequestsFor, ostreePlan, packageRequests, payloadRepositories, resolveImage, type ResolvedImage, type ResolvedOstreeCommits } from '../osbuild/index.js';
 import { resolveOstreeRef } from '../ostree/index.js';
 import type { DependencyResult } from '../queue/index.js';
@@ -20,6 +22,15 @@ export interface DepsolveJobResult {
   containers?: ContainerSpec[];
   /** ostree types: the commit a disk deploys, the parent of a new commit, resolved to checksums. */
   ostree?: ResolvedOstreeCommits;
+  /** A bootc image's containers pinned and read (bootc images only). */
+  bootc?: BootcInfo;
+}
+
+/** Where bootable containers are copied while they are read: the state directory (they are big). */
+async function bootcWorkDir(stateDir: string): Promise<string> {
+  const dir = path.join(stateDir, 'tmp');
+  await mkdir(dir, { recursive: true });
+  return dir;
 }
 
 /** composer's container resolver gives each container a minute. */
@@ -91,6 +102,16 @@ export const depsolveJob: JobType = {
       timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
       log,
     });
+    // a bootc image's distribution is its container: pinned and read before anything else
+    const bootc = args.bootc
+      ? await resolveBootc(args.bootc, 'bootc', {
+          arch: args.arch,
+          signal,
+          timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
+          log,
+          workDir: await bootcWorkDir(services.config.state_dir),
+        })
+      : undefined;
     const ostree = await resolveOstree(image, args, job.dependencies, {
       signal,
       timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
@@ -113,6 +134,6 @@ export const depsolveJob: JobType = {
       const count = package_sets[name].transactions.reduce((n, t) => n + t.packages.length, 0);
       log.info({ packageSet: name, packages: count, durationMs: Date.now() - started }, 'package set resolved');
     }
-    return { package_sets, ...(containers.length ? { containers } : {}), ...(ostree ? { ostree } : {}) } satisfies DepsolveJobResult;
+    return { package_sets, ...(containers.length ? { containers } : {}), ...(ostree ? { ostree } : {}), ...(bootc ? { bootc } : {}) } satisfies DepsolveJobResult;
   },
 };

@@ -172,6 +172,7 @@ export const osbuildJob: JobType = {
       ...(args.ostree ? { ostree: args.ostree } : {}),
       ...(args.ostree_commit_from !== undefined ? { ostreeFromCompose: true } : {}),
       ...(depsolved.ostree ? { ostreeCommits: depsolved.ostree } : {}),
+      ...(depsolved.bootc ? { bootc: depsolved.bootc } : {}),
       ...buildInputOf(args),
       seed: seedOf(args),
       ...(args.size !== undefined ? { size: args.size } : {}),

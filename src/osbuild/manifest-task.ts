@@ -6,7 +6,7 @@
  */
 import type { DepsolveResult } from '../depsolve/index.js';
 import type { Blueprint } from '../blueprint/index.js';
-import type { ContainerSpec } from '../containers/index.js';
+import type { BootcInfo, ContainerSpec } from '../containers/index.js';
 import { toKilnError } from '../errors.js';
 import { imageDefinitionOptions, resolveImage, useImageDefinitions, type LoadOptions } from './definitions/index.js';
 import { generateManifest, serializeManifest, type BuildOptions, type ResolvedOstreeCommits } from './manifest.js';
@@ -19,6 +19,8 @@ export interface ManifestTaskInput {
   imageType: string;
   packageSets: Record<string, DepsolveResult>;
   containers?: ContainerSpec[];
+  /** A bootc image's containers as the depsolve job read them. */
+  bootc?: BootcInfo;
   blueprint?: Blueprint;
   options?: BuildOptions;
   seed: string;
@@ -41,12 +43,14 @@ export type ManifestTaskOutput =
 export default function manifestTask(input: ManifestTaskInput): ManifestTaskOutput {
   try {
     if (input.definitions && JSON.stringify(input.definitions) !== JSON.stringify(imageDefinitionOptions())) useImageDefinitions(input.definitions);
-    const image = resolveImage(input.distribution, input.arch, input.imageType);
+    // a bootc image's file systems are its container's
+    const image = resolveImage(input.distribution, input.arch, input.imageType, undefined, input.bootc ? { defaultFsType: input.bootc.default_fs } : {});
     const manifest = generateManifest({
       image,
       packages: packagesFromDepsolve(input.packageSets),
       modules: modulesFromDepsolve(input.packageSets),
       ...(input.containers ? { containers: input.containers } : {}),
+      ...(input.bootc ? { bootc: input.bootc } : {}),
       ...(input.blueprint ? { blueprint: input.blueprint } : {}),
       ...(input.options ? { options: input.options } : {}),
       seed: input.seed,

@@ -6,6 +6,7 @@
  * Deterministic: the same input gives a byte-identical manifest.
  */
 import type { Blueprint } from '../blueprint/index.js';
+import type { BootcInfo } from '../containers/bootc.js';
 import type { ContainerSpec } from '../containers/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { checkBlueprintFor } from './customizations.js';
@@ -13,6 +14,7 @@ import type { ResolvedImage } from './definitions/resolve.js';
 import { commitsTree, deploysCommit, kindPlan, outputPipelines, usesPartitionTable, type OstreeBuild } from './kinds/index.js';
 import { ostreePlan, type OstreeOptions } from './ostree.js';
 import { addOstreeSource, type OstreeCommit } from './stages/ostree.js';
+import { bootcPipelines, checkBootcMountpoints } from './kinds/bootc.js';
 import { bootModeOf, customizePartitionTable, type PartitionCustomization, type PartitioningCustomization } from './partitions/customize.js';
 import { parseSize } from './definitions/sizes.js';
 import { tableTools, type PartitionTable } from './partitions/model.js';
@@ -66,6 +68,8 @@ export interface ImageBuildInput {
   ostree?: OstreeOptions;
   /** The compose builds the commit this disk deploys (the disk needs no ostree URL then). */
   ostreeFromCompose?: boolean;
+  /** A bootc image's containers as the depsolve job resolved and read them (bootable_container kind). */
+  bootc?: BootcInfo;
 }
 
 export interface ManifestInput extends ImageBuildInput {
@@ -144,6 +148,28 @@ interface Assembled {
   sources: Sources;
 }
 
+/**
+ * A bootc image installs no packages: nothing to depsolve; its pipelines need the container's
+ * own information (none yet while planning).
+ */
+function assembleBootc(input: ImageBuildInput, blueprint: Blueprint): Assembled {
+  const sources = new Sources();
+  checkBootcMountpoints(blueprint);
+  if (!input.bootc) return { pipelines: [], requests: {}, sources };
+  const { bootc } = input;
+  const image: ResolvedImage = { ...input.image, platform: { ...input.image.platform, ...(bootc.uefi_vendor ? { uefiVendor: bootc.uefi_vendor } : {}) } };
+  if (image.distro.defaultFsType !== bootc.default_fs) throw new KilnError('KILN_MANIFEST', `image type ${image.name} was resolved for ${image.distro.defaultFsType}, the container's root file system is ${bootc.default_fs}`, {});
+  // upstream: twice the container's size for / (room for an update), btrfs partitioning when that is the root file system
+  const rootMin = Math.max(image.requiredDirectorySizes['/'] ?? 0, 2 * bootc.size);
+  const sized: ResolvedImage = { ...image, requiredDirectorySizes: { ...image.requiredDirectorySizes, '/': rootMin } };
+  const mode = (bootc.default_fs === 'btrfs' ? 'btrfs' : 'raw') as BuildOptions['partitioningMode'];
+  const pt = tableFor(sized, blueprint, { ...input.options, partitioningMode: mode }, input.size, new SeededRandom(input.seed))!;
+  // upstream enables fs-verity on an ext4 root (composefs)
+  const root = pt.partitions.map((p) => p.payload).find((p) => p?.kind === 'filesystem' && p.mountpoint === '/');
+  if (root?.kind === 'filesystem' && root.type === 'ext4') root.verity = true;
+  return { pipelines: bootcPipelines({ image, pt, bootc, blueprint, seed: input.seed, sources }), requests: {}, sources };
+}
+
 /** Stands for the commit a disk deploys while planning (before the depsolve job resolved it). */
 const UNRESOLVED = '0'.repeat(64);
 
@@ -164,6 +190,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
   const { image } = input;
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
   checkBuildOptions(image, input.options);
+  if (image.kind === 'bootable_container') return assembleBootc(input, blueprint);
   const subscription = input.options?.subscription ? checkSubscription(input.options.subscription) : undefined;
   const rng = new SeededRandom(input.seed);
   const pt = tableFor(image, blueprint, input.options ?? {}, input.size, rng);

@@ -36,34 +36,45 @@ export interface TestRegistry {
   host: string;
   tls: boolean;
   push(repo: string, tag: string, opts?: { arch?: string; oci?: boolean; content?: string }): Promise<PushedImage>;
+  /** An image of several layers (applied in order), each a list of entries. */
+  pushLayers(repo: string, tag: string, layers: LayerEntry[][], opts?: { arch?: string; oci?: boolean }): Promise<PushedImage>;
   /** An image index (OCI) or manifest list (Docker) of one image per arch under `tag`. */
   pushList(repo: string, tag: string, arches: string[], opts?: { oci?: boolean }): Promise<{ listDigest: string; images: PushedImage[] }>;
   deleteManifest(repo: string, digest: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** A ustar archive of one regular file, byte for byte the same each time. */
-function tarOf(name: string, content: string): Buffer {
-  const data = Buffer.from(content);
-  const h = Buffer.alloc(512);
-  const put = (s: string, off: number, len: number) => h.write(s, off, len, 'ascii');
-  const octal = (n: number, len: number) => `${n.toString(8).padStart(len - 1, '0')}\0`;
-  put(name, 0, 100);
-  put(octal(0o644, 8), 100, 8);
-  put(octal(0, 8), 108, 8);
-  put(octal(0, 8), 116, 8);
-  put(octal(data.length, 12), 124, 12);
-  put(octal(0, 12), 136, 12);
-  put('        ', 148, 8);
-  put('0', 156, 1);
-  put('ustar\0', 257, 6);
-  put('00', 263, 2);
-  let sum = 0;
-  for (const b of h) sum += b;
-  put(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
-  const pad = Buffer.alloc((512 - (data.length % 512)) % 512);
-  return Buffer.concat([h, data, pad, Buffer.alloc(1024)]);
+/** An entry of a test layer: a file, a symlink or a directory. */
+export type LayerEntry = { name: string; content: string } | { name: string; symlink: string } | { name: string; dir: true };
+
+/** A ustar archive of the entries, byte for byte the same each time. */
+function tarOfEntries(entries: LayerEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const data = 'content' in e ? Buffer.from(e.content) : Buffer.alloc(0);
+    const h = Buffer.alloc(512);
+    const put = (s: string, off: number, len: number) => h.write(s, off, len, 'ascii');
+    const octal = (n: number, len: number) => `${n.toString(8).padStart(len - 1, '0')}\0`;
+    put(e.name, 0, 100);
+    put(octal('dir' in e ? 0o755 : 0o644, 8), 100, 8);
+    put(octal(0, 8), 108, 8);
+    put(octal(0, 8), 116, 8);
+    put(octal(data.length, 12), 124, 12);
+    put(octal(0, 12), 136, 12);
+    put('        ', 148, 8);
+    put('symlink' in e ? '2' : 'dir' in e ? '5' : '0', 156, 1);
+    if ('symlink' in e) put(e.symlink, 157, 100);
+    put('ustar\0', 257, 6);
+    put('00', 263, 2);
+    let sum = 0;
+    for (const b of h) sum += b;
+    put(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
+    parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  return Buffer.concat([...parts, Buffer.alloc(1024)]);
 }
+
+const tarOf = (name: string, content: string) => tarOfEntries([{ name, content }]);
 
 function request(base: string, ca: string | undefined, method: string, url: string, body?: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   const u = new URL(url, base);
@@ -133,20 +144,26 @@ export async function startRegistry(opts: { tls?: boolean; auth?: boolean } = {}
     return sha(body);
   }
   async function image(repo: string, ref: string, arch: string, oci: boolean, content: string): Promise<PushedImage> {
-    const tar = tarOf('hello.txt', content);
-    const layer = gzipSync(tar, { level: 9 });
-    const config = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(tar)] }, config: { Cmd: ['/hello'] } }));
+    return layered(repo, ref, arch, oci, [tarOf('hello.txt', content)]);
+  }
+  async function layered(repo: string, ref: string, arch: string, oci: boolean, tars: Buffer[]): Promise<PushedImage> {
+    const config = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: tars.map((t) => sha(t)) }, config: { Cmd: ['/hello'] } }));
     const configDigest = await blob(repo, config);
-    const layerDigest = await blob(repo, layer);
+    const layers: { size: number; digest: string }[] = [];
+    for (const tar of tars) {
+      const layer = gzipSync(tar, { level: 9 });
+      layers.push({ size: layer.length, digest: await blob(repo, layer) });
+    }
     const doc = oci
-      ? { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: configDigest }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layer.length, digest: layerDigest }] }
-      : { schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest }, layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: layerDigest }] };
+      ? { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: configDigest }, layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })) }
+      : { schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest }, layers: layers.map((l) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', ...l })) };
     return { digest: await manifest(repo, ref, doc), imageId: configDigest, arch };
   }
   return {
     host: `127.0.0.1:${port}`,
     tls: !!opts.tls,
     push: (repo, tag, o = {}) => image(repo, tag, o.arch ?? 'amd64', o.oci ?? false, o.content ?? `hello from ${repo}:${tag}\n`),
+    pushLayers: (repo, tag, layers, o = {}) => layered(repo, tag, o.arch ?? 'amd64', o.oci ?? true, layers.map(tarOfEntries)),
     async pushList(repo, tag, arches, o = {}) {
       const oci = o.oci ?? true;
       const images: PushedImage[] = [];

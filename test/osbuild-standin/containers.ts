@@ -151,3 +151,48 @@ export function skopeoStage(stage: Json, store: string): string[] {
     rmSync(tree, { recursive: true, force: true });
   }
 }
+
+/**
+ * stages/org.osbuild.container-deploy and org.osbuild.bootc.install-to-filesystem, as far as
+ * this host can run them: both take exactly one image (`assert len(images) == 1`), which
+ * osbuild bind-mounts from its store (missing: the mount fails). container-deploy copies it
+ * into a containers-storage with skopeo — real, as osbuild's container_mount does — and would
+ * then `podman image mount` it and `cp -a` its tree; bootc.install-to-filesystem would run
+ * `bootc install to-filesystem` on the mounted disk. There is no podman and no bootc binary
+ * here, so those steps are emulated: the stage says so in its output and writes nothing.
+ */
+export function containerImageStage(stage: Json, store: string): string[] {
+  const refs = stage.inputs?.images?.references ?? {};
+  const ids: string[] = Array.isArray(refs) ? refs.map((r: Json) => r.id) : Object.keys(refs);
+  if (ids.length !== 1) throw new StageError('    assert len(images) == 1\nAssertionError');
+  const id = ids[0];
+  const dir = path.join(store, 'sources', 'org.osbuild.containers', id, 'image');
+  if (!existsSync(dir)) throw new StageError(`mount: ${dir}: special device does not exist`);
+  const name = Array.isArray(refs) ? refs[0].options?.name : refs[id]?.name;
+  const out: string[] = [];
+  if (stage.type === 'org.osbuild.container-deploy') {
+    const tree = mkdtempSync(path.join(store, 'tmp-standin-tree-'));
+    try {
+      const copy = spawnSync('skopeo', ['copy', `dir:${dir}`, `containers-storage:[vfs@${tree}/storage+${tree}/run]${name ?? id}`], { encoding: 'utf8' });
+      out.push(copy.stdout ?? '', copy.stderr ?? '');
+      if (copy.status !== 0) throw new StageError(`subprocess.CalledProcessError: Command '['skopeo', 'copy', ...]' returned non-zero exit status ${copy.status}.`);
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
+    out.push('stand-in: no podman here: `podman image mount` and `cp -a` of the image into the tree are emulated (the tree stays empty)\n');
+    return out;
+  }
+  const o = stage.options ?? {};
+  const argv = ['bootc', 'install', 'to-filesystem', '--source-imgref', `dir:${dir}`, '--skip-fetch-check', '--generic-image'];
+  for (const karg of o['kernel-args'] ?? []) argv.push('--karg', karg);
+  if (o['target-imgref']) argv.push('--target-imgref', o['target-imgref']);
+  if (o.stateroot) argv.push('--stateroot', o.stateroot);
+  if (o.bootloader) argv.push('--bootloader', o.bootloader);
+  if (o.composefs) argv.push('--composefs-backend');
+  argv.push('/run/osbuild/mounts');
+  // the image it would install must be readable: a real inspect of the stored copy
+  const inspect = spawnSync('skopeo', ['inspect', `dir:${dir}`], { encoding: 'utf8' });
+  if (inspect.status !== 0) throw new StageError(`subprocess.CalledProcessError: Command '['skopeo', 'inspect', ...]' returned non-zero exit status ${inspect.status}.`);
+  out.push(`${argv.join(' ')}\n`, 'stand-in: there is no bootc binary here: the deployment is emulated (nothing is written to the disk)\n');
+  return out;
+}

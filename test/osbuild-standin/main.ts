@@ -4,8 +4,9 @@
  * what osbuild's loader refuses (exit 1, a traceback, no JSON), emits JSONSeqMonitor records as
  * osbuild does (contexts carried over, download log lines, "Finished module A" and "Starting
  * module B" in the same millisecond), writes the exported file, prints the --json result (rpm
- * metadata from the manifest's rpm stages). Container sources and the skopeo stage are real
- * (containers.ts), and so are ostree sources and commit archives (ostree.ts): a failed source fails the build before any pipeline, as osbuild does. SIGINT is osbuild's KeyboardInterrupt: it undoes
+ * metadata from the manifest's rpm stages). Container sources and the skopeo stage are real,
+ * container-deploy and bootc.install-to-filesystem as far as this host can run them (containers.ts),
+ * and so are ostree sources and commit archives (ostree.ts): a failed source fails the build before any pipeline, as osbuild does. SIGINT is osbuild's KeyboardInterrupt: it undoes
  * what it set up, prints "Aborted" and exits 130; SIGTERM kills it on the spot.
  *
  * Environment knobs:
@@ -29,7 +30,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { fetchSkopeo, fetchSkopeoIndex, skopeoStage, StageError, type ItemResult } from './containers.js';
+import { containerImageStage, fetchSkopeo, fetchSkopeoIndex, skopeoStage, StageError, type ItemResult } from './containers.js';
+
+/** Stages whose `filename` is a file they write inside the tree, not the pipeline's image (bootc images write mount units after the disk). */
+const TREE_FILE_STAGES = new Set(['org.osbuild.systemd.unit.create', 'org.osbuild.containers.storage.conf']);
+
+/** Stages that take one container image from the sources (containers.ts). */
+const CONTAINER_IMAGE_STAGES = new Set(['org.osbuild.container-deploy', 'org.osbuild.bootc.install-to-filesystem']);
 import { Host } from './host.js';
 import { commitArchiveOf, fetchOstree, writeCommitArchive } from './ostree.js';
 import { writeIso } from './iso.js';
@@ -478,10 +485,16 @@ async function main(): Promise<number> {
         archFails = false;
         let fails = crash !== undefined || injectedHere;
         try {
-          lines = crash ? [crash] : st.type === 'org.osbuild.skopeo' && !fails ? skopeoStage(st, args.store) : stageOutput(st, items);
+          lines = crash
+            ? [crash]
+            : st.type === 'org.osbuild.skopeo' && !fails
+              ? skopeoStage(st, args.store)
+              : CONTAINER_IMAGE_STAGES.has(st.type) && !fails
+                ? containerImageStage(st, args.store)
+                : stageOutput(st, items);
         } catch (err) {
           if (!(err instanceof StageError)) throw err;
-          lines = ['Traceback (most recent call last):\n', `  File "/run/osbuild/bin/org.osbuild.skopeo", line 60, in <module>\n${err.message}\n`];
+          lines = ['Traceback (most recent call last):\n', `  File "/run/osbuild/bin/${st.type}", line 60, in <module>\n${err.message}\n`];
           fails = true;
         }
         if (!crash && injectedHere) lines.push(`Error: stand-in failure injected in ${st.type}\n`);
@@ -513,7 +526,7 @@ async function main(): Promise<number> {
       for (const e of args.exports) {
         // osbuild exports the pipeline's whole tree; the file it makes is named by the last stage
         // that writes one (a later stage such as org.osbuild.copy may write none)
-        const writer = [...(byName.get(e)!.stages ?? [])].reverse().find((st) => typeof st.options?.filename === 'string');
+        const writer = [...(byName.get(e)!.stages ?? [])].reverse().find((st) => typeof st.options?.filename === 'string' && !TREE_FILE_STAGES.has(st.type));
         const filename = writer?.options?.filename;
         const commit = commitArchiveOf(byName.get(e)!, byName);
         if (commit) writeCommitArchive(path.join(args.outputDir, e, commit.filename), commit.ref, `stand-in commit of ${commit.ref}`);

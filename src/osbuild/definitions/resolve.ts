@@ -332,18 +332,23 @@ function applyInstallerLike<F extends { use?: string; conditions?: { when: Param
 
 const DEFAULT_DIRECTORY_SIZES = { '/': 1 * GiB, '/usr': 2 * GiB };
 
+/** What a build knows only once its inputs are resolved (a bootable container's root file system). */
+export interface ResolveOverrides {
+  defaultFsType?: FsType;
+}
+
 /**
  * Resolves distro × arch × image type (aliases accepted). Anything unknown throws
  * KILN_UNSUPPORTED_IMAGE whose message lists what is supported at that level.
  */
-export function resolveImage(distro: string, arch: string, imageType: string, catalog: Catalog = imageCatalog()): ResolvedImage {
+export function resolveImage(distro: string, arch: string, imageType: string, catalog: Catalog = imageCatalog(), overrides: ResolveOverrides = {}): ResolvedImage {
   const m = findDistro(catalog, distro);
   if (!m) {
     const all = distroNames(catalog).map(nameOf);
     throw unsupported(`unsupported distro ${JSON.stringify(distro)}; supported: ${all.join(', ')}`, { distro, supported: all });
   }
   const family = m.family;
-  const dist = resolveDistro(m);
+  const dist = { ...resolveDistro(m), ...(overrides.defaultFsType ? { defaultFsType: overrides.defaultFsType } : {}) };
   const ctx: ConditionContext = { distroName: dist.distroName, major: dist.major, minor: dist.minor, arch };
   const offered = [...family.imageTypes.keys()].filter((t) => isImageType(family, t) && available(family, t, { ...ctx, arch: '' }, true)).sort();
   const name = findType(family, imageType);

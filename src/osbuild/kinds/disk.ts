@@ -156,7 +156,8 @@ function creationStages(filename: string, pt: PartitionTable): Stage[] {
   return stages;
 }
 
-function finishStages(filename: string, pt: PartitionTable): Stage[] {
+/** After the tree is in: LVM metadata, LUKS passphrases a clevis binding replaces. */
+export function finishStages(filename: string, pt: PartitionTable): Stage[] {
   const stages: Stage[] = [];
   walk(pt, (payload, index, path) => {
     if (payload.kind === 'lvm') stages.push(stage('org.osbuild.lvm2.metadata', { vg_name: payload.name }, { devices: asDevice(chain(filename, pt, index, path, true)) }));
@@ -198,11 +199,8 @@ function grubPrefix(pt: PartitionTable): { number: number; path: string; filesys
   return { number: index, path: ownPartition ? '/grub2' : '/boot/grub2', filesystem };
 }
 
-export function imagePipeline(input: Pick<KindInput, 'image' | 'pt' | 'packages' | 'kernelName' | 'rng' | 'tree' | 'bootFilesCommit'>, filename: string): Pipeline {
-  const { image, pt, packages } = input;
-  if (!pt) throw new KilnError('KILN_MANIFEST', `image type ${image.name} has no partition table for ${image.arch}`, {});
-  const platform = image.platform;
-  const tool = image.imageConfig.partitioning_tool ?? 'sfdisk';
+/** The empty image file, its partition table, then its LUKS containers, volume groups and file systems. */
+export function prepareStages(filename: string, pt: PartitionTable, tool: 'sfdisk' | 'sgdisk'): Stage[] {
   const partitions = pt.partitions.map((p) => ({
     ...(p.bootable ? { bootable: true } : {}),
     ...(p.label ? { name: p.label } : {}),
@@ -212,7 +210,7 @@ export function imagePipeline(input: Pick<KindInput, 'image' | 'pt' | 'packages'
     ...(pt.type === 'gpt' && p.uuid ? { uuid: p.uuid } : {}),
     ...(p.attrs?.length ? { attrs: p.attrs } : {}),
   }));
-  const stages: Stage[] = [
+  return [
     stage('org.osbuild.truncate', { filename, size: String(pt.size) }),
     stage(
       tool === 'sgdisk' ? 'org.osbuild.sgdisk' : 'org.osbuild.sfdisk',
@@ -221,6 +219,13 @@ export function imagePipeline(input: Pick<KindInput, 'image' | 'pt' | 'packages'
     ),
     ...creationStages(filename, pt),
   ];
+}
+
+export function imagePipeline(input: Pick<KindInput, 'image' | 'pt' | 'packages' | 'kernelName' | 'rng' | 'tree' | 'bootFilesCommit'>, filename: string): Pipeline {
+  const { image, pt, packages } = input;
+  if (!pt) throw new KilnError('KILN_MANIFEST', `image type ${image.name} has no partition table for ${image.arch}`, {});
+  const platform = image.platform;
+  const stages = prepareStages(filename, pt, image.imageConfig.partitioning_tool ?? 'sfdisk');
   const tree = treeMounts(filename, pt);
   const source = input.tree ?? 'os';
   stages.push(stage('org.osbuild.copy', { paths: [{ from: 'input://root-tree/', to: 'mount://-/' }] }, { inputs: { 'root-tree': treeInput(source) }, devices: tree.devices, mounts: tree.mounts }));

@@ -109,5 +109,5 @@ export function contentPipeline(kind: ResolvedImage['kind']): string {
 
 /** Whether the kind's OS tree lives in a partitioned disk. */
 export function usesPartitionTable(kind: ResolvedImage['kind']): boolean {
-  return kind === 'disk' || kind === 'ostree_disk' || kind === 'ostree_simplified_installer';
+  return kind === 'disk' || kind === 'ostree_disk' || kind === 'ostree_simplified_installer' || kind === 'bootable_container';
 }

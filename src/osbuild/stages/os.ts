@@ -91,7 +91,7 @@ export interface OsSettings {
 const uniq = (list: string[]) => [...new Set(list)];
 
 /** A blueprint user as the users stage takes it (home without its trailing slash, password crypted). */
-function stageUser(u: ReturnType<typeof blueprintUsers>[number], seed: string | number | bigint): User {
+export function stageUser(u: ReturnType<typeof blueprintUsers>[number], seed: string | number | bigint): User {
   const password = u.password ? cryptPassword(u.password, saltOf(new SeededRandom(`${seed}:password:${u.name}`).bytes(16))) : undefined;
   return {
     name: u.name,
@@ -261,7 +261,7 @@ export function usersOptions(users: User[]): Record<string, Record<string, unkno
   return Object.fromEntries(Object.entries(entries).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-function usersStage(users: User[]): Stage {
+export function usersStage(users: User[]): Stage {
   return stage('org.osbuild.users', { users: usersOptions(users) });
 }
 
