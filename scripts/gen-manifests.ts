@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifest, packageRequests, resolveImage, serializeManifest, supportedImages } from '../src/osbuild/index.js';
-import { syntheticDepsolve } from '../test/osbuild-standin/synthetic.js';
+import { syntheticDepsolve, syntheticImageInputs } from '../test/osbuild-standin/synthetic.js';
 import { validateManifest } from '../test/osbuild-standin/validate.js';
 import { loadManifest } from '../test/osbuild-standin/load.js';
 
@@ -29,8 +29,9 @@ for (const choice of supportedImages()) {
   if (values.type && image.name !== values.type && !image.aliases.includes(values.type)) continue;
   const name = `${choice.distro}_${choice.arch}_${image.name}`;
   try {
-    const input = { image, seed: values.seed! };
-    const manifest = generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), choice.arch) });
+    const { ostreeCommits, ...extra } = syntheticImageInputs(image);
+    const input = { image, seed: values.seed!, ...extra };
+    const manifest = generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), choice.arch), ...(ostreeCommits ? { ostreeCommits } : {}) });
     writeFileSync(path.join(values.out!, `${name}.json`), serializeManifest(manifest, true));
     const result = validateManifest(manifest);
     if (!result.success) throw new Error(`osbuild schema: ${JSON.stringify(result.errors.slice(0, 3))}`);

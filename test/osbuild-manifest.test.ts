@@ -14,33 +14,21 @@ import {
   type Manifest,
   type ManifestStage,
   type ResolvedImage,
-  type ResolvedOstreeCommits,
-  deploysCommit,
-  usesOstree,
 } from '../src/osbuild/index.js';
 import { STAGE_TOOLS } from '../src/osbuild/stages/stage.js';
 import type { Blueprint } from '../src/blueprint/index.js';
 import { osbuildSchemaDir, validateManifest } from './osbuild-standin/validate.js';
 import { loadManifest } from './osbuild-standin/load.js';
-import { syntheticDepsolve, syntheticPackage } from './osbuild-standin/synthetic.js';
-import { bootcInfo } from './helpers/bootc.js';
+import { syntheticDepsolve, syntheticImageInputs, syntheticPackage } from './osbuild-standin/synthetic.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
-/** ostree types: a repository URL, and the commit the depsolve job would have resolved. */
-function ostreeInput(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits } {
-  if (!usesOstree(image)) return {};
-  const commit = { url: 'https://ostree.example.test/repo', ref: image.ostree!.ref!, checksum: 'a'.repeat(64) };
-  return { ostree: { url: commit.url }, ostreeCommits: deploysCommit(image.kind) ? { payload: commit } : { parent: commit } };
-}
-
 function build(distro: string, arch: string, type: string, extra: { blueprint?: Blueprint; seed?: string; size?: number } = {}): Manifest {
   const image = resolveImage(distro, arch, type);
-  const { ostreeCommits, ...o } = ostreeInput(image);
-  // a bootc image is made from its container (read in the depsolve job): a synthetic one here
-  const bootc = image.kind === 'bootable_container' ? { bootc: bootcInfo({}, arch) } : {};
-  const input = { image, seed: extra.seed ?? '7', ...o, ...(extra.blueprint ? { blueprint: extra.blueprint } : {}), ...(extra.size ? { size: extra.size } : {}), ...bootc };
+  // ostree and bootc images: what their depsolve job would have resolved, synthetic here
+  const { ostreeCommits, ...o } = syntheticImageInputs(image);
+  const input = { image, seed: extra.seed ?? '7', ...o, ...(extra.blueprint ? { blueprint: extra.blueprint } : {}), ...(extra.size ? { size: extra.size } : {}) };
   return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), arch), ...(ostreeCommits ? { ostreeCommits } : {}) });
 }
 
@@ -71,7 +59,7 @@ test('the build root is derived from the stages: each stage type names its tools
     const image = resolveImage(s.distro, s.arch, s.imageType);
     // a bootc image's build root is a container, not packages (test/bootc.test.ts)
     if (image.kind === 'bootable_container') continue;
-    const { ostreeCommits, ...o } = ostreeInput(image);
+    const { ostreeCommits, ...o } = syntheticImageInputs(image);
     const input = { image, seed: '1', ...o };
     const requests = packageRequests(input);
     const m = generateManifest({ ...input, packages: syntheticDepsolve(requests, s.arch), ...(ostreeCommits ? { ostreeCommits } : {}) });

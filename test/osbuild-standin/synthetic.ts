@@ -1,6 +1,8 @@
 /** A synthetic depsolve result: one package per requested spec, deterministic checksums and URLs. */
 import { createHash } from 'node:crypto';
-import type { ManifestPackage, PackageRequests, PipelinePackages } from '../../src/osbuild/index.js';
+import { deploysCommit, usesOstree, type ManifestPackage, type PackageRequests, type PipelinePackages, type ResolvedImage, type ResolvedOstreeCommits } from '../../src/osbuild/index.js';
+import type { BootcInfo } from '../../src/containers/index.js';
+import { bootcInfo } from '../helpers/bootc.js';
 
 export function syntheticPackage(name: string, arch: string, release = '1.fc43'): ManifestPackage {
   const clean = name.replace(/^@/, 'group-').replace(/[^A-Za-z0-9._+-]/g, '-');
@@ -35,4 +37,15 @@ export function syntheticDepsolve(requests: PackageRequests, arch: string): Pipe
     });
   }
   return out;
+}
+
+/**
+ * What the depsolve job would add for an image of a kind that needs more than packages: an
+ * ostree type's repository and resolved commit, a bootc image's container information.
+ */
+export function syntheticImageInputs(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits; bootc?: BootcInfo } {
+  if (image.kind === 'bootable_container') return { bootc: bootcInfo({}, image.arch) };
+  if (!usesOstree(image)) return {};
+  const commit = { url: 'https://ostree.example.test/repo', ref: image.ostree!.ref!, checksum: 'a'.repeat(64) };
+  return { ostree: { url: commit.url }, ostreeCommits: deploysCommit(image.kind) ? { payload: commit } : { parent: commit } };
 }
