@@ -1,6 +1,6 @@
 /**
  * Upload benchmark: a generated file uploaded to the dev hub (in its own process) by Kiln's
- * client (4 MiB chunks by default, adler32 per chunk, sha256+md5 of the file) next to a plain streamed
+ * client (4 MiB chunks by default, adler32 per chunk, sha256 of the file) next to a plain streamed
  * HTTP POST of the same file in one request to the same hub endpoint (no chunking, no hashing
  * on the client). Best of two alternating runs each. Prints MB/s for both, the ratio (target >= 0.9),
  * the CPU time of uploader and hub, and Kiln's peak RSS.

@@ -168,7 +168,7 @@ test('an import whose reply is lost is settled by reading the build back', async
 });
 
 test('metadata: task_id only when there is a task (the hub refuses null and 0 names no task); the schema refuses null', (t) => {
-  const file = (name: string): UploadResult => ({ directory: 'd', name, size: 1, sha256: 'a'.repeat(64), md5: 'b'.repeat(32), resumedFrom: 0, bytesSent: 1, chunks: 1, chunkRetries: 0 });
+  const file = (name: string): UploadResult => ({ directory: 'd', name, size: 1, sha256: 'a'.repeat(64), resumedFrom: 0, bytesSent: 1, chunks: 1, chunkRetries: 0 });
   const facts = { ...NVR, buildId: 1, startTime: 1, endTime: 2, images: [{ arch: 'x86_64', hostOs: 'f', osbuildVersion: '1', image: file('a.qcow2'), log: file('a.log') }] };
   for (const taskId of [undefined, null, 0]) t.false('task_id' in buildCGMetadata({ ...facts, taskId }).build, `taskId ${taskId}`);
   t.is(buildCGMetadata({ ...facts, taskId: 42 }).build.task_id, 42);
@@ -178,7 +178,7 @@ test('metadata: task_id only when there is a task (the hub refuses null and 0 na
 });
 
 test('metadata builder refuses file names Koji has no archive type for', (t) => {
-  const file = (name: string): UploadResult => ({ directory: 'd', name, size: 1, sha256: 'a'.repeat(64), md5: 'b'.repeat(32), resumedFrom: 0, bytesSent: 1, chunks: 1, chunkRetries: 0 });
+  const file = (name: string): UploadResult => ({ directory: 'd', name, size: 1, sha256: 'a'.repeat(64), resumedFrom: 0, bytesSent: 1, chunks: 1, chunkRetries: 0 });
   const err = t.throws(() =>
     buildCGMetadata({ ...NVR, buildId: 1, startTime: 1, endTime: 2, images: [{ arch: 'x86_64', hostOs: 'f', osbuildVersion: '1', image: file('disk.img.zst'), log: file('x.log') }] }),
   );

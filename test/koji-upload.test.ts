@@ -109,7 +109,6 @@ test('resume: a complete file is not sent again; a different prefix on the hub s
   t.is(again.resumedFrom, content.length);
   t.is(again.bytesSent, 0);
   t.is(again.sha256, first.sha256);
-  t.is(again.md5, first.md5);
   // The hub holds 20 kB of other bytes: the upload must not trust them.
   const stored = path.join(f.hub.dir, 'work', 'r', 'r.qcow2');
   await (await import('node:fs/promises')).writeFile(stored, Buffer.alloc(20_000, 2));
@@ -133,7 +132,6 @@ test('pipelined chunks: sizes around chunk boundaries arrive intact with the rig
     const file = await f.file(`p${size}.raw`, content);
     const r = await uploadFile(client, file, { directory: 'pipe', chunkSize: chunk });
     t.is(r.sha256, createHash('sha256').update(content).digest('hex'), `size ${size}`);
-    t.is(r.md5, createHash('md5').update(content).digest('hex'), `size ${size}`);
     t.is(r.chunks, Math.max(1, Math.ceil(size / chunk)), `size ${size}`);
     t.true((await readFile(path.join(f.hub.dir, 'work', 'pipe', `p${size}.raw`))).equals(content), `size ${size}`);
   }

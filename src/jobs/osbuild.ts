@@ -34,7 +34,6 @@ export interface UploadedFile {
   name: string;
   size: number;
   sha256: string;
-  md5: string;
 }
 
 export interface OsbuildJobResult {
@@ -81,7 +80,7 @@ async function tailOf(file: string, bytes: number): Promise<string> {
 }
 
 function uploaded(r: UploadResult): UploadedFile {
-  return { name: r.name, size: r.size, sha256: r.sha256, md5: r.md5 };
+  return { name: r.name, size: r.size, sha256: r.sha256 };
 }
 
 /** rpm metadata osbuild reported for a pipeline (the build root's, for the CG buildroot). */

@@ -1,10 +1,10 @@
 /**
  * Hashes a file's chunks off the main thread. The main thread reads each chunk into one of a
- * few shared buffers and sends it to the hub from there; two worker threads hash it meanwhile:
- * one the chunk's adler32 (which the hub's reply is checked against) and the file's sha256, the
- * other the file's md5. One thread doing all three (3.4 ms per MiB here: md5 1.7, adler32 1.0,
- * sha256 0.7) capped an upload at about 300 MB/s, below what the wire takes; adler32 runs as
- * WebAssembly SIMD (0.3 ms per MiB) where available.
+ * few shared buffers and sends it to the hub from there; a worker thread hashes it meanwhile:
+ * the chunk's adler32 (which the hub's reply is checked against) and the file's sha256 (what the
+ * CG metadata gives Koji). adler32 runs as WebAssembly SIMD (0.3 ms per MiB) where available.
+ * No md5: Koji takes sha256 for CG outputs, and md5 alone cost about a third of the uploader's
+ * CPU (1.7 ms per MiB here).
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -64,12 +64,12 @@ export interface FileHasher {
   readonly buffers: Buffer[];
   /**
    * Hashes the first `length` bytes of buffer `slot`: their adler32, and bytes [hashFrom,
-   * length) into the file's sha256 and md5. Calls must come in file order; the buffer must not
+   * length) into the file's sha256. Calls must come in file order; the buffer must not
    * change until `hashed` resolves.
    */
   update(slot: number, length: number, hashFrom?: number): ChunkDigest;
   peekSha256(): Promise<string>;
-  final(): Promise<{ sha256: string; md5: string }>;
+  final(): Promise<{ sha256: string }>;
   close(): Promise<void>;
 }
 
@@ -89,7 +89,6 @@ export function createFileHasher(size: number, chunkSize: number, slots = 3): Fi
 class InlineHasher implements FileHasher {
   readonly buffers: Buffer[];
   readonly #sha256 = createHash('sha256');
-  readonly #md5 = createHash('md5');
 
   constructor(bufferSize: number, slots: number) {
     this.buffers = Array.from({ length: slots }, () => Buffer.alloc(bufferSize));
@@ -99,7 +98,6 @@ class InlineHasher implements FileHasher {
     const data = this.buffers[slot].subarray(0, length);
     const fresh = data.subarray(hashFrom);
     this.#sha256.update(fresh);
-    this.#md5.update(fresh);
     const state = [1, 0];
     adler32Update(state, data);
     return { adler32: Promise.resolve((((state[1] << 16) | state[0]) >>> 0).toString(16).padStart(8, '0')), hashed: Promise.resolve() };
@@ -109,8 +107,8 @@ class InlineHasher implements FileHasher {
     return this.#sha256.copy().digest('hex');
   }
 
-  async final(): Promise<{ sha256: string; md5: string }> {
-    return { sha256: this.#sha256.digest('hex'), md5: this.#md5.digest('hex') };
+  async final(): Promise<{ sha256: string }> {
+    return { sha256: this.#sha256.digest('hex') };
   }
 
   async close(): Promise<void> {}
@@ -158,21 +156,18 @@ class HashWorker {
 export class ChunkHasher implements FileHasher {
   readonly buffers: Buffer[];
   readonly #adlerSha256: HashWorker;
-  readonly #md5: HashWorker;
 
   constructor(chunkSize: number, slots = 3) {
     const shared = Array.from({ length: slots }, () => new SharedArrayBuffer(chunkSize));
     this.buffers = shared.map((b) => Buffer.from(b));
     this.#adlerSha256 = new HashWorker({ buffers: shared, algorithms: ['sha256'], adler32: true, wasm: ADLER32_WASM });
-    this.#md5 = new HashWorker({ buffers: shared, algorithms: ['md5'], adler32: false });
   }
 
   update(slot: number, length: number, hashFrom = 0): ChunkDigest {
     const msg = { op: 'update', slot, length, hashFrom };
-    const first = this.#adlerSha256.ask(msg);
-    const second = this.#md5.ask(msg);
-    const adler32 = first.then((r) => r.adler32);
-    const hashed = Promise.all([first, second]).then(() => undefined);
+    const answer = this.#adlerSha256.ask(msg);
+    const adler32 = answer.then((r) => r.adler32);
+    const hashed = answer.then(() => undefined);
     // Callers await what they need; a failure is seen there, never as an unhandled rejection.
     adler32.catch(() => undefined);
     hashed.catch(() => undefined);
@@ -184,12 +179,11 @@ export class ChunkHasher implements FileHasher {
     return (await this.#adlerSha256.ask({ op: 'peek' })).sha256;
   }
 
-  async final(): Promise<{ sha256: string; md5: string }> {
-    const [a, b] = await Promise.all([this.#adlerSha256.ask({ op: 'final' }), this.#md5.ask({ op: 'final' })]);
-    return { sha256: a.sha256, md5: b.md5 };
+  async final(): Promise<{ sha256: string }> {
+    return { sha256: (await this.#adlerSha256.ask({ op: 'final' })).sha256 };
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#adlerSha256.close(), this.#md5.close()]);
+    await this.#adlerSha256.close();
   }
 }

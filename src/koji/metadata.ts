@@ -19,7 +19,6 @@ export interface CGFileFacts {
   name: string;
   size: number;
   sha256: string;
-  md5: string;
 }
 
 /** An RPM as osbuild's org.osbuild.rpm stage metadata reports it. */
@@ -86,7 +85,6 @@ export interface CGComposeFacts {
   /** reported as content_generator.version; default each image build's osbuild version */
   contentGeneratorVersion?: string;
   images: CGImageBuildFacts[];
-  checksumType?: 'sha256' | 'md5';
   /** extra info per manifest name for build.extra.osbuild_manifest (e.g. {info: {osbuild_composer_version}}) */
   manifestInfo?: Record<string, unknown>;
 }
@@ -114,8 +112,9 @@ function rpmComponents(rpms: RpmFacts[] | undefined, field: string): CgRpmCompon
 /** Builds and validates the metadata document; throws InvalidInputError naming the bad field. */
 export function buildCGMetadata(facts: CGComposeFacts): CgMetadata {
   if (!Array.isArray(facts.images) || facts.images.length === 0) throw new InvalidInputError('images', 'at least one image build is required');
-  const checksumType = facts.checksumType ?? 'sha256';
-  const sum = (f: CGFileFacts) => (checksumType === 'sha256' ? f.sha256 : f.md5);
+  // Koji verifies CG outputs by the checksum type given: sha256, the one Kiln computes while uploading
+  const checksumType = 'sha256';
+  const sum = (f: CGFileFacts) => f.sha256;
   const names = new Map<string, string>();
   const claim = (f: CGFileFacts, field: string) => {
     const prior = names.get(f.name);

@@ -1,6 +1,6 @@
 /**
  * Uploads into the hub's work area by raw POSTs (Koji's fastUpload protocol): fixed-size
- * chunks, each chunk's size and adler32 checked against the hub's reply, sha256 and md5 of the
+ * chunks, each chunk's size and adler32 checked against the hub's reply, the sha256 of the
  * whole file computed in the same pass (on worker threads, see hasher.ts). The hub takes one
  * chunk of a file at a time (it locks the file per request and answers after checking the
  * chunk), so while one chunk is on the wire the next ones are read and hashed, and the
@@ -46,7 +46,6 @@ export interface UploadResult {
   name: string;
   size: number;
   sha256: string;
-  md5: string;
   /** offset the hub already held (verified) when this upload started; 0 for a fresh upload */
   resumedFrom: number;
   bytesSent: number;
@@ -173,7 +172,7 @@ export async function uploadFile(client: KojiClient, localPath: string, options:
     const sums = await h.final();
 
     const result: UploadResult = {
-      directory, name, size, sha256: sums.sha256, md5: sums.md5,
+      directory, name, size, sha256: sums.sha256,
       resumedFrom: start, bytesSent, chunks, chunkRetries,
     };
     // Each chunk was checked; the whole file is re-checked when anything was retried or resumed.
