@@ -24,7 +24,7 @@ import {
   pythonError,
   pyTruthy,
 } from './rules.js';
-import { buildInfo, isoTime, tagChanged, taskInfo, type HostRow, type HubTables, type TaskRow, type TaskResult } from './state.js';
+import { buildInfo, tagChanged, taskInfo, type HostRow, type HubTables, type TaskRow, type TaskResult } from './state.js';
 import { addSession, findBuild, findTag, makeTask, nowSeconds, strictBuild, strictTag, strictUser, type CallContext, type MethodSpec } from './methods.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
