@@ -20,9 +20,10 @@ import koji  # noqa: E402
 
 
 def handler_class(plugin, method):
-    """kojid's registerHandler: every BaseTaskHandler class of the plugin, the last one naming the method."""
+    """kojid's registerHandler: koji.tasks' own handlers (waitrepo), then every BaseTaskHandler
+    class of the plugin, the last one naming the method."""
     found = None
-    for value in vars(plugin).values():
+    for value in list(vars(koji.tasks).values()) + list(vars(plugin).values()):
         if isinstance(value, type) and issubclass(value, koji.tasks.BaseTaskHandler) and method in getattr(value, 'Methods', []):
             found = value
     return found

@@ -38,8 +38,11 @@ class FakeSession(object):
     def getTag(self, tag, strict=False):
         return {'id': 10, 'name': 'f43-build'}
 
-    def getRepo(self, tag):
-        return {'id': 2024, 'state': 1}
+    @property
+    def repo(self):
+        # repo.request as the hub answers when the tag's repo is current
+        return SimpleNamespace(request=lambda tag, **kw: {'repo': {'id': 2024, 'state': 1, 'tag_id': tag, 'create_event': 7},
+                                                          'request': None, 'duplicate': False})
 
     def getNextRelease(self, info):
         return '7'

@@ -77,7 +77,8 @@ def setUpModule():
     os.makedirs(logdir)
     from .kojid import Kojid
     user, password = ENV['users']['builder']
-    KOJID = Kojid(ENV['hub_url'], user, password, ENV['topurl'], ENV['hub_dir'], logdir).start()
+    KOJID = Kojid(ENV['hub_url'], user, password, ENV['topurl'], ENV['hub_dir'], logdir,
+                  env={'KOJI_STUB_WAITREPO_PAUSE': '0.2'}).start()
 
 
 def tearDownModule():
@@ -381,6 +382,27 @@ class TestImageBuilderBuild(unittest.TestCase):
         self.assertEqual(req['image_requests'][0]['repositories'], [{'baseurl': 'http://127.0.0.1:9/repo/x86_64', 'rhsm': False}])
         with open(os.path.join(task_dir(child['id']), 'kiln-progress.log')) as f:
             self.assertIn('following the x86_64 images of compose', f.read())
+
+    def test_3_stale_build_tag_repo(self):
+        # kojid's getRepo: the build tag changed after its repo, longer ago than RepoLag, so the hub
+        # queues a repo request and the task waits for it in a waitrepo subtask
+        admin = session('admin')
+        build_tag = admin.getBuildTarget(ENV['stale_target'])['build_tag_name']
+        old = admin.getRepo(build_tag)
+        last = admin.tagLastChangeEvent(build_tag)
+        self.assertLess(old['create_event'], last)
+        task_id = hub_call(admin, hub.imageBuilderBuild, ENV['stale_target'], ['x86_64'], types=['minimal-raw'], name='Fedora-Minimal',
+                           version='43', opts={'repos': ['http://127.0.0.1:9/repo/$arch'], 'scratch': True})
+        self.assertEqual(state(finished(admin, task_id)), 'CLOSED', KOJID.log(task_id))
+        children = admin.getTaskChildren(task_id, request=True)
+        waits = [c for c in children if c['method'] == 'waitrepo']
+        self.assertEqual([(c['request'], state(c)) for c in waits], [([build_tag, None, [], last], 'CLOSED')])
+        repo = admin.getTaskResult(waits[0]['id'])
+        self.assertGreater(repo['create_event'], old['create_event'])
+        self.assertGreaterEqual(repo['create_event'], last)
+        self.assertEqual(admin.getTaskInfo(repo['task_id'])['method'], 'newRepo')
+        arch_task = [c for c in children if c['method'] == 'imageBuilderBuildArch'][0]
+        self.assertEqual(arch_task['request'][7]['id'], repo['id'], 'the arch task gets the new repo')
 
     def test_2_scratch(self):
         admin = session('admin')

@@ -3,7 +3,8 @@
  * as users of type host, take an exclusive session (kojid's), run tasks through subsessions,
  * open, close and fail tasks, make subtasks and wait on them, upload into their tasks'
  * directories and move scratch image builds; plus the root calls that read what tasks produced
- * (results, children, output files) and the tag, repo and package data a builder asks for.
+ * (results, children, output files) and the tag and package data a builder asks for (repos:
+ * repos.ts).
  * Each follows koji 1.35.3's code path and fault texts; what the dev hub does not have (the
  * scheduler, policies, inheritance, volumes) is reduced to its default behaviour, noted where.
  */
@@ -23,7 +24,7 @@ import {
   pythonError,
   pyTruthy,
 } from './rules.js';
-import { buildInfo, isoTime, taskInfo, type HostRow, type HubTables, type TaskRow, type TaskResult } from './state.js';
+import { buildInfo, tagChanged, taskInfo, type HostRow, type HubTables, type TaskRow, type TaskResult } from './state.js';
 import { addSession, findBuild, findTag, makeTask, nowSeconds, strictBuild, strictTag, strictUser, type CallContext, type MethodSpec } from './methods.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -149,7 +150,10 @@ function runTagTask(ctx: CallContext, task: TaskRow): void {
     const tag = strictTag(ctx.t, tagId);
     if (build.state !== BUILD_STATES.COMPLETE) throw new HubFault(FaultCode.TagError, `build ${build.name}-${build.version}-${build.release} not complete: state ${build.state}`);
     if (!tag.packages.includes(build.name)) throw new HubFault(FaultCode.TagError, `Package ${build.name} not in list for ${tag.name}`);
-    if (!tag.builds.includes(build.id)) tag.builds.push(build.id);
+    if (!tag.builds.includes(build.id)) {
+      tag.builds.push(build.id);
+      tagChanged(ctx.t, tag, nowSeconds(ctx));
+    }
     Object.assign(task, { state: TASK_STATES.CLOSED, result: { value: null } });
   } catch (err) {
     if (!(err instanceof HubFault)) throw err;
@@ -382,7 +386,10 @@ export const hostMethods: Record<string, MethodSpec> = {
       assertTaskHost(ctx.t, convertInt(a.task_id)!, host);
       const build = strictBuild(ctx.t, a.build);
       const tag = strictTag(ctx.t, a.tag);
-      if (!tag.builds.includes(build.id)) tag.builds.push(build.id);
+      if (!tag.builds.includes(build.id)) {
+        tag.builds.push(build.id);
+        tagChanged(ctx.t, tag, nowSeconds(ctx));
+      }
       ctx.changed = true;
       return null;
     },
@@ -512,7 +519,7 @@ export const hostMethods: Record<string, MethodSpec> = {
     },
   },
 
-  // ------------------------------------------------------------ RootExports: tags, repos, packages, image builds
+  // ------------------------------------------------------------ RootExports: tags, packages, image builds
   getTag: {
     py: 'get_tag',
     params: ['tagInfo', 'strict', 'event', 'blocked'],
@@ -533,32 +540,6 @@ export const hostMethods: Record<string, MethodSpec> = {
     fn(ctx, a) {
       const tag = strictTag(ctx.t, a.tag);
       return { ...tagInfo(tag), config_inheritance: { extra: {}, arches: null } };
-    },
-  },
-  // repos.old_get_repo: the newest repo of the tag (READY unless a state is given; an event looks
-  // back without a state) with every RepoQuery field (repos come from the admin helper; kojira
-  // makes them on a real hub, with no task here, so task_state is the LEFT JOIN's None)
-  getRepo: {
-    params: ['tag', 'state', 'event', 'dist', 'min_event'],
-    defaults: { state: null, event: null, dist: false, min_event: null },
-    fn(ctx, a) {
-      const tag = strictTag(ctx.t, a.tag);
-      const state = convertInt(a.state, undefined, true);
-      const event = convertInt(a.event, undefined, true);
-      const minEvent = convertInt(a.min_event, undefined, true);
-      // the dev hub makes no dist repos
-      if (pyTruthy(a.dist)) return null;
-      const repo = Object.values(ctx.t.repos)
-        .filter((r) => r.tag_id === tag.id && (event ? r.create_event <= event : r.state === (state ?? 1)) && (minEvent === null || r.create_event >= minEvent))
-        .sort((x, y) => y.create_ts - x.create_ts || y.id - x.id)[0];
-      if (!repo) return null;
-      const time = isoTime(repo.create_ts);
-      return {
-        id: repo.id, tag_id: tag.id, creation_time: time, creation_ts: repo.create_ts, state_time: time, state_ts: repo.create_ts,
-        create_event: repo.create_event, create_ts: repo.create_ts, begin_event: null, begin_ts: null, end_event: null, end_ts: null,
-        state: repo.state, dist: false, opts: { src: false, debuginfo: false, separate_src: false, maven: false }, custom_opts: {},
-        task_id: null, task_state: null, tag_name: tag.name,
-      };
     },
   },
   getPackageConfig: {

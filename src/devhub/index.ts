@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DevHub, type DevHubOptions, type NegotiateResult, type UploadEvent } from './hub.js';
 import { createUser, makeTask } from './methods.js';
 import type { FaultKind, FaultOptions } from './faults.js';
-import type { BuildRow, HubTables } from './state.js';
+import { newEvent, tagChanged, type BuildRow, type HubTables } from './state.js';
 
 export type { DevHubOptions, FaultKind, FaultOptions, NegotiateResult, UploadEvent, BuildRow, HubTables };
 export { DevHub };
@@ -41,6 +41,8 @@ export interface DevHubHandle {
    * compose's task_id names. Over XML-RPC an admin does the same with makeTask.
    */
   createTask(task: { method: string; owner: string; request?: unknown[]; arch?: string; channel?: string }): Promise<number>;
+  /** Moves every event, repo and repo request `seconds` into the past, as if that much time had passed since. */
+  ageEvents(seconds: number): Promise<void>;
   /** Makes every session older than SessionRenewalTimeout, so the next call gets AuthExpired. */
   expireSessions(): Promise<void>;
   setFaults(options: FaultOptions | null): void;
@@ -90,7 +92,8 @@ export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise
     createTag: (name, packages = [], options = {}) =>
       hub.transaction((t) => {
         const id = (t.next.tags = (t.next.tags ?? 0) + 1);
-        t.tags[id] = { id, name, packages, builds: [], arches: options.arches ?? null, extra: options.extra ?? {} };
+        t.tags[id] = { id, name, packages, builds: [], arches: options.arches ?? null, extra: options.extra ?? {}, changes: [] };
+        tagChanged(t, t.tags[id], Date.now() / 1000);
         return id;
       }),
     createHost: (h) =>
@@ -105,7 +108,8 @@ export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise
         const tag = Object.values(t.tags).find((x) => x.name === tagName);
         if (!tag) throw new Error(`no such tag ${tagName}`);
         const id = (t.next.repos = (t.next.repos ?? 0) + 1);
-        t.repos[id] = { id, tag_id: tag.id, state: 1, create_event: (t.next.events = (t.next.events ?? 0) + 1), create_ts: Date.now() / 1000 };
+        const now = Date.now() / 1000;
+        t.repos[id] = { id, tag_id: tag.id, state: 1, create_event: newEvent(t, now), create_ts: now };
         return id;
       }),
     createBuild: (nvr) =>
@@ -120,7 +124,7 @@ export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise
         t.builds[id] = {
           id, name: nvr.name, version: nvr.version, release: nvr.release, epoch: null, draft: false, state: 1,
           owner_id: nvr.owner ? userId(t, nvr.owner) : Number(Object.keys(t.users)[0] ?? 1), task_id: null, source: null, extra: null, cg_id: null,
-          creation_time: now, start_time: now, completion_time: now, btypes: ['rpm'], create_event: (t.next.events = (t.next.events ?? 0) + 1),
+          creation_time: now, start_time: now, completion_time: now, btypes: ['rpm'], create_event: newEvent(t, now),
         };
         return id;
       }),
@@ -128,7 +132,10 @@ export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise
       hub.transaction((t) => {
         const tag = Object.values(t.tags).find((x) => x.name === tagName);
         if (!tag) throw new Error(`no such tag ${tagName}`);
-        if (!tag.builds.includes(buildId)) tag.builds.push(buildId);
+        if (!tag.builds.includes(buildId)) {
+          tag.builds.push(buildId);
+          tagChanged(t, tag, Date.now() / 1000);
+        }
       }),
     createBuildTarget: (name, buildTag, destTag) =>
       hub.transaction((t) => {
@@ -146,6 +153,12 @@ export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise
         const { method, request = [], owner, ...given } = task;
         const opts = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
         return makeTask(t, t.users[userId(t, owner)], method, request, opts);
+      }),
+    ageEvents: (seconds) =>
+      hub.transaction((t) => {
+        for (const id of Object.keys(t.events)) t.events[id] -= seconds;
+        for (const r of Object.values(t.repos)) r.create_ts -= seconds;
+        for (const q of Object.values(t.repo_queue)) Object.assign(q, { create_time: q.create_time - seconds, update_time: q.update_time - seconds });
       }),
     expireSessions: () =>
       hub.transaction((t) => {

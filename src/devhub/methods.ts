@@ -48,7 +48,8 @@ import {
 } from './rules.js';
 import { hostMethods } from './host.js';
 import { kilnPluginMethods } from './kiln-plugin.js';
-import { archiveInfo, buildInfo, nextId, taskInfo, type BuildRow, type HubTables, type SessionRow, type TaskRow, type UserRow } from './state.js';
+import { repoMethods } from './repos.js';
+import { archiveInfo, buildInfo, newEvent, nextId, tagChanged, taskInfo, type BuildRow, type HubTables, type SessionRow, type TaskRow, type UserRow } from './state.js';
 
 export interface CallContext {
   hub: DevHub;
@@ -270,7 +271,7 @@ function newBuild(ctx: CallContext, input: Args): BuildRow {
     draft: data.draft as boolean, state: data.state as number, owner_id: data.owner as number, task_id: data.task_id === null ? null : Number(data.task_id),
     source: data.source as string | null, extra: data.extra === null ? null : (JSON.parse(data.extra) as Record<string, unknown> | null), cg_id: (data.cg_id ?? null) as number | null,
     creation_time: nowSeconds(ctx), start_time: time(data.start_time), completion_time: time(data.completion_time), btypes: [] as string[],
-    create_event: nextId(t, 'events'),
+    create_event: newEvent(t, nowSeconds(ctx)),
   };
   if (old) {
     if (data.draft) throw genericError(`Target build already exists: ${old.name}-${old.version}-${old.release} (id=${old.id})`);
@@ -891,13 +892,17 @@ export const methods: Record<string, MethodSpec> = {
       if (!tag.packages.includes(build.name)) {
         if (!(a.force && user.perms.includes('admin'))) throw new HubFault(FaultCode.TagError, `Package ${build.name} not in list for ${tag.name}`);
         tag.packages.push(build.name);
+        tagChanged(ctx.t, tag, nowSeconds(ctx));
       }
       const auto = ctx.hub.options.autoRunTagTasks !== false;
       const taskId = taskRow(ctx.t, {
         method: 'tagBuild', owner: user.id, request: [tag.id, build.id, a.force, fromtag], priority: 10, state: auto ? TASK_STATES.CLOSED : TASK_STATES.FREE,
       });
       if (auto) {
-        if (!tag.builds.includes(build.id)) tag.builds.push(build.id);
+        if (!tag.builds.includes(build.id)) {
+          tag.builds.push(build.id);
+          tagChanged(ctx.t, tag, nowSeconds(ctx));
+        }
         ctx.t.tasks[taskId].completion_time = nowSeconds(ctx);
       }
       ctx.changed = true;
@@ -925,4 +930,4 @@ export const methods: Record<string, MethodSpec> = {
   },
 };
 methods['system.multicall'] = methods.multiCall;
-Object.assign(methods, hostMethods, kilnPluginMethods);
+Object.assign(methods, hostMethods, repoMethods, kilnPluginMethods);

@@ -537,7 +537,7 @@ export function archiveTypeFor(filename: string): ArchiveType {
 
 type Json = Record<string, unknown>;
 
-function isMap(v: unknown): v is Json {
+export function isMap(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 }
 

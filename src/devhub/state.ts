@@ -53,6 +53,35 @@ export interface RepoRow {
   state: number;
   create_event: number;
   create_ts: number;
+  /** the newRepo task that made it (the dev hub's kojira closes one per request it fulfils) */
+  task_id?: number | null;
+  opts?: RepoOpts;
+  custom_opts?: Partial<RepoOpts>;
+}
+
+/** A tag's repository options (get_repo_opts' keys). */
+export interface RepoOpts {
+  src: boolean;
+  debuginfo: boolean;
+  separate_src: boolean;
+  maven: boolean;
+}
+
+/** A repo request (repo_queue): kojira's queue, which the dev hub also works off (src/devhub/repos.ts). */
+export interface RepoQueueRow {
+  id: number;
+  create_time: number; // s
+  owner: number;
+  priority: number;
+  tag_id: number;
+  at_event: number | null;
+  min_event: number | null;
+  opts: Partial<RepoOpts>;
+  update_time: number; // s
+  active: boolean;
+  task_id: number | null;
+  tries: number;
+  repo_id: number | null;
 }
 
 /** A task's result as Task.getResult reads it: a value (closeTask) or a fault (failTask). */
@@ -141,6 +170,8 @@ export interface TagRow {
   /** space-separated arches (the build tag's), or null */
   arches?: string | null;
   extra?: Record<string, unknown>;
+  /** the events that changed it, oldest first: its creation, then tagging and package list changes */
+  changes?: number[];
 }
 
 export interface HubTables {
@@ -158,6 +189,9 @@ export interface HubTables {
   tags: Record<string, TagRow>;
   hosts: Record<string, HostRow>;
   repos: Record<string, RepoRow>;
+  repo_queue: Record<string, RepoQueueRow>;
+  /** the events table: id → time (s) */
+  events: Record<string, number>;
   targets: Record<string, { id: number; name: string; build_tag: number; dest_tag: number }>;
 }
 
@@ -177,6 +211,8 @@ export function emptyTables(): HubTables {
     tags: {},
     hosts: {},
     repos: {},
+    repo_queue: {},
+    events: {},
     targets: {},
   };
 }
@@ -185,6 +221,18 @@ export function nextId(t: HubTables, table: string): number {
   const id = (t.next[table] ?? 0) + 1;
   t.next[table] = id;
   return id;
+}
+
+/** A new event (what each hub transaction that changes versioned data gets), at `ts` seconds. */
+export function newEvent(t: HubTables, ts: number): number {
+  const id = nextId(t, 'events');
+  t.events[id] = ts;
+  return id;
+}
+
+/** A change to a tag (tagging, package list, config): a new event that is now its last change. */
+export function tagChanged(t: HubTables, tag: TagRow, ts: number): void {
+  (tag.changes ??= []).push(newEvent(t, ts));
 }
 
 export function loadTables(dir: string): HubTables {

@@ -9,7 +9,9 @@
  *   and `kojiadmin` (admin), the build host `kojibuilder` (arches x86_64 aarch64 s390x, channels
  *   default and image), tags `f43-build` (those arches, a repo, fedora-release-43 tagged: its
  *   distribution) and `f43-candidate` (packages fedora-guest, Fedora-Cloud, Fedora-Minimal),
- *   target `f43-candidate`; tagBuild subtasks run at once (the dev hub's default);
+ *   target `f43-candidate`; tag `f43-stale-build` (x86_64, fedora-release-43 tagged after its repo
+ *   was made, all of it two hours ago: a stale repo) and its target `f43-stale`; tagBuild subtasks
+ *   run at once (the dev hub's default);
  * - `kiln serve` (bin/kiln.js) with bearer-token auth, the osbuild stand-in failing every aarch64
  *   build (a failable arch that fails), a zero-time solver, and workers for x86_64 and aarch64
  *   only (so an s390x compose stays unfinished until canceled).
@@ -91,8 +93,16 @@ async function main(): Promise<void> {
   await hub.createTag('f43-build', [], { arches: 'x86_64 aarch64 s390x' });
   await hub.createTag('f43-candidate', ['fedora-guest', 'Fedora-Cloud', 'Fedora-Minimal']);
   await hub.createBuildTarget('f43-candidate', 'f43-build', 'f43-candidate');
+  const release = await hub.createBuild({ name: 'fedora-release', version: '43', release: '0.23' });
+  await hub.tagBuild('f43-build', release);
   await hub.createRepo('f43-build');
-  await hub.tagBuild('f43-build', await hub.createBuild({ name: 'fedora-release', version: '43', release: '0.23' }));
+  // a build tag whose repo is older than its last change, and that change older than RepoLag:
+  // kojid's getRepo finds it stale and waits (waitrepo) for the new repo the dev hub's kojira makes
+  await hub.createTag('f43-stale-build', [], { arches: 'x86_64' });
+  await hub.createBuildTarget('f43-stale', 'f43-stale-build', 'f43-candidate');
+  await hub.createRepo('f43-stale-build');
+  await hub.tagBuild('f43-stale-build', release);
+  await hub.ageEvents(2 * 3600);
   // kojid's topurl: the hub's top directory over HTTP
   const topurl = await serveDirectory(hub.dir);
   cleanups.push(() => topurl.close());
@@ -153,6 +163,7 @@ async function main(): Promise<void> {
       users: { builder: ['kojibuilder', 'builder-secret'], admin: ['kojiadmin', 'admin-secret'] },
       topurl: topurl.url.replace(/\/$/, ''),
       target: 'f43-candidate',
+      stale_target: 'f43-stale',
     }) + '\n',
   );
 }
