@@ -42,10 +42,8 @@ const traffic: (Checked & { status: number })[] = [];
 let nextTaskId: () => Promise<number>;
 
 if (!SPEC) {
-  test('composer OpenAPI conformance', (t) => {
-    t.log('skipped: shared/reference/upstream/composer-cloudapi-openapi.v2.yml is not beside this checkout');
-    t.pass();
-  });
+  // reported as skipped, never as passed: nothing is checked without composer's document
+  test.skip('composer OpenAPI conformance (shared/reference/upstream/composer-cloudapi-openapi.v2.yml is not beside this checkout)', () => undefined);
 } else {
   test.before(async () => {
     contract = loadComposerContract(SPEC);
