@@ -47,6 +47,12 @@ test(`${COMPOSES} composes with 20% of hub requests faulted, timed out, reset or
   const calls = bed.hub.hub.calls.length;
   t.log(`seed ${SEED}: ${injector.injected} of ${calls} hub requests faulted ${JSON.stringify(injector.byKind)}`);
   t.log(`${ids.length} composes: ${check.complete} COMPLETE, ${check.failed} FAILED, ${check.canceled} CANCELED`);
+  if (check.problems.length) {
+    // what the service logged about the composes that went wrong
+    const bad = ids.filter((id) => check.problems.some((p) => p.startsWith(id)));
+    const lines = api.output().split('\n').filter((l) => bad.some((id) => l.includes(id)) || /"level":50/.test(l));
+    t.log(lines.slice(-40).join('\n'));
+  }
   t.deepEqual(check.problems, []);
   t.true(injector.injected >= calls * 0.1, 'faults were injected');
   // every fault is one a correct client recovers from within its retries

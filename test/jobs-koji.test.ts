@@ -11,6 +11,7 @@ import { InvalidInputError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { createJobServices, jobTypes, type JobServices } from '../src/jobs/index.js';
 import { startDevHub, type DevHubHandle } from '../src/devhub/index.js';
+import { FaultInjector } from '../src/devhub/faults.js';
 import type { JobContext, RunningJob, DependencyResult } from '../src/queue/index.js';
 
 let hub: DevHubHandle;
@@ -111,6 +112,49 @@ test.serial("koji-init: an NVR another compose holds is a conflict on the first 
   t.regex(err!.message, /Build already exists|already reserved/);
   t.is(hub.tables().builds[other.build_id].state, 0, 'the other compose keeps its reservation');
   t.is(hub.tables().reservations[other.build_id]?.token, other.token);
+});
+
+/** A seed whose first four picks at `rate` go: fault, none, fault, none (each pick of a fault draws twice). */
+function seedFaultingFirstAndThird(rate: number): number {
+  for (let seed = 1; seed < 10_000; seed++) {
+    const inj = new FaultInjector({ seed, rate, kinds: ['drop-reply'] });
+    if (inj.pick('m') && !inj.pick('m') && inj.pick('m') && !inj.pick('m')) return seed;
+  }
+  throw new Error('no such seed');
+}
+
+test.serial('koji-init: the reply is lost again after the lost reservation was canceled → canceled and reserved once more in the same attempt', async (t) => {
+  // requests: CGInitBuild (committed, reply dropped), its retry (RetryError), CGInitBuild again (dropped), its retry (RetryError), CGInitBuild
+  hub.setFaults({ rate: 0.5, seed: seedFaultingFirstAndThird(0.5), kinds: ['drop-reply'], methods: ['CGInitBuild'], limit: 2 });
+  try {
+    const r = (await run('koji-init', nvr('drop2'))) as { build_id: number; token: string };
+    t.is(hub.hub.faultStats.injected, 2, 'two replies were lost');
+    t.is(hub.tables().reservations[r.build_id]?.token, r.token);
+    t.is(Object.values(hub.tables().builds).filter((b) => b.release === 'drop2').length, 1, 'one build, recycled');
+    t.is(hub.hub.calls.filter((c) => c.method === 'cancelBuild').length >= 2, true, 'both lost reservations were canceled');
+  } finally {
+    hub.setFaults(null);
+  }
+});
+
+test.serial('koji-init: every CGInitBuild reply lost → the attempt fails saying a reservation may exist, and koji-finalize cancels it', async (t) => {
+  hub.setFaults({ rate: 1, kinds: ['drop-reply'], methods: ['CGInitBuild'] });
+  let failure: Error | undefined;
+  try {
+    failure = await t.throwsAsync(run('koji-init', nvr('drop3')));
+  } finally {
+    hub.setFaults(null);
+  }
+  const error = JSON.parse(JSON.stringify(failure)) as { code: string; message: string; details?: Record<string, unknown> };
+  t.true(error.details?.reservation_unknown, 'the job error says a reservation may exist');
+  t.regex(error.message, /may hold a reservation/);
+  const left = Object.values(hub.tables().builds).filter((b) => b.release === 'drop3');
+  t.is(left.length, 1);
+  t.is(left[0].state, 0, 'the hub holds a BUILDING reservation nobody has the token of');
+  const init: DependencyResult = { ...dep('koji-init', 'failure'), error };
+  await t.throwsAsync(run('koji-finalize', { ...finalizeArgs('drop3'), start_time: Math.floor(Date.now() / 1000) - 5 }, { dependencies: [init, dep('osbuild', 'canceled')] }));
+  t.is(hub.tables().builds[left[0].id].state, 4, 'CANCELED');
+  t.false(left[0].id in hub.tables().reservations);
 });
 
 test.serial('koji-finalize: koji-init lost its worker too often → a reservation it left is canceled, so nothing stays BUILDING', async (t) => {

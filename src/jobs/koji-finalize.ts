@@ -81,8 +81,8 @@ export const kojiFinalize: JobType = {
     await removeComposeRepos(services.config.state_dir, args.compose_id).catch((err: unknown) => log.warn({ err }, 'could not remove the compose\'s ostree repositories'));
     const [init, ...builds] = job.dependencies;
     if (init?.state !== 'success') {
-      if (init?.error?.code === 'KILN_JOB_LOST') {
-        // its last attempt died, maybe after the hub reserved the NVR: clear what it left
+      if (init?.error?.code === 'KILN_JOB_LOST' || init?.error?.details?.reservation_unknown === true) {
+        // its last attempt died or lost the hub's reply, maybe after the hub reserved the NVR: clear what it left
         const nvr = { name: args.name, version: args.version, release: args.release };
         await services.withKoji(args.server, (client) => cancelLostReservation(client, services.config.koji.content_generator, nvr, args.start_time, log));
       }

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, KilnError } from '../errors.js';
 import { BuildState, cancelBuild, cgInitBuild, getBuild, getTaskInfo, KojiFault, KojiRetryError, type KojiClient, type NVR } from '../koji/index.js';
 import type { Logger } from '../log.js';
 import type { KojiInitArgs } from '../compose/index.js';
@@ -36,6 +36,23 @@ export async function cancelLostReservation(client: KojiClient, cg: string, nvr:
   const canceled = await cancelBuild(client, build.id);
   log.warn({ kojiBuildId: build.id, canceled }, 'canceled a reservation whose token an earlier attempt lost');
   return canceled;
+}
+
+/** Reservations a single attempt makes and cancels again when each reply is lost. */
+const RESERVE_ROUNDS = 4;
+
+/**
+ * A failed reservation: a refusal the hub answered (a fault other than RetryError) reserved
+ * nothing. Anything else (a lost reply, a hub that stopped answering) may have left a BUILDING
+ * build whose token nobody has; the error says so, and koji-finalize cancels it.
+ */
+function reservationUnknown(err: unknown): unknown {
+  if (err instanceof KojiFault && !(err instanceof KojiRetryError)) return err;
+  if (!(err instanceof KilnError)) return err;
+  return new KilnError(err.code, `${err.message} (the hub may hold a reservation nobody has the token of; koji-finalize cancels it)`, {
+    cause: err,
+    details: { ...err.details, reservation_unknown: true },
+  });
 }
 
 /**
@@ -78,13 +95,18 @@ export const kojiInit: JobType = {
       if (args.task_id && earlier === null) await checkTask(client, args.server, args.task_id, log);
       if (earlier === null) await checkpoint({ reserving: true, since } satisfies ReservingCheckpoint);
       try {
-        return await cgInitBuild(client, cg, nvr);
+        for (let round = 1; ; round++) {
+          try {
+            return await cgInitBuild(client, cg, nvr);
+          } catch (err) {
+            const replyLost = err instanceof KojiRetryError;
+            const taken = err instanceof KojiFault && /Build already exists|already reserved/.test(err.faultString);
+            if (!(replyLost || (taken && earlier !== null))) throw err;
+            if (round >= RESERVE_ROUNDS || !(await cancelLostReservation(client, cg, nvr, since, log))) throw err;
+          }
+        }
       } catch (err) {
-        const replyLost = err instanceof KojiRetryError;
-        const taken = err instanceof KojiFault && /Build already exists|already reserved/.test(err.faultString);
-        if (!(replyLost || (taken && earlier !== null))) throw err;
-        if (!(await cancelLostReservation(client, cg, nvr, since, log))) throw err;
-        return cgInitBuild(client, cg, nvr);
+        throw reservationUnknown(err);
       }
     });
     const result: KojiInitResult = { build_id: reservation.build_id, token: reservation.token };

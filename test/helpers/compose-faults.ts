@@ -161,7 +161,7 @@ export async function startFaultBed(label: string, options: FaultBedOptions = {}
           if (build && state !== 'CANCELED') problems.push(`${r.id} (${nvr}): compose canceled but its Koji build is ${state}`);
         } else {
           failed++;
-          if (build && state !== 'FAILED' && state !== 'CANCELED') problems.push(`${r.id} (${nvr}): compose failed but its Koji build is ${state}`);
+          if (build && state !== 'FAILED' && state !== 'CANCELED') problems.push(`${r.id} (${nvr}): compose failed but its Koji build is ${state} (${r.finalize_error?.message ?? 'no reason'})`);
           if (!r.finalize_error?.message) problems.push(`${r.id} (${nvr}): compose failed without a reason`);
         }
       }
