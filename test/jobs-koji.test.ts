@@ -35,7 +35,7 @@ test.after.always(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function run(type: string, args: unknown, extra: Partial<RunningJob> = {}, saved: unknown[] = []) {
+function run(type: string, args: unknown, extra: Partial<RunningJob> = {}, saved: unknown[] = [], using: { services?: JobServices; signal?: AbortSignal } = {}) {
   const job: RunningJob = {
     id: '00000000-0000-4000-8000-000000000001',
     type,
@@ -53,14 +53,14 @@ function run(type: string, args: unknown, extra: Partial<RunningJob> = {}, saved
   };
   const ctx: JobContext = {
     job,
-    signal: new AbortController().signal,
+    signal: using.signal ?? new AbortController().signal,
     log: silentLogger,
     progress: async () => undefined,
     checkpoint: async (data) => {
       saved.push(data);
     },
   };
-  return jobTypes()[type].create(services)(ctx);
+  return jobTypes()[type].create(using.services ?? services)(ctx);
 }
 
 const nvr = (release: string) => ({ compose_id: 'c', server: hub.url, name: 'img', version: '1', release });
@@ -217,4 +217,62 @@ test.serial('koji-init: the task exists → the NVR is reserved; task 0 (none) i
   const before = hub.hub.calls.length;
   await run('koji-init', { ...nvr('task3'), task_id: 0 });
   t.false(hub.hub.calls.slice(before).some((c) => c.method === 'getTaskInfo'));
+});
+
+/** Job services whose hub calls give up at once and whose koji-finalize waits `outageWait` seconds for the hub. */
+function impatientServices(outageWait: number): JobServices {
+  return createJobServices(
+    loadConfig({
+      env: {},
+      overrides: {
+        state_dir: dir,
+        koji: { retry_attempts: 1, outage_wait_seconds: outageWait, hubs: [{ url: hub.url, auth: 'password', user: 'kiln', password_file: path.join(dir, 'pw') }] },
+      },
+    }),
+    silentLogger,
+  );
+}
+
+test.serial('koji-finalize outlasts a hub outage: it waits for the hub and then refunds', async (t) => {
+  const init = (await run('koji-init', nvr('outage1'))) as { build_id: number; token: string };
+  const patient = impatientServices(60);
+  hub.setOffline(true);
+  const back = setTimeout(() => hub.setOffline(false), 2_000);
+  try {
+    const err = await t.throwsAsync(
+      run('koji-finalize', finalizeArgs('outage1'), { dependencies: [dep('koji-init', 'success', init), dep('osbuild', 'failure', null, 'stage failed')] }, [], { services: patient }),
+    );
+    t.regex(err!.message, /koji build \d+ failed: osbuild failure: stage failed/);
+    t.is(hub.tables().builds[init.build_id].state, 3, 'FAILED once the hub was back');
+  } finally {
+    clearTimeout(back);
+    hub.setOffline(false);
+    await patient.close();
+  }
+});
+
+test.serial('koji-finalize gives up on a hub outage after koji.outage_wait_seconds, or at once when the job is canceled', async (t) => {
+  const init = (await run('koji-init', nvr('outage2'))) as { build_id: number; token: string };
+  const deps = [dep('koji-init', 'success', init), dep('osbuild', 'failure', null, 'x')];
+  const brief = impatientServices(1);
+  const patient = impatientServices(600);
+  hub.setOffline(true);
+  try {
+    const gaveUp = await t.throwsAsync(run('koji-finalize', finalizeArgs('outage2'), { dependencies: deps }, [], { services: brief }));
+    t.regex(gaveUp!.message, /ServerOffline/);
+    const cancel = new AbortController();
+    const started = Date.now();
+    setTimeout(() => cancel.abort(new Error('canceled')), 500);
+    const canceled = await t.throwsAsync(run('koji-finalize', finalizeArgs('outage2'), { dependencies: deps }, [], { services: patient, signal: cancel.signal }));
+    t.regex(canceled!.message, /ServerOffline/);
+    t.true(Date.now() - started < 60_000, 'the cancel ended the wait');
+    t.is(hub.tables().builds[init.build_id].state, 0, 'still BUILDING: nothing could reach the hub');
+  } finally {
+    hub.setOffline(false);
+    await brief.close();
+    await patient.close();
+  }
+  // what was left is refunded once the hub answers
+  await t.throwsAsync(run('koji-finalize', finalizeArgs('outage2'), { dependencies: deps }));
+  t.is(hub.tables().builds[init.build_id].state, 3);
 });

@@ -94,6 +94,10 @@ export interface KilnConfig {
      */
     retry_attempts: number;
     /**
+     * How long koji-finalize waits for a hub that cannot be reached (connection errors, timeouts, 5xx, ServerOffline once retry_attempts are used up) before it gives up on importing or refunding the build: the built images stay on disk and the reservation BUILDING meanwhile, so an outage costs a delay, not the build.
+     */
+    outage_wait_seconds: number;
+    /**
      * Bytes per raw upload request. Koji's own client sends 1 MiB; each chunk waits for the hub's reply (the hub locks the file per request), so bigger chunks mean fewer round trips: 1 GiB went at 0.41 of a plain POST with 1 MiB chunks and 0.76 with 4 MiB (bench/koji-upload.ts).
      */
     upload_chunk_bytes: number;

@@ -1,5 +1,7 @@
 import { KilnError } from '../errors.js';
-import { BuildState, buildCGMetadata, cgImport, cgRefundBuild, getBuild, type CGImageBuildFacts, type RpmFacts } from '../koji/index.js';
+import { BuildState, buildCGMetadata, cgImport, cgRefundBuild, getBuild, isHubUnavailable, type CGImageBuildFacts, type KojiClient, type RpmFacts } from '../koji/index.js';
+import type { Logger } from '../log.js';
+import { sleep } from '../queue/sleep.js';
 import type { KojiFinalizeArgs } from '../compose/index.js';
 import type { DependencyResult } from '../queue/index.js';
 import type { RpmInfo } from '../osbuild/index.js';
@@ -65,6 +67,29 @@ function failures(deps: DependencyResult[]): string {
     .join('; ');
 }
 
+const OUTAGE_FIRST_WAIT_MS = 5_000;
+const OUTAGE_LONGEST_WAIT_MS = 300_000;
+
+/**
+ * Runs `work` again while the hub is unavailable, for up to `waitSeconds` (koji.outage_wait_seconds):
+ * the images are built and a reservation may be BUILDING, so an outage must cost a delay, not the
+ * build. `work` is safe to repeat. A cancel of the job ends the wait.
+ */
+async function outlastingOutages<T>(waitSeconds: number, signal: AbortSignal, log: Logger, work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (let wait = OUTAGE_FIRST_WAIT_MS; ; wait = Math.min(wait * 2, OUTAGE_LONGEST_WAIT_MS)) {
+    try {
+      return await work();
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (!isHubUnavailable(err) || signal.aborted || left <= 0) throw err;
+      log.warn({ err, retryInSeconds: Math.round(Math.min(wait, left) / 1000) }, 'koji hub unavailable; waiting for it to import or refund the build');
+      await sleep(Math.min(wait, left), signal);
+      if (signal.aborted) throw err;
+    }
+  }
+}
+
 /**
  * Ends the compose on the hub. All images built (or the ones that failed were failable, and one
  * was built): CGImport of the built images' files with the CG metadata. Anything else failed or
@@ -75,8 +100,10 @@ function failures(deps: DependencyResult[]): string {
  */
 export const kojiFinalize: JobType = {
   defaultConcurrency: 4,
-  create: (services) => async ({ job, log }) => {
+  create: (services) => async ({ job, log, signal }) => {
     const args = job.args as KojiFinalizeArgs;
+    const withHub = <T>(work: (client: KojiClient) => Promise<T>) =>
+      outlastingOutages(services.config.koji.outage_wait_seconds, signal, log, () => services.withKoji(args.server, work));
     // commits served to later images of the compose (src/ostree/serve.ts) are not needed any more
     await removeComposeRepos(services.config.state_dir, args.compose_id).catch((err: unknown) => log.warn({ err }, 'could not remove the compose\'s ostree repositories'));
     const [init, ...builds] = job.dependencies;
@@ -84,7 +111,7 @@ export const kojiFinalize: JobType = {
       if (init?.error?.code === 'KILN_JOB_LOST' || init?.error?.details?.reservation_unknown === true) {
         // its last attempt died or lost the hub's reply, maybe after the hub reserved the NVR: clear what it left
         const nvr = { name: args.name, version: args.version, release: args.release };
-        await services.withKoji(args.server, (client) => cancelLostReservation(client, services.config.koji.content_generator, nvr, args.start_time, log));
+        await withHub((client) => cancelLostReservation(client, services.config.koji.content_generator, nvr, args.start_time, log));
       }
       throw new KilnError(
         init?.state === 'canceled' ? 'KILN_JOB_CANCELED' : 'KILN_JOB_DEPENDENCY_FAILED',
@@ -103,7 +130,7 @@ export const kojiFinalize: JobType = {
     }
     const reservation = init.result as KojiInitResult;
     const cg = services.config.koji.content_generator;
-    return services.withKoji(args.server, async (client) => {
+    return withHub(async (client) => {
       const existing = await getBuild(client, reservation.build_id);
 
       if (verdict !== 'COMPLETE') {
@@ -138,9 +165,12 @@ export const kojiFinalize: JobType = {
       try {
         await cgImport(client, metadata, args.directory, reservation.token);
       } catch (err) {
-        await cgRefundBuild(client, cg, reservation.build_id, reservation.token, 'FAILED').catch((refundErr) =>
-          log.error({ err: refundErr, kojiBuildId: reservation.build_id }, 'refund after a failed import failed too'),
-        );
+        // a hub that did not answer refused nothing: the import is tried again when it is back
+        if (!isHubUnavailable(err)) {
+          await cgRefundBuild(client, cg, reservation.build_id, reservation.token, 'FAILED').catch((refundErr) =>
+            log.error({ err: refundErr, kojiBuildId: reservation.build_id }, 'refund after a failed import failed too'),
+          );
+        }
         throw err;
       }
       log.info({ kojiBuildId: reservation.build_id, images: imported.length }, 'koji build imported');

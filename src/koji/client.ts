@@ -107,6 +107,16 @@ function emitCall(event: KojiCallEvent): void {
 
 const RETRY_STATUS = (s: number) => s === 408 || s === 429 || (s >= 500 && s !== 501);
 
+/**
+ * The hub could not be reached or was not serving (connection errors, timeouts, 408/429/5xx,
+ * ServerOffline): what a call throws once its retries are used up during an outage, as
+ * opposed to an answer (a fault, a refusal).
+ */
+export function isHubUnavailable(err: unknown): boolean {
+  if (err instanceof KojiTransportError) return err.status === undefined || RETRY_STATUS(err.status);
+  return err instanceof KojiFault && err.faultCode === KojiFaultCode.ServerOffline;
+}
+
 export class KojiClient {
   readonly url: URL;
   readonly #options: KojiClientOptions;

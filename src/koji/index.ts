@@ -1,5 +1,5 @@
 /** Kiln's Koji client: sessions, XML-RPC calls, uploads, CG calls and CG metadata. */
-export { KojiClient, type KojiAuth, type KojiClientOptions, type KojiSession, type MultiCallResult, type RetryOptions } from './client.js';
+export { KojiClient, isHubUnavailable, type KojiAuth, type KojiClientOptions, type KojiSession, type MultiCallResult, type RetryOptions } from './client.js';
 export { uploadFile, DEFAULT_CHUNK_SIZE, type UploadOptions, type UploadResult } from './upload.js';
 export {
   BuildState,
