@@ -94,7 +94,7 @@ export interface KilnConfig {
      */
     retry_attempts: number;
     /**
-     * How long koji-finalize waits for a hub that cannot be reached (connection errors, timeouts, 5xx, ServerOffline once retry_attempts are used up) before it gives up on importing or refunding the build: the built images stay on disk and the reservation BUILDING meanwhile, so an outage costs a delay, not the build.
+     * How long a job waits for a hub that cannot be reached (connection errors, timeouts, 5xx, ServerOffline once retry_attempts are used up) before it fails: koji-init before reserving, the osbuild job before uploading its images (uploads resume), koji-finalize before importing or refunding. The built images stay on disk and the reservation BUILDING meanwhile, so an outage costs a delay, not the build. A cancel ends the wait.
      */
     outage_wait_seconds: number;
     /**

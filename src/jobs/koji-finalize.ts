@@ -1,7 +1,6 @@
 import { KilnError } from '../errors.js';
 import { BuildState, buildCGMetadata, cgImport, cgRefundBuild, getBuild, isHubUnavailable, type CGImageBuildFacts, type KojiClient, type RpmFacts } from '../koji/index.js';
-import type { Logger } from '../log.js';
-import { sleep } from '../queue/sleep.js';
+import { outlastingOutages } from './hub-outage.js';
 import type { KojiFinalizeArgs } from '../compose/index.js';
 import type { DependencyResult } from '../queue/index.js';
 import type { RpmInfo } from '../osbuild/index.js';
@@ -65,29 +64,6 @@ function failures(deps: DependencyResult[]): string {
     .filter((d) => d.state !== 'success')
     .map((d) => `${d.type} ${d.state}${d.error ? `: ${d.error.message}` : ''}`)
     .join('; ');
-}
-
-const OUTAGE_FIRST_WAIT_MS = 5_000;
-const OUTAGE_LONGEST_WAIT_MS = 300_000;
-
-/**
- * Runs `work` again while the hub is unavailable, for up to `waitSeconds` (koji.outage_wait_seconds):
- * the images are built and a reservation may be BUILDING, so an outage must cost a delay, not the
- * build. `work` is safe to repeat. A cancel of the job ends the wait.
- */
-async function outlastingOutages<T>(waitSeconds: number, signal: AbortSignal, log: Logger, work: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + waitSeconds * 1000;
-  for (let wait = OUTAGE_FIRST_WAIT_MS; ; wait = Math.min(wait * 2, OUTAGE_LONGEST_WAIT_MS)) {
-    try {
-      return await work();
-    } catch (err) {
-      const left = deadline - Date.now();
-      if (!isHubUnavailable(err) || signal.aborted || left <= 0) throw err;
-      log.warn({ err, retryInSeconds: Math.round(Math.min(wait, left) / 1000) }, 'koji hub unavailable; waiting for it to import or refund the build');
-      await sleep(Math.min(wait, left), signal);
-      if (signal.aborted) throw err;
-    }
-  }
 }
 
 /**

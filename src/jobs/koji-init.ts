@@ -1,5 +1,6 @@
 import { InvalidInputError, KilnError } from '../errors.js';
-import { BuildState, cancelBuild, cgInitBuild, getBuild, getTaskInfo, KojiFault, KojiRetryError, type KojiClient, type NVR } from '../koji/index.js';
+import { BuildState, cancelBuild, cgInitBuild, getBuild, getTaskInfo, KojiFault, KojiRetryError, type KojiClient, type NVR, type Reservation } from '../koji/index.js';
+import { outlastingOutages } from './hub-outage.js';
 import type { Logger } from '../log.js';
 import type { KojiInitArgs } from '../compose/index.js';
 import type { JobType } from './types.js';
@@ -75,10 +76,10 @@ async function checkTask(client: KojiClient, server: string, taskId: number, log
  */
 export const kojiInit: JobType = {
   defaultConcurrency: 4,
-  create: (services) => async ({ job, log, checkpoint }) => {
+  create: (services) => async ({ job, log, checkpoint, signal }) => {
     const args = job.args as KojiInitArgs;
     if (args.scratch) {
-      if (args.task_id) await services.withKoji(args.server, (client) => checkTask(client, args.server, args.task_id!, log));
+      if (args.task_id) await outlastingOutages(services.config.koji.outage_wait_seconds, signal, log, () => services.withKoji(args.server, (client) => checkTask(client, args.server, args.task_id!, log)));
       log.info({ nvr: `${args.name}-${args.version}-${args.release}` }, 'scratch build: nothing to reserve');
       return { scratch: true } satisfies KojiInitScratchResult;
     }
@@ -91,23 +92,31 @@ export const kojiInit: JobType = {
     const nvr = { name: args.name, version: args.version, release: args.release };
     const earlier = saved?.reserving === true ? saved.since : null;
     const since = earlier ?? Math.floor(Date.now() / 1000);
-    const reservation = await services.withKoji(args.server, async (client) => {
-      if (args.task_id && earlier === null) await checkTask(client, args.server, args.task_id, log);
-      if (earlier === null) await checkpoint({ reserving: true, since } satisfies ReservingCheckpoint);
-      try {
-        for (let round = 1; ; round++) {
-          try {
-            return await cgInitBuild(client, cg, nvr);
-          } catch (err) {
-            const replyLost = err instanceof KojiRetryError;
-            const taken = err instanceof KojiFault && /Build already exists|already reserved/.test(err.faultString);
-            if (!(replyLost || (taken && earlier !== null))) throw err;
-            if (round >= RESERVE_ROUNDS || !(await cancelLostReservation(client, cg, nvr, since, log))) throw err;
-          }
-        }
-      } catch (err) {
-        throw reservationUnknown(err);
+    // true once a CGInitBuild of this job may have reached the hub (an earlier attempt's, or an
+    // earlier try of this one cut off by an outage)
+    let asked = earlier !== null;
+    const reserve = async (client: KojiClient): Promise<Reservation> => {
+      if (!asked) {
+        if (args.task_id) await checkTask(client, args.server, args.task_id, log);
+        await checkpoint({ reserving: true, since } satisfies ReservingCheckpoint);
       }
+      const mayHold = asked;
+      asked = true;
+      for (let round = 1; ; round++) {
+        try {
+          return await cgInitBuild(client, cg, nvr);
+        } catch (err) {
+          const replyLost = err instanceof KojiRetryError;
+          const taken = err instanceof KojiFault && /Build already exists|already reserved/.test(err.faultString);
+          if (!(replyLost || (taken && mayHold))) throw err;
+          if (round >= RESERVE_ROUNDS || !(await cancelLostReservation(client, cg, nvr, since, log))) throw err;
+        }
+      }
+    };
+    const reservation = await outlastingOutages(services.config.koji.outage_wait_seconds, signal, log, () =>
+      services.withKoji(args.server, reserve),
+    ).catch((err: unknown) => {
+      throw asked ? reservationUnknown(err) : err;
     });
     const result: KojiInitResult = { build_id: reservation.build_id, token: reservation.token };
     await checkpoint(result);

@@ -27,6 +27,7 @@ import { ostreePlan, type OstreeCommit } from '../osbuild/index.js';
 import { uploadToS3, s3UploadOptions } from '../upload/index.js';
 import { runOnBuilder } from '../builder/manager.js';
 import { coalescing } from './throttle.js';
+import { outlastingOutages } from './hub-outage.js';
 
 const LOG_TAIL = 256 * 1024;
 
@@ -258,42 +259,47 @@ export const osbuildJob: JobType = {
       // answered: the hub records an upload directory's owner on the first upload into it,
       // without a lock, and a second first upload could read the record half-written.
       const directory = path.posix.join(args.koji.directory, uploadSubdir);
-      const stop = new AbortController();
-      let uploadedFiles = 0;
-      const upload = (client: KojiClient, i: number, onChunk?: () => void): Promise<UploadResult> =>
-        uploadFile(client, files[i], {
-          directory,
-          chunkSize: services.config.koji.upload_chunk_bytes,
-          log,
-          signal: AbortSignal.any([signal, stop.signal]),
-          onProgress: ({ offset, size }) => {
-            onChunk?.();
-            report({ phase: 'uploading', done: uploadedFiles, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(files[i])}` });
-          },
-        }).then(
-          (r: UploadResult) => {
-            uploadedFiles++;
-            return r;
-          },
-          (err: unknown) => {
-            stop.abort(err);
-            throw err;
-          },
-        );
-      let directoryOwned!: () => void;
-      const owned = new Promise<void>((resolve) => (directoryOwned = resolve));
-      const imageUpload = services.withKoji(args.koji.server, (client) => upload(client, 0, directoryOwned).finally(directoryOwned));
-      const besideUpload = services.withKoji(args.koji.server, async (client): Promise<UploadResult[]> => {
-        await owned;
-        if (stop.signal.aborted) throw stop.signal.reason;
-        return [await upload(client, 1), await upload(client, 2)];
-      });
-      const [imageDone, besideDone] = await Promise.allSettled([imageUpload, besideUpload]);
-      // the first failure, not the other upload's abort it caused
-      for (const r of [imageDone, besideDone]) if (r.status === 'rejected' && r.reason !== stop.signal.reason) throw r.reason;
-      if (imageDone.status === 'rejected') throw imageDone.reason;
-      if (besideDone.status === 'rejected') throw besideDone.reason;
-      const results = [imageDone.value, ...besideDone.value];
+      // Uploads resume from what the hub holds, so a hub outage is waited out (koji.outage_wait_seconds)
+      // and costs a delay, not the built image.
+      const uploadAll = async (): Promise<UploadResult[]> => {
+        const stop = new AbortController();
+        let uploadedFiles = 0;
+        const upload = (client: KojiClient, i: number, onChunk?: () => void): Promise<UploadResult> =>
+          uploadFile(client, files[i], {
+            directory,
+            chunkSize: services.config.koji.upload_chunk_bytes,
+            log,
+            signal: AbortSignal.any([signal, stop.signal]),
+            onProgress: ({ offset, size }) => {
+              onChunk?.();
+              report({ phase: 'uploading', done: uploadedFiles, total: files.length, subprogress: { done: offset, total: size }, message: `uploading ${path.basename(files[i])}` });
+            },
+          }).then(
+            (r: UploadResult) => {
+              uploadedFiles++;
+              return r;
+            },
+            (err: unknown) => {
+              stop.abort(err);
+              throw err;
+            },
+          );
+        let directoryOwned!: () => void;
+        const owned = new Promise<void>((resolve) => (directoryOwned = resolve));
+        const imageUpload = services.withKoji(args.koji.server, (client) => upload(client, 0, directoryOwned).finally(directoryOwned));
+        const besideUpload = services.withKoji(args.koji.server, async (client): Promise<UploadResult[]> => {
+          await owned;
+          if (stop.signal.aborted) throw stop.signal.reason;
+          return [await upload(client, 1), await upload(client, 2)];
+        });
+        const [imageDone, besideDone] = await Promise.allSettled([imageUpload, besideUpload]);
+        // the first failure, not the other upload's abort it caused
+        for (const r of [imageDone, besideDone]) if (r.status === 'rejected' && r.reason !== stop.signal.reason) throw r.reason;
+        if (imageDone.status === 'rejected') throw imageDone.reason;
+        if (besideDone.status === 'rejected') throw besideDone.reason;
+        return [imageDone.value, ...besideDone.value];
+      };
+      const results = await outlastingOutages(services.config.koji.outage_wait_seconds, signal, log, uploadAll);
       let uploads: OsbuildJobResult['uploads'];
       if (args.upload_options) {
         const options = s3UploadOptions(args.upload_options, services.config.s3);
