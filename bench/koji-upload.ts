@@ -2,10 +2,10 @@
  * Upload benchmark: a generated file uploaded to the dev hub (in its own process) by Kiln's
  * client (4 MiB chunks by default, adler32 per chunk, sha256 of the file) next to a plain streamed
  * HTTP POST of the same file in one request to the same hub endpoint (no chunking, no hashing
- * on the client). Best of two alternating runs each. Prints MB/s for both, the ratio (target >= 0.9),
+ * on the client). Best of `--rounds` (default 3) alternating runs each. Prints MB/s for both, the ratio (target >= 0.9),
  * the CPU time of uploader and hub, and Kiln's peak RSS.
  *
- *   npx tsx bench/koji-upload.ts [--size-mib 1024] [--chunk-mib 4]
+ *   npx tsx bench/koji-upload.ts [--size-mib 1024] [--chunk-mib 16] [--rounds 3]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { KojiClient } from '../src/koji/index.js';
+import { DEFAULT_CHUNK_SIZE, KojiClient } from '../src/koji/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -96,7 +96,8 @@ async function plainPost(url: string, file: string, directory: string): Promise<
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<{ kilnMBps: number; plainMBps: number; ratio: number; kilnPeakRssMiB: number }> {
-  const { values } = parseArgs({ args: argv, options: { 'size-mib': { type: 'string', default: '1024' }, 'chunk-mib': { type: 'string', default: '4' } } });
+  const { values } = parseArgs({ args: argv, options: { 'size-mib': { type: 'string', default: '1024' }, 'chunk-mib': { type: 'string', default: String(DEFAULT_CHUNK_SIZE / 2 ** 20) }, rounds: { type: 'string', default: '3' } } });
+  const rounds = Number(values.rounds);
   const sizeMiB = Number(values['size-mib']);
   const chunk = Number(values['chunk-mib']) * 2 ** 20;
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'kiln-bench-upload-'));
@@ -121,12 +122,12 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<{ ki
       execFileSync('sync');
     };
     await settle('');
-    // Best of two alternating runs each; CPU seconds of the uploading process (all threads)
+    // Best of `rounds` alternating runs each; CPU seconds of the uploading process (all threads)
     // and of the hub process during that run say where the time goes.
     type Run = { seconds: number; cpuSeconds: number; hubCpuSeconds: number; peakRss: number };
     let plain: Run = { seconds: Infinity, cpuSeconds: 0, hubCpuSeconds: 0, peakRss: 0 };
     let kiln: Run = { ...plain };
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < rounds; round++) {
       let hubBefore = cpuSeconds(hub.pid);
       const p = await plainPost(hub.url, file, `bench/plain${round}`);
       if (p.seconds < plain.seconds) plain = { ...p, hubCpuSeconds: cpuSeconds(hub.pid) - hubBefore, peakRss: 0 };

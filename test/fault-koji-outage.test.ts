@@ -5,8 +5,7 @@
  * Koji build, and nothing may stay BUILDING.
  */
 import test from 'ava';
-import { runKiln, type KilnProcess } from './helpers/kiln.js';
-import { freePort } from './helpers/net.js';
+import type { KilnProcess } from './helpers/kiln.js';
 import { startFaultBed, until, type FaultBed } from './helpers/compose-faults.js';
 
 const COMPOSES = 6;
@@ -23,19 +22,8 @@ test.after.always(async () => {
 
 test(`the hub offline for ${OUTAGE_MS / 1000} s mid-run: ${COMPOSES} composes wait for it and complete`, async (t) => {
   bed = await startFaultBed('koji-outage');
-  const port = await freePort();
-  const apiUrl = `http://127.0.0.1:${port}`;
-  api = runKiln(
-    ['serve'],
-    bed.env('api', {
-      KILN_LISTEN_ADDRESS: '127.0.0.1',
-      KILN_LISTEN_PORT: String(port),
-      KILN_LOG_LEVEL: 'warn',
-      KILN_KOJI_RETRY_ATTEMPTS: '2',
-      KILN_KOJI_OUTAGE_WAIT_SECONDS: '300',
-    }),
-  );
-  await until('kiln serve to be ready', async () => ((await fetch(`${apiUrl}/ready`).then((r) => r.ok, () => false)) ? true : undefined));
+  let apiUrl: string;
+  ({ process: api, url: apiUrl } = await bed.serve('api', { KILN_LOG_LEVEL: 'warn', KILN_KOJI_RETRY_ATTEMPTS: '2', KILN_KOJI_OUTAGE_WAIT_SECONDS: '300' }));
   const ids = await bed.submit(apiUrl, COMPOSES);
   // the outage starts once the first image is uploading, with other composes still reserving or building
   await until('the first upload', async () => (bed.hub.hub.uploads.length > 0 ? true : undefined));

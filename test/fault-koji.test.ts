@@ -6,9 +6,8 @@
  * no reservation may stay BUILDING.
  */
 import test from 'ava';
-import { runKiln, type KilnProcess } from './helpers/kiln.js';
-import { freePort } from './helpers/net.js';
-import { startFaultBed, until, type FaultBed } from './helpers/compose-faults.js';
+import type { KilnProcess } from './helpers/kiln.js';
+import { startFaultBed, type FaultBed } from './helpers/compose-faults.js';
 
 const SEED = Number(process.env.KILN_FAULT_SEED ?? 20261123);
 const COMPOSES = 10;
@@ -24,20 +23,13 @@ test.after.always(async () => {
 
 test(`${COMPOSES} composes with 20% of hub requests faulted, timed out, reset or their replies lost`, async (t) => {
   bed = await startFaultBed('koji-faults');
-  const port = await freePort();
-  const apiUrl = `http://127.0.0.1:${port}`;
-  api = runKiln(
-    ['serve'],
-    bed.env('api', {
-      KILN_LISTEN_ADDRESS: '127.0.0.1',
-      KILN_LISTEN_PORT: String(port),
-      KILN_LOG_LEVEL: 'warn',
-      // 'slow' replies take 1.5 s: past this timeout, so the client gives up on them and retries
-      KILN_KOJI_REQUEST_TIMEOUT_SECONDS: '1',
-      KILN_KOJI_RETRY_ATTEMPTS: '8',
-    }),
-  );
-  await until('kiln serve to be ready', async () => ((await fetch(`${apiUrl}/ready`).then((r) => r.ok, () => false)) ? true : undefined));
+  let apiUrl: string;
+  ({ process: api, url: apiUrl } = await bed.serve('api', {
+    KILN_LOG_LEVEL: 'warn',
+    // 'slow' replies take 1.5 s: past this timeout, so the client gives up on them and retries
+    KILN_KOJI_REQUEST_TIMEOUT_SECONDS: '1',
+    KILN_KOJI_RETRY_ATTEMPTS: '8',
+  }));
   bed.hub.setFaults({ rate: 0.2, seed: SEED, kinds: ['fault', 'http503', 'reset', 'slow', 'drop-reply'], slowMs: 1500 });
   const ids = await bed.submit(apiUrl, COMPOSES);
   await bed.waitForEnd(ids, 300_000);

@@ -16,7 +16,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/db/em
 import { migrate } from '../src/db/migrate.js';
 import { API_BASE } from '../src/compose/index.js';
 import { PgJobSource, enqueueJobs, getJob } from '../src/queue/index.js';
-import { runKiln, type KilnProcess } from './helpers/kiln.js';
+import type { KilnProcess } from './helpers/kiln.js';
 import { freePort } from './helpers/net.js';
 import { startFaultBed, until, type FaultBed } from './helpers/compose-faults.js';
 
@@ -40,12 +40,7 @@ test.before(async () => {
   // createPool drops clients whose server went away (pool 'error' handler) instead of crashing
   pool = createPool(postgres.url, { max: 5, applicationName: 'kiln-test' });
   bed = await startFaultBed('pgrestart', { database: { url: postgres.url, pool } });
-  const port = await freePort();
-  apiUrl = `http://127.0.0.1:${port}`;
-  api = runKiln(['serve'], bed.env('api', { KILN_LISTEN_ADDRESS: '127.0.0.1', KILN_LISTEN_PORT: String(port) }));
-  await until('kiln serve to be ready', async () => ((await fetch(`${apiUrl}/ready`).then((r) => r.ok, () => false)) ? true : undefined), 120_000).catch((err) => {
-    throw new Error(`${err.message}\n${api!.output().slice(-3000)}`);
-  });
+  ({ process: api, url: apiUrl } = await bed.serve('api'));
 });
 
 test.after.always(async () => {

@@ -9,8 +9,7 @@
 import test from 'ava';
 import { API_BASE } from '../src/compose/index.js';
 import { runKiln, type KilnProcess } from './helpers/kiln.js';
-import { freePort } from './helpers/net.js';
-import { seededRandom, startFaultBed, until, type FaultBed } from './helpers/compose-faults.js';
+import { seededRandom, startFaultBed, type FaultBed } from './helpers/compose-faults.js';
 
 const KILLS = 20;
 const SEED = Number(process.env.KILN_FAULT_SEED ?? 20261123);
@@ -22,12 +21,9 @@ const processes: KilnProcess[] = [];
 
 test.before(async () => {
   bed = await startFaultBed('kill');
-  const port = await freePort();
-  apiUrl = `http://127.0.0.1:${port}`;
   // the API runs no jobs: every job runs in the worker processes that get killed
-  api = runKiln(['serve'], bed.env('api', { KILN_LISTEN_ADDRESS: '127.0.0.1', KILN_LISTEN_PORT: String(port), KILN_WORKERS_LOCAL: 'false', KILN_LOG_LEVEL: 'warn' }));
+  ({ process: api, url: apiUrl } = await bed.serve('api', { KILN_WORKERS_LOCAL: 'false', KILN_LOG_LEVEL: 'warn' }));
   processes.push(api);
-  await until('kiln serve to be ready', async () => ((await fetch(`${apiUrl}/ready`).then((r) => r.ok, () => false)) ? true : undefined));
 });
 
 test.after.always(async () => {

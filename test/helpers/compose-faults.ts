@@ -15,6 +15,9 @@ import { API_BASE } from '../../src/compose/index.js';
 export { seededRandom } from '../../src/devhub/faults.js';
 export { until } from './until.js';
 import { startKilnHub, type KilnHub } from './kiln-hub.js';
+import { runKiln, type KilnProcess } from './kiln.js';
+import { freePort } from './net.js';
+import { until } from './until.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 export const ZERO_OSBUILD = fileURLToPath(new URL('../../bench/fixtures/zero-osbuild.mjs', import.meta.url));
@@ -29,6 +32,8 @@ export interface FaultBed {
   hubConfig: KilnHub['config'];
   /** Environment for a `kiln` process of this bed; `name` picks its own state directory. */
   env(name: string, extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+  /** Starts `kiln serve` on a free loopback port with this bed's environment; resolves once it is ready. */
+  serve(name: string, extra?: NodeJS.ProcessEnv): Promise<{ process: KilnProcess; url: string }>;
   /** Submits `n` composes of 2 images (x86_64 guest-image, aarch64 minimal-raw); each has its own release. */
   submit(apiUrl: string, n: number): Promise<string[]>;
   /** Waits until every compose's koji-finalize job has ended. */
@@ -102,6 +107,16 @@ export async function startFaultBed(label: string, options: FaultBedOptions = {}
     hub,
     hubConfig,
     env,
+    async serve(name, extra = {}) {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const proc = runKiln(['serve'], env(name, { KILN_LISTEN_ADDRESS: '127.0.0.1', KILN_LISTEN_PORT: String(port), ...extra }));
+      await until('kiln serve to be ready', async () => ((await fetch(`${url}/ready`).then((r) => r.ok, () => false)) ? true : undefined), 120_000).catch(async (err: Error) => {
+        await proc.stop('SIGKILL');
+        throw new Error(`${err.message}\n${proc.output().slice(-3000)}`);
+      });
+      return { process: proc, url };
+    },
     async submit(apiUrl, n) {
       const ids: string[] = [];
       for (let i = 0; i < n; i++) ids.push(await submitOne(apiUrl));
