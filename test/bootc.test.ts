@@ -7,7 +7,7 @@
  * (real skopeo sources and containers-storage copies; no bootc or podman here: emulated).
  */
 import test from 'ava';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,8 +22,8 @@ import { depsolveJob, type DepsolveJobResult } from '../src/jobs/depsolve.js';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { ARCHIVE_TYPES } from '../src/koji/archive-types.js';
-import { bootcInfo, BUILD_CONTAINER } from './helpers/bootc.js';
-import { startRegistry, type LayerEntry, type PushedImage, type TestRegistry } from './helpers/registry.js';
+import { BOOTC_LAYERS, bootcInfo, BUILD_CONTAINER, insecureRegistrySkopeo, OS_RELEASE } from './helpers/bootc.js';
+import { startRegistry, type PushedImage, type TestRegistry } from './helpers/registry.js';
 import { validateManifest } from './osbuild-standin/validate.js';
 import { findReference } from './helpers/reference.js';
 import { loadManifest } from './osbuild-standin/load.js';
@@ -37,37 +37,9 @@ let registry: TestRegistry;
 let fedora: PushedImage;
 let builder: PushedImage;
 
-const OS_RELEASE = 'NAME="Fedora Linux"\nVERSION="42 (Forty Two)"\nID=fedora\nVERSION_ID=42\nVARIANT_ID=bootc\nPLATFORM_ID="platform:f42"\n';
-/** A bootable container's layout, in three layers: a later install file wins, a whiteout removes one. */
-const BOOTC_LAYERS: LayerEntry[][] = [
-  [
-    { name: 'usr/', dir: true },
-    { name: 'usr/lib/os-release', content: OS_RELEASE },
-    { name: 'etc/os-release', symlink: '../usr/lib/os-release' },
-    { name: 'etc/selinux/config', content: '# comment\nSELINUX=enforcing\nSELINUXTYPE=targeted\n' },
-    { name: 'usr/lib/bootupd/updates/EFI/BOOT/', dir: true },
-    { name: 'usr/lib/bootupd/updates/EFI/BOOT/BOOTX64.EFI', content: 'efi' },
-    { name: 'usr/lib/bootupd/updates/EFI/fedora/', dir: true },
-    { name: 'usr/lib/bootupd/updates/EFI/fedora/shimx64.efi', content: 'shim' },
-    { name: 'usr/lib/bootc/install/00-base.toml', content: '[install.filesystem.root]\ntype = "ext4"\n' },
-    { name: 'usr/lib/bootc/install/20-old.toml', content: '[install.filesystem.root]\ntype = "btrfs"\n' },
-  ],
-  [{ name: 'usr/lib/bootc/install/10-fs.toml', content: '[install]\nroot-fs-type = "ext4"\n[install.filesystem.root]\ntype = "xfs"\n' }],
-  [{ name: 'usr/lib/bootc/install/.wh.20-old.toml', content: '' }],
-];
-
 test.before(async () => {
   registry = await startRegistry();
-  // an internal registry without TLS, marked insecure as an admin marks one in
-  // /etc/containers/registries.conf.d on a worker; Debian's skopeo 1.9 reads no
-  // CONTAINERS_REGISTRIES_CONF, so a skopeo first on PATH passes the file (Kiln and the
-  // stand-in run `skopeo` from PATH)
-  const conf = path.join(scratch, 'registries.conf');
-  writeFileSync(conf, `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
-  const bin = path.join(scratch, 'bin');
-  mkdirSync(bin);
-  writeFileSync(path.join(bin, 'skopeo'), `#!/bin/sh\nexec /usr/bin/skopeo --registries-conf ${conf} "$@"\n`, { mode: 0o755 });
-  process.env.PATH = `${bin}:${process.env.PATH}`;
+  process.env.PATH = `${insecureRegistrySkopeo(scratch, registry.host)}:${process.env.PATH}`;
   fedora = await registry.pushLayers('kiln/fedora-bootc', '42', BOOTC_LAYERS);
   builder = await registry.pushLayers('kiln/builder', '1', [[{ name: 'usr/lib/os-release', content: 'ID=centos\nVERSION_ID=10\nNAME="CentOS Stream"\n' }, { name: 'etc/selinux/config', content: 'SELINUXTYPE=mls\n' }]]);
   await registry.pushLayers('kiln/no-os-release', '1', [[{ name: 'usr/lib/bootc/install/00.toml', content: '[install.filesystem.root]\ntype = "xfs"\n' }]]);
@@ -304,6 +276,8 @@ test('compose requests: bootc images name no distribution; bootc options are che
   await refused(request({ bootc: {} }), 'image_requests[0].bootc.ref');
   await refused(request({ bootc: { ref: 'quay.io/x/y:1' }, ostree: { ref: 'x' } }), 'image_requests[0].ostree');
   await refused(request({ bootc: { ref: 'quay.io/x/y:1' } }, { customizations: { packages: ['vim'] } }), 'customizations.packages');
+  // image-builder ignores a blueprint's distro for bootc refs; Kiln refuses it rather than drop it
+  await refused(request({ bootc: { ref: 'quay.io/x/y:1' } }, { blueprint: { name: 'b', distro: 'fedora-42' } }), 'blueprint.distro', /these are bootc images, whose distribution is their container's/);
   // a mixed compose: one image without bootc and no distribution
   const mixed = { koji, image_requests: [request({ bootc: { ref: 'quay.io/x/y:1' } }).image_requests[0], { architecture: 'x86_64', image_type: 'qcow2', repositories: [{ baseurl: 'http://127.0.0.1:9/r' }] }] };
   await refused(mixed, 'image_requests[1].bootc', /builds bootc images only/);

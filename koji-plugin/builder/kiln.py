@@ -823,12 +823,15 @@ class KilnImageBuilderBuild(KilnImageParent):
         if not opts.get('scratch'):
             opts['scratch'] = False
         release = opts.get('release') or self.session.getNextRelease({'name': name, 'version': version})
-        if opts.get('bootc'):
-            raise koji.BuildError('bootc image builds are not supported by Kiln yet')
+        # koji-image-builder passes the bootc options that are set; with them the image is the
+        # container's, whose distribution it is (image-builder: no --distro with --bootc-ref)
+        bootc = {k: v for k, v in (opts.get('bootc') or {}).items() if v}
+        if bootc and opts.get('distro'):
+            raise koji.BuildError('opts.distro: cannot be given with opts.bootc (image-builder: cannot use --distro with --bootc-ref)')
         if not opts['scratch']:
             self.check_package(target_info, name, opts)
             self.check_nvr(name, version, release)
-        distro = opts.get('distro') or (opts.get('blueprint') or {}).get('distro') or self.tag_distro(target_info)
+        distro = None if bootc else opts.get('distro') or (opts.get('blueprint') or {}).get('distro') or self.tag_distro(target_info)
         repos = opts.get('repos') or [self.tag_repo_url(target_info, repo_info)]
         failable = set(opts.get('failable_arches') or [])
         image_requests = []
@@ -841,12 +844,18 @@ class KilnImageBuilderBuild(KilnImageParent):
             ostree = {k: v for k, v in (opts.get('ostree') or {}).items() if v}
             if ostree:
                 ireq['ostree'] = dict(ostree, **({'ref': substitute_arch(ostree['ref'], arch, 'ostree.ref')} if ostree.get('ref') else {}))
+            if bootc:
+                # container refs as given (koji-image-builder substitutes nothing in them); Kiln
+                # picks each arch's image of a multi-arch ref
+                ireq['bootc'] = dict(bootc)
             image_requests.append(ireq)
         koji_opts = {'name': name, 'version': version, 'release': release, 'server': self.koji_server(),
                      'task_id': self.id, 'owner': self.task_owner()}
         if opts['scratch']:
             koji_opts['scratch'] = True
-        request = {'distribution': distro, 'koji': koji_opts, 'image_requests': image_requests}
+        request = {'koji': koji_opts, 'image_requests': image_requests}
+        if distro:
+            request['distribution'] = distro
         if opts.get('blueprint'):
             request['blueprint'] = opts['blueprint']
         if opts.get('seed') is not None:
@@ -854,7 +863,8 @@ class KilnImageBuilderBuild(KilnImageParent):
         if opts.get('preview') is not None:
             request['preview'] = opts['preview']
         cid, build_id, results = self.run_compose(
-            request, '%s-%s-%s (%s, %s: %s)%s' % (name, version, release, distro, types[0], ', '.join(arches), ' scratch' if opts['scratch'] else ''),
+            request, '%s-%s-%s (%s, %s: %s)%s' % (name, version, release, distro or 'bootc %s' % bootc.get('ref'), types[0], ', '.join(arches),
+                                                  ' scratch' if opts['scratch'] else ''),
             arches, lambda arch: [name, version, release, arch, types, target_info, build_config, repo_info, opts],
             failable, opts['scratch'], opts.get('skip_tag'), target_info)
         results = {str(k): v for k, v in results.items()}

@@ -23,6 +23,7 @@ import configparser
 import json
 import logging
 import os
+import re
 import ssl
 import sys
 import xmlrpc.client
@@ -426,10 +427,27 @@ def _truthy(value):
     return str(value).strip().lower() in ('1', 'true', 'yes', 'on')
 
 
-def kiln_check(request, config=None):
+# Kiln's names of the per-image options the caller gave once in opts (the same for every arch)
+IMAGE_BUILDER_FIELDS = ((re.compile(r'image_requests\[\d+\]\.(bootc|ostree)\b'), r'opts.\1'),
+                        (re.compile(r'image_requests\[\d+\]\.image_type\b'), 'types[0]'))
+
+
+def bootc_options(opts):
+    """imageBuilderBuild's opts.bootc without empty values (koji-image-builder passes only the
+    ones set); with a container ref the distribution is the container's, so image-builder's
+    refusal of --distro with --bootc-ref is made here, before a task is queued."""
+    bootc = {k: v for k, v in (opts.get('bootc') or {}).items() if v}
+    if bootc and opts.get('distro'):
+        raise koji.ParameterError('opts.distro: cannot be given with opts.bootc (image-builder: cannot use --distro with --bootc-ref): '
+                                  "a bootc image's distribution is its container's")
+    return bootc
+
+
+def kiln_check(request, config=None, fields=()):
     """Asks Kiln whether it can build `request` (compose.check). What it refuses becomes a
-    koji.ParameterError with Kiln's reason (which names the field); Kiln unreachable is logged
-    and let through: the builder plugin then fails the task saying so."""
+    koji.ParameterError with Kiln's reason (which names the field, Kiln's name rewritten by
+    `fields`, (pattern, replacement) pairs, into the caller's); Kiln unreachable is logged and
+    let through: the builder plugin then fails the task saying so."""
     config = config or read_config()
     if not config.get('check', True):
         return None
@@ -438,12 +456,13 @@ def kiln_check(request, config=None):
         return None
     request = dict(request)
     request['koji'] = dict(request['koji'], server=config['hub_url'])
-    return _ask_kiln(config, 'check the request', lambda rpc: rpc.compose.check(request), 'Kiln cannot build this: %s')
+    return _ask_kiln(config, 'check the request', lambda rpc: rpc.compose.check(request), 'Kiln cannot build this: %s', fields)
 
 
-def _ask_kiln(config, what, call, refused):
+def _ask_kiln(config, what, call, refused, fields=()):
     """call(rpc) on Kiln's XML-RPC: Kiln's ParameterError becomes the hub's (`refused` % its
-    text); Kiln unreachable or failing otherwise is logged and None returned."""
+    text, field names rewritten by `fields`); Kiln unreachable or failing otherwise is logged
+    and None returned."""
     try:
         rpc = kiln_rpc(config)
     except Exception as e:
@@ -453,7 +472,10 @@ def _ask_kiln(config, what, call, refused):
         return call(rpc)
     except xmlrpc.client.Fault as f:
         if f.faultCode == koji.ParameterError.faultCode:
-            raise koji.ParameterError(refused % f.faultString)
+            text = f.faultString
+            for pattern, replacement in fields:
+                text = pattern.sub(replacement, text)
+            raise koji.ParameterError(refused % text)
         logger.warning('Kiln could not %s: %s', what, f.faultString)
     except Exception as e:
         logger.warning('could not reach Kiln to %s: %s', what, e)
@@ -498,30 +520,33 @@ def imageBuilderBuild(target, arches, types, name, version, opts=None, priority=
     validate_args(args, IMAGE_BUILDER_BUILD_SCHEMA, IMAGE_BUILDER_ARG_NAMES)
     task_opts = task_priority(priority)
     # what Kiln cannot build is refused now, not as a failed build later
-    if opts.get('bootc'):
-        raise koji.ParameterError('opts.bootc: bootc image builds are not supported by Kiln yet')
+    bootc = bootc_options(opts)
     target_info = kojihub.get_build_target(target, strict=True)
-    distro = opts.get('distro') or (opts.get('blueprint') or {}).get('distro') or tag_distro(target_info['build_tag'])
-    if not distro:
-        raise koji.ParameterError('opts.distro: is needed: no release package (%s) is tagged in %s to tell its distribution' % (
-            ', '.join(p for p, _ in RELEASE_PACKAGES), target_info['build_tag_name']))
+    distro = None
+    if not bootc:  # a bootc image's distribution is its container's: no release package is needed
+        distro = opts.get('distro') or (opts.get('blueprint') or {}).get('distro') or tag_distro(target_info['build_tag'])
+        if not distro:
+            raise koji.ParameterError('opts.distro: is needed: no release package (%s) is tagged in %s to tell its distribution' % (
+                ', '.join(p for p, _ in RELEASE_PACKAGES), target_info['build_tag_name']))
     failable = set(opts.get('failable_arches') or [])
     request = {
-        'distribution': distro,
         'koji': _placeholder_koji(name, version, opts.get('release'), opts.get('scratch')),
         'image_requests': [
             dict({'architecture': arch, 'image_type': types[0], 'repositories': [{'baseurl': 'http://kiln.invalid/repo'}]},
                  **({'failable': True} if arch in failable else {}),
-                 **({'ostree': {k: v for k, v in opts['ostree'].items() if v}} if opts.get('ostree') else {}))
+                 **({'ostree': {k: v for k, v in opts['ostree'].items() if v}} if opts.get('ostree') else {}),
+                 **({'bootc': dict(bootc)} if bootc else {}))
             for arch in (arches or _tag_arches(target_info['build_tag']))
         ],
     }
+    if distro:
+        request['distribution'] = distro
     for key in ('blueprint', 'preview'):
         if opts.get(key) is not None:
             request[key] = opts[key]
     if opts.get('seed') is not None:
         request['seed'] = str(opts['seed'])
-    kiln_check(request)
+    kiln_check(request, fields=IMAGE_BUILDER_FIELDS)
     task_id = kojihub.make_task('imageBuilderBuild', args, **task_opts)
     logger.info('imageBuilderBuild %s-%s (%s, %s) for %s: task %s', name, version, types[0], ', '.join(arches) or 'all arches',
                 target, task_id)

@@ -146,5 +146,25 @@ class TestCli(unittest.TestCase):
             self.assertNotIn('login', [c[0] for c in session.calls])
 
 
+class TestImageBuilderBuildCli(unittest.TestCase):
+    def test_bootc_options(self):
+        """koji image-builder-build's --bootc-* flags become opts.bootc with koji-image-builder's key
+        names; --bootc-installer-payload-ref goes to installer-payload-ref (koji-image-builder's CLI
+        writes it to build-ref, which its builder then passes as --bootc-build-ref)."""
+        parser, opts, args = cli.parse_image_builder_args([
+            'f42-bootc', 'Fedora-bootc', '42', 'qcow2', '--arch', 'x86_64',
+            '--bootc-ref', 'quay.io/fedora/fedora-bootc:42', '--bootc-build-ref', 'quay.io/fedora/builder:42',
+            '--bootc-installer-payload-ref', 'quay.io/fedora/payload:42', '--bootc-default-fs', 'ext4'])
+        task_args, task_opts = cli.image_builder_task(parser, opts, args)
+        self.assertEqual(task_args, ['f42-bootc', ['x86_64'], ['qcow2'], 'Fedora-bootc', '42'])
+        self.assertEqual(task_opts, {'scratch': False, 'bootc': {
+            'ref': 'quay.io/fedora/fedora-bootc:42', 'build-ref': 'quay.io/fedora/builder:42',
+            'installer-payload-ref': 'quay.io/fedora/payload:42', 'default-fs': 'ext4'}})
+        hub = load_plugin('hub')
+        hub.validate_args(task_args + [task_opts], hub.IMAGE_BUILDER_BUILD_SCHEMA, hub.IMAGE_BUILDER_ARG_NAMES)
+        parser, opts, args = cli.parse_image_builder_args(['t', 'n', 'v', 'qcow2', '--bootc-ref', ''])
+        self.assertNotIn('bootc', cli.image_builder_task(parser, opts, args)[1], 'an empty flag sets nothing')
+
+
 if __name__ == '__main__':
     unittest.main()

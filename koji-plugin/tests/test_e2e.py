@@ -451,7 +451,16 @@ class TestImageBuilderBuild(unittest.TestCase):
     def test_4_refused_at_the_hub(self):
         admin = session('admin')
         cases = [
-            ({'bootc': {'ref': 'quay.io/x'}}, ['minimal-raw'], r'^opts\.bootc: bootc image builds are not supported by Kiln yet'),
+            # bootc: image-builder's refusal of --distro with --bootc-ref, and Kiln's checks named as the caller named them
+            ({'bootc': {'ref': 'quay.io/x/y:1'}, 'distro': 'fedora-43'}, ['qcow2'],
+             r'^opts\.distro: cannot be given with opts\.bootc \(image-builder: cannot use --distro with --bootc-ref\)'),
+            ({'bootc': {'build-ref': 'quay.io/x/y:1'}}, ['qcow2'], r'^Kiln cannot build this: opts\.bootc\.ref: is required$'),
+            ({'bootc': {'ref': 'quay.io/x/y:1'}}, ['minimal-raw'], r'^Kiln cannot build this: types\[0\]: "minimal-raw" is not a bootc image type; bootc images: .*qcow2'),
+            ({'bootc': {'ref': 'Quay.io/X'}}, ['qcow2'], r'^Kiln cannot build this: opts\.bootc\.ref: "Quay\.io/X" .*lowercase'),
+            ({'bootc': {'ref': 'quay.io/x/y:1', 'default-fs': 'f2fs'}}, ['qcow2'], r'^Kiln cannot build this: opts\.bootc\.default-fs: '),
+            ({'bootc': {'ref': 'quay.io/x/y:1'}, 'blueprint': {'distro': 'fedora-43'}}, ['qcow2'],
+             r"^Kiln cannot build this: blueprint\.distro: is \"fedora-43\", but these are bootc images, whose distribution is their container's"),
+            ({'bootc': {'ref': 'quay.io/x/y:1', 'bogus': 'x'}}, ['qcow2'], r"^opts\.bootc: Additional properties are not allowed \('bogus' was unexpected\)"),
             ({'blueprint': {'customizations': {'installer': {'unattended': True}}}}, ['minimal-raw'],
              r'^Kiln cannot build this: blueprint\.customizations\.installer\.unattended: is not supported by image type minimal-raw'),
             ({'preview': True}, ['minimal-raw'], r'preview: fedora-43 is not a preview release'),
@@ -465,6 +474,38 @@ class TestImageBuilderBuild(unittest.TestCase):
                 with self.assertRaisesRegex(koji.ParameterError, reason):
                     self.submit(admin, 'Fedora-Minimal', ['x86_64'], opts, types=types)
         self.assertEqual(admin.getTaskInfo(1) and len(admin.getTaskChildren(1)), before)
+
+    def test_6_bootc(self):
+        """koji image-builder-build --bootc-ref: a disk image of a bootable container (Kiln reads it from
+        the registry and pins it), no distribution, a COMPLETE build tagged as any other."""
+        admin = session('admin')
+        bootc = {'ref': ENV['bootc_ref'], 'default-fs': 'ext4', 'installer-payload-ref': ''}
+        task_id = self.submit(admin, 'Fedora-bootc', ['x86_64'], {'bootc': bootc, 'release': '1'}, types=('qcow2',))
+        self.assertEqual(state(finished(admin, task_id)), 'CLOSED', KOJID.log(task_id))
+        with open(os.path.join(task_dir(task_id), 'compose-request.json')) as f:
+            req = json.load(f)
+        self.assertNotIn('distribution', req, "a bootc image's distribution is its container's")
+        self.assertEqual([(i['architecture'], i['image_type'], i['bootc']) for i in req['image_requests']],
+                         [('x86_64', 'qcow2', {'ref': ENV['bootc_ref'], 'default-fs': 'ext4'})], 'the options set, as koji-image-builder passes them')
+        build = admin.getBuild('Fedora-bootc-43-1')
+        self.assertEqual((build['state'], build['task_id']), (koji.BUILD_STATES['COMPLETE'], task_id))
+        self.assertIn(build['id'], [b['build_id'] for b in admin.listTagged('f43-candidate')])
+        child = [c for c in admin.getTaskChildren(task_id, request=True) if c['method'] == 'imageBuilderBuildArch'][0]
+        r = admin.getTaskResult(child['id'])
+        self.assertEqual(sorted(r['files']), ['Fedora-bootc-43-1.x86_64.qcow2', 'Fedora-bootc-43-1.x86_64.qcow2.manifest.json'])
+        images = [a for a in archives_of(admin, build['id']) if a['filename'].endswith('.qcow2')]
+        self.assertEqual([(a['type_name'], a['extra']['image']['arch']) for a in images], [('qcow2', 'x86_64')])
+        paths = get_image_paths(admin, task_id)
+        self.assertEqual(sorted(os.path.basename(p) for p in paths['x86_64']), sorted(r['files']))
+        # the manifest built: bootc install from the container pinned by digest, ext4 as asked
+        with open(os.path.join(task_dir(task_id), 'x86_64-qcow2.manifest.json')) as f:
+            manifest = json.load(f)
+        sources = manifest['sources']['org.osbuild.skopeo']['items']
+        self.assertEqual([i['image']['name'] for i in sources.values()], [ENV['bootc_ref'].rsplit(':', 1)[0]])
+        self.assertTrue(all(i['image']['digest'].startswith('sha256:') for i in sources.values()))
+        stages = [st for p in manifest['pipelines'] for st in p['stages']]
+        self.assertIn('org.osbuild.bootc.install-to-filesystem', [st['type'] for st in stages])
+        self.assertIn('org.osbuild.mkfs.ext4', [st['type'] for st in stages])
 
     def test_5_cancel_the_parent_cancels_the_compose(self):
         admin = session('admin')

@@ -5,6 +5,7 @@ import json
 import os
 import tempfile
 import unittest
+import xmlrpc.client
 from unittest import mock
 
 from .util import load_plugin
@@ -181,6 +182,74 @@ class TestJsonschemaValidator(unittest.TestCase, ValidationMixin):
 
     def test_good_arguments_pass(self):
         self.check_good()
+
+
+class _Rpc(object):
+    """Kiln's XML-RPC as the hub plugin calls it: compose.check records the request, or refuses as Kiln does."""
+    def __init__(self, fault=None):
+        self.checked = []
+        self.fault = fault
+        self.compose = self
+
+    def check(self, request):
+        self.checked.append(request)
+        if self.fault:
+            raise xmlrpc.client.Fault(koji.ParameterError.faultCode, self.fault)
+        return {'ok': True}
+
+    def __call__(self, name):
+        return lambda: None
+
+
+class TestImageBuilderBuildBootc(HubCase):
+    """imageBuilderBuild with opts.bootc: the request Kiln is asked about, and the refusals."""
+
+    def setUp(self):
+        super().setUp()
+        self.rpc = _Rpc()
+        config = {'url': 'http://kiln', 'check': True, 'hub_url': 'http://hub/kojihub', 'timeout': 1}
+        for target, kwargs in ((hub, {'read_config': lambda path=None: config, 'kiln_rpc': lambda c: self.rpc}),
+                               (hub.kojihub, {'get_build_target': lambda t, strict=False: {'build_tag': 1, 'build_tag_name': 'bootc-build'},
+                                              'get_tag': lambda t, strict=False: {'arches': 'x86_64 aarch64'},
+                                              # a build tag with no release package: a bootc image does not need one
+                                              'readTaggedBuilds': lambda *a, **k: []})):
+            patcher = mock.patch.multiple(target, **kwargs)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+    def call(self, types, opts):
+        return hub.imageBuilderBuild('bootc-target', [], types, 'Fedora-bootc', '42', opts=opts)
+
+    def test_request_has_bootc_per_image_and_no_distribution(self):
+        opts = {'bootc': {'ref': 'quay.io/fedora/fedora-bootc:42', 'build-ref': 'quay.io/fedora/builder:42', 'default-fs': 'xfs',
+                          'installer-payload-ref': ''}, 'seed': 7}
+        self.assertEqual(self.call(['qcow2'], opts), 4711)
+        req = self.rpc.checked[0]
+        self.assertNotIn('distribution', req)
+        self.assertEqual([(i['architecture'], i['image_type'], i['bootc']) for i in req['image_requests']],
+                         [(a, 'qcow2', {'ref': 'quay.io/fedora/fedora-bootc:42', 'build-ref': 'quay.io/fedora/builder:42', 'default-fs': 'xfs'})
+                          for a in ('x86_64', 'aarch64')])
+        self.assertEqual(req['seed'], '7')
+        self.assertEqual(self.tasks[0][0], 'imageBuilderBuild')
+        self.assertEqual(self.tasks[0][1][-1], opts, 'the task gets the opts as given (the builder drops the empty values too)')
+
+    def test_no_release_package_without_bootc_is_refused(self):
+        with self.assertRaisesRegex(koji.ParameterError, r'^opts\.distro: is needed: no release package'):
+            self.call(['qcow2'], {'bootc': {'ref': ''}})  # empty values: not a bootc build
+
+    def test_distro_with_bootc_is_refused_as_image_builder_refuses_it(self):
+        with self.assertRaisesRegex(koji.ParameterError, r'^opts\.distro: cannot be given with opts\.bootc \(image-builder: cannot use --distro with --bootc-ref\)'):
+            self.call(['qcow2'], {'bootc': {'ref': 'quay.io/x/y:1'}, 'distro': 'fedora-42'})
+        self.assertEqual((self.rpc.checked, self.tasks), ([], []))
+
+    def test_kiln_field_names_become_the_callers(self):
+        self.rpc.fault = 'image_requests[1].bootc.installer-payload-ref: applies to bootc installer image types'
+        with self.assertRaisesRegex(koji.ParameterError, r'^Kiln cannot build this: opts\.bootc\.installer-payload-ref: applies to'):
+            self.call(['qcow2'], {'bootc': {'ref': 'quay.io/x/y:1', 'installer-payload-ref': 'quay.io/x/z:1'}})
+        self.rpc.fault = 'image_requests[0].image_type: "minimal-raw" is not a bootc image type (image_requests[0].bootc)'
+        with self.assertRaisesRegex(koji.ParameterError, r'^Kiln cannot build this: types\[0\]: "minimal-raw" is not a bootc image type \(opts\.bootc\)$'):
+            self.call(['minimal-raw'], {'bootc': {'ref': 'quay.io/x/y:1'}})
+        self.assertEqual(self.tasks, [])
 
 
 class TestCancelCallback(unittest.TestCase):

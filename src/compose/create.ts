@@ -159,6 +159,7 @@ export function planCompose(body: unknown, options: CreateComposeOptions = {}): 
   const build = fromRequest(request);
   const distribution = distributionOf(request, images, field);
   if (build.blueprint.distro && build.blueprint.distro !== distribution) {
+    if (distribution === BOOTC_DISTRIBUTION) throw new InvalidInputError('blueprint.distro', `is ${JSON.stringify(build.blueprint.distro)}, but these are bootc images, whose distribution is their container's (bootc.ref): leave it out`);
     throw new InvalidInputError('blueprint.distro', `is ${JSON.stringify(build.blueprint.distro)}, but the request's distribution is ${JSON.stringify(distribution)}`);
   }
   const resolved = checkSupported(distribution, images, field);
