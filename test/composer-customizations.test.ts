@@ -267,7 +267,10 @@ function registerTests(): void {
           }
         });
         const expect: Expect = distro ? { status: 201 } : { status: 400, field: 'image_request.image_type', exact: true, reason: /unsupported: .*image type/ };
-        return { shape, body: requestFor(shape, shape.imageType!, distro ?? DISTRO), expect };
+        // what the type requires goes with it (the simplified installer's target disk), as composer's clients send it
+        const required = distro && resolveImage(distro, ARCH, name).requiredCustomizations.includes('customizations.installation_device');
+        const body = requestFor(required ? { ...shape, customizations: { installation_device: '/dev/vda' } } : shape, shape.imageType!, distro ?? DISTRO);
+        return { shape, body, expect };
       });
     t.is(list.length, 27);
     const { outcomes, problems } = await sendAll(list);

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { deploysCommit, usesOstree, type ManifestPackage, type PackageRequests, type PipelinePackages, type ResolvedImage, type ResolvedOstreeCommits } from '../../src/osbuild/index.js';
 import type { BootcInfo } from '../../src/containers/index.js';
+import type { Blueprint } from '../../src/blueprint/index.js';
 import { bootcInfo } from '../helpers/bootc.js';
 
 export function syntheticPackage(name: string, arch: string, release = '1.fc43'): ManifestPackage {
@@ -41,11 +42,14 @@ export function syntheticDepsolve(requests: PackageRequests, arch: string): Pipe
 
 /**
  * What the depsolve job would add for an image of a kind that needs more than packages: an
- * ostree type's repository and resolved commit, a bootc image's container information.
+ * ostree type's repository and resolved commit, a bootc image's container information, the
+ * blueprint customizations a type requires.
  */
-export function syntheticImageInputs(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits; bootc?: BootcInfo } {
+export function syntheticImageInputs(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits; bootc?: BootcInfo; blueprint?: Blueprint } {
   if (image.kind === 'bootable_container') return { bootc: bootcInfo({}, image.arch) };
-  if (!usesOstree(image)) return {};
+  // what a type requires of the blueprint (the simplified installers' target disk)
+  const blueprint: Blueprint | undefined = image.requiredCustomizations.includes('customizations.installation_device') ? { customizations: { installation_device: '/dev/vda' } } : undefined;
+  if (!usesOstree(image)) return blueprint ? { blueprint } : {};
   const commit = { url: 'https://ostree.example.test/repo', ref: image.ostree!.ref!, checksum: 'a'.repeat(64) };
-  return { ostree: { url: commit.url }, ostreeCommits: deploysCommit(image.kind) ? { payload: commit } : { parent: commit } };
+  return { ostree: { url: commit.url }, ostreeCommits: deploysCommit(image.kind) ? { payload: commit } : { parent: commit }, ...(blueprint ? { blueprint } : {}) };
 }

@@ -296,18 +296,42 @@ function rootfsStage(spec: AnacondaSpec, iso: IsoSpec): Stage {
 /** xz's branch/call/jump filter per architecture (what squashfs compresses executables with). */
 export const BCJ: Record<string, string> = { x86_64: 'x86', aarch64: 'arm', ppc64le: 'powerpc' };
 
+/** isolinux (BIOS boot of the ISO) from the syslinux files of the `data` pipeline's tree; `fips` only where the ISO has a FIPS menu option to give. */
+export function isolinuxStage(image: ResolvedImage, kernelOpts: string[], data: string, fips?: boolean): Stage {
+  return stage(
+    'org.osbuild.isolinux',
+    { product: product(image), kernel: { dir: '/images/pxeboot', opts: [...kernelOpts] }, ...(fips !== undefined ? { fips } : {}) },
+    { inputs: { data: treeInput(data) } },
+  );
+}
+
+/** images/efiboot.img: a 20 MiB FAT image holding efiboot-tree, what UEFI firmware boots an El Torito ISO from. */
+export function efibootImageStages(rng: SeededRandom): Stage[] {
+  const filename = 'images/efiboot.img';
+  const sectors = (20 * 1024 ** 2) / 512;
+  const loop = (lock: boolean) => ({ type: 'org.osbuild.loopback', options: { filename, start: 0, size: sectors, ...(lock ? { lock: true } : {}) } });
+  return [
+    stage('org.osbuild.truncate', { filename, size: String(20 * 1024 ** 2) }),
+    stage('org.osbuild.mkfs.fat', { volid: rng.volumeId().replace('-', '') }, { devices: { device: loop(true) } }),
+    stage(
+      'org.osbuild.copy',
+      { paths: [{ from: 'input://root-tree/', to: 'mount://-/' }] },
+      { inputs: { 'root-tree': treeInput('efiboot-tree') }, devices: { '-': loop(false) }, mounts: [{ name: '-', type: 'org.osbuild.fat', source: '-', target: '/' }] },
+    ),
+  ];
+}
+
+/** The EFI boot tree also as the ISO's /EFI. */
+export function efiTreeStage(inputName = 'root-tree'): Stage {
+  return stage('org.osbuild.copy', { paths: [{ from: `input://${inputName}/EFI`, to: 'tree:///' }] }, { inputs: { [inputName]: treeInput('efiboot-tree') } });
+}
+
 /** The ISO's boot loader stages (BIOS isolinux or grub2, and efiboot.img from efiboot-tree). */
 function bootStages(image: ResolvedImage, iso: IsoSpec, menu: BootMenu, rng: SeededRandom): Stage[] {
   const out: Stage[] = [];
   switch (iso.bootType) {
     case 'syslinux':
-      out.push(
-        stage(
-          'org.osbuild.isolinux',
-          { product: product(image), kernel: { dir: '/images/pxeboot', opts: [...menu.kernelOpts] }, fips: image.platform.fipsMenu },
-          { inputs: { data: treeInput(ANACONDA_TREE) } },
-        ),
-      );
+      out.push(isolinuxStage(image, menu.kernelOpts, ANACONDA_TREE, image.platform.fipsMenu));
       break;
     case 'grub2':
       out.push(
@@ -334,22 +358,7 @@ function bootStages(image: ResolvedImage, iso: IsoSpec, menu: BootMenu, rng: See
     default:
       throw new KilnError('KILN_UNSUPPORTED_IMAGE', `ISO boot type ${iso.bootType} is not supported`, { details: { bootType: iso.bootType } });
   }
-  if (hasEfiBoot(iso.bootType)) {
-    // a 20 MiB FAT image holding the EFI tree: what UEFI firmware boots an El Torito ISO from
-    const filename = 'images/efiboot.img';
-    const sectors = (20 * 1024 ** 2) / 512;
-    const loop = (lock: boolean) => ({ type: 'org.osbuild.loopback', options: { filename, start: 0, size: sectors, ...(lock ? { lock: true } : {}) } });
-    out.push(
-      stage('org.osbuild.truncate', { filename, size: String(20 * 1024 ** 2) }),
-      stage('org.osbuild.mkfs.fat', { volid: rng.volumeId().replace('-', '') }, { devices: { device: loop(true) } }),
-      stage(
-        'org.osbuild.copy',
-        { paths: [{ from: 'input://root-tree/', to: 'mount://-/' }] },
-        { inputs: { 'root-tree': treeInput('efiboot-tree') }, devices: { '-': loop(false) }, mounts: [{ name: '-', type: 'org.osbuild.fat', source: '-', target: '/' }] },
-      ),
-      stage('org.osbuild.copy', { paths: [{ from: 'input://root-tree/EFI', to: 'tree:///' }] }, { inputs: { 'root-tree': treeInput('efiboot-tree') } }),
-    );
-  }
+  if (hasEfiBoot(iso.bootType)) out.push(...efibootImageStages(rng), efiTreeStage());
   return out;
 }
 

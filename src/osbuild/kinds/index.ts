@@ -15,6 +15,7 @@ import { diskPipelines } from './disk.js';
 import { commitPipelines, containerCommitPipelines, ostreeDiskPipelines } from './ostree.js';
 import { imageInstallerPipelines, installerPlan, liveInstallerPipelines, networkInstallerPipelines } from './installer.js';
 import { pxePlan, pxeTarPipelines } from './pxe.js';
+import { COI_TREE, simplifiedInstallerPipelines, simplifiedInstallerPlan } from './simplified.js';
 import type { OsSettings, PackageTransaction } from '../stages/os.js';
 import type { OstreeCommit } from '../stages/ostree.js';
 
@@ -59,6 +60,7 @@ const KINDS: Partial<Record<ResolvedImage['kind'], KindBuilder>> = {
   network_installer: networkInstallerPipelines,
   live_installer: liveInstallerPipelines,
   pxe_tar: pxeTarPipelines,
+  ostree_simplified_installer: simplifiedInstallerPipelines,
 };
 
 /** Kinds whose OS tree becomes an ostree commit. */
@@ -90,6 +92,7 @@ const PLANS: Partial<Record<ResolvedImage['kind'], KindPlanner>> = {
   network_installer: installerPlan,
   live_installer: installerPlan,
   pxe_tar: pxePlan,
+  ostree_simplified_installer: simplifiedInstallerPlan,
 };
 
 export function kindPlan(image: ResolvedImage, blueprint: Blueprint, settings: OsSettings): KindPlan {
@@ -104,6 +107,7 @@ export function outputPipelines(input: KindInput): Pipeline[] {
 
 /** The pipeline whose packages are the image's content (its Koji components): the installer tree when there is no os tree. */
 export function contentPipeline(kind: ResolvedImage['kind']): string {
+  if (kind === 'ostree_simplified_installer') return COI_TREE; // the commit's packages are not in osbuild's result
   return kind === 'network_installer' || kind === 'live_installer' ? 'anaconda-tree' : 'os';
 }
 

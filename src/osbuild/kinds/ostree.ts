@@ -3,7 +3,7 @@
  * in a tar; `ostree_container`: the repository served by nginx in an OCI archive), and disks
  * that deploy a commit (`ostree_disk`: an ostree sysroot written into the partitioned disk of
  * the disk kind, then its formats and compression). The ostree installers will reuse
- * `commitPipelines` (payload) and `deploymentPipeline` (the simplified installer's disk).
+ * `commitPipelines` (payload); the simplified installer (simplified.ts) reuses `deploymentPipeline`.
  */
 import { KilnError } from '../../errors.js';
 import { mountables } from '../partitions/model.js';
@@ -120,8 +120,10 @@ export function deploymentPipeline(input: KindInput): Pipeline {
   const ref = commit.ref;
   const cfg = image.imageConfig;
   const ignition = cfg.ignition_platform ?? '';
+  // a first-boot Ignition URL (simplified installers) is fetched on bare metal only, as upstream
+  const firstboot = ignition === 'metal' ? input.blueprint?.customizations?.ignition?.firstboot?.url : undefined;
   const kernelOptions = kernelCommandLine(pt, {
-    kernelOptions: [...settings.kernelOptions, ...(ignition ? [`ignition.platform.id=${ignition}`, '$ignition_firstboot'] : [])],
+    kernelOptions: [...settings.kernelOptions, ...(firstboot ? [`ignition.config.url=${firstboot}`] : []), ...(ignition ? [`ignition.platform.id=${ignition}`, '$ignition_firstboot'] : [])],
     mountUnits: false,
     fips: settings.fips,
   });

@@ -162,7 +162,9 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
   const ntp = c.timezone?.ntpservers ?? [];
   const repos = customRepositories(c.repositories);
   const openscap = c.openscap ? openscapPlan(c.openscap, config.default_oscap_datastream as string | undefined) : undefined;
-  const bpUsers = image.bootIso ? [] : blueprintUsers(c).map((u) => stageUser(u, seed));
+  // anaconda ISOs create the blueprint's users from their kickstart; the simplified installer writes a disk that has them
+  const kickstart = image.bootIso && image.kind !== 'ostree_simplified_installer';
+  const bpUsers = kickstart ? [] : blueprintUsers(c).map((u) => stageUser(u, seed));
   const bpDirectories = (c.directories ?? []).map(node);
   const bpFiles = (c.files ?? []).map((f) => ({ ...node(f), data: f.data ?? '' }) as FileNode);
   return {
@@ -176,10 +178,10 @@ export function osSettings(image: ResolvedImage, blueprint: Blueprint, seed: str
     ...((c.timezone?.timezone ?? config.timezone) !== undefined ? { timezone: c.timezone?.timezone ?? config.timezone } : {}),
     ...(ntp.length ? { chrony: { servers: ntp.map((hostname) => ({ hostname })) } } : config.time_synchronization ? { chrony: config.time_synchronization } : {}),
     // an installer's payload has no users: they go into its kickstart
-    users: image.bootIso ? [] : [...bpUsers, ...(config.users ?? [])],
-    groups: image.bootIso ? [] : (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })),
-    kickstartUsers: image.bootIso ? blueprintUsers(c).map((u) => stageUser(u, seed)) : [],
-    kickstartGroups: image.bootIso ? (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })) : [],
+    users: kickstart ? [] : [...bpUsers, ...(config.users ?? [])],
+    groups: kickstart ? [] : (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })),
+    kickstartUsers: kickstart ? blueprintUsers(c).map((u) => stageUser(u, seed)) : [],
+    kickstartGroups: kickstart ? (c.group ?? []).map((g) => ({ name: g.name, ...(g.gid !== undefined ? { gid: g.gid } : {}) })) : [],
     ...(c.firewall ? { firewall: firewallOptions(c.firewall) } : config.firewall ? { firewall: config.firewall } : {}),
     enabledServices: uniq([...(config.enabled_services ?? []), ...(c.services?.enabled ?? []), ...(sub?.services ?? []), ...image.environment.services]),
     disabledServices: uniq([...(config.disabled_services ?? []), ...(c.services?.disabled ?? [])]),

@@ -164,6 +164,8 @@ export const STAGE_TOOLS: Record<string, Tools> = {
   'org.osbuild.grub2.iso': [],
   'org.osbuild.grub2.iso.legacy': ['grub2-pc-modules'],
   'org.osbuild.isolinux': [],
+  // the simplified installer's FDO root certificates (copied into the coreos-installer tree)
+  'org.osbuild.fdo': [],
   'org.osbuild.xorrisofs': ['xorriso'],
   'org.osbuild.implantisomd5': ['isomd5sum'],
 };
