@@ -84,7 +84,8 @@ export function ostreePlan(image: ResolvedImage, options: OstreeOptions | undefi
   if (o.parent) throw new InvalidInputError(`${field}.parent`, `applies to commits; image type ${image.name} deploys the commit ref names`);
   const url = o.url || image.ostree?.url || '';
   if (!url && !fromCompose) {
-    throw new InvalidInputError(`${field}.url`, `is required: image type ${image.name} deploys a commit from an ostree repository, and the compose builds no commit of ${ref} for it`);
+    const verb = image.kind === 'ostree_installer' ? 'installs' : 'deploys';
+    throw new InvalidInputError(`${field}.url`, `is required: image type ${image.name} ${verb} a commit from an ostree repository, and the compose builds no commit of ${ref} for it`);
   }
   return {
     ref,
