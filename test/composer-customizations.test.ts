@@ -16,7 +16,7 @@ import { buildApp } from '../src/api/app.js';
 import { silentLogger } from '../src/log.js';
 import { API_BASE } from '../src/compose/index.js';
 import { imagesNameFor } from '../src/compose/image-types.js';
-import { resolveImage } from '../src/osbuild/index.js';
+import { pullsCommit, resolveImage } from '../src/osbuild/index.js';
 import { validate } from '../src/schemas.js';
 import type { KilnConfig } from '../src/generated/config.schema.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -267,7 +267,11 @@ function registerTests(): void {
           }
         });
         const expect: Expect = distro ? { status: 201 } : { status: 400, field: 'image_request.image_type', exact: true, reason: /unsupported: .*image type/ };
-        return { shape, body: requestFor(shape, shape.imageType!, distro ?? DISTRO), expect };
+        const body = requestFor(shape, shape.imageType!, distro ?? DISTRO);
+        // a type made from a commit with no default repository takes it from the request (Pungi sends ostree.url for edge-installer)
+        const image = distro ? resolveImage(distro, ARCH, name) : undefined;
+        if (image && pullsCommit(image.kind) && !image.ostree?.url) (body.image_request as Json).ostree = { url: 'https://ostree.example.test/repo' };
+        return { shape, body, expect };
       });
     t.is(list.length, 27);
     const { outcomes, problems } = await sendAll(list);
