@@ -371,8 +371,8 @@ test.serial('a Koji task the hub does not have: the compose fails at once naming
   t.true(rows.length > 0 && rows.every((r) => r.started_at === null), `osbuild never ran: ${JSON.stringify(rows)}`);
 });
 
-test.serial('ostree: a commit and a disk of that commit in one compose (no ostree URL): the disk waits for the commit, deploys it by checksum, both go to Koji', async (t) => {
-  const iot = await serveDirectory((await distroRepo([resolveImage('fedora-43', 'x86_64', 'iot-commit'), resolveImage('fedora-43', 'x86_64', 'iot-raw-xz')])).path);
+test.serial('ostree: a commit, a disk and an installer of that commit in one compose (no ostree URL): they wait for the commit, pull it by checksum, all go to Koji', async (t) => {
+  const iot = await serveDirectory((await distroRepo(['iot-commit', 'iot-raw-xz', 'iot-installer'].map((name) => resolveImage('fedora-43', 'x86_64', name)))).path);
   try {
     const repositories = [{ baseurl: iot.url, rhsm: false }];
     const body = {
@@ -381,6 +381,7 @@ test.serial('ostree: a commit and a disk of that commit in one compose (no ostre
       image_requests: [
         { architecture: 'x86_64', image_type: 'iot-commit', repositories },
         { architecture: 'x86_64', image_type: 'iot-raw-image', repositories },
+        { architecture: 'x86_64', image_type: 'iot-installer', repositories },
       ],
     };
     const created = await api('POST', '/compose', body);
@@ -392,11 +393,14 @@ test.serial('ostree: a commit and a disk of that commit in one compose (no ostre
     t.is(tables.builds[buildId].state, BUILD_STATE.COMPLETE);
     const archives = Object.values(tables.archives).filter((a) => a.build_id === buildId);
     t.deepEqual(archives.map((a) => a.filename).sort(), [
+      'Fedora-IoT-43-1.x86_64.iso',
+      'Fedora-IoT-43-1.x86_64.iso.manifest.json',
       'Fedora-IoT-43-1.x86_64.raw.xz',
       'Fedora-IoT-43-1.x86_64.raw.xz.manifest.json',
       'Fedora-IoT-43-1.x86_64.tar',
       'Fedora-IoT-43-1.x86_64.tar.manifest.json',
     ]);
+    t.is(archives.find((a) => a.filename.endsWith('.iso'))!.type_name, 'iso');
     for (const a of archives.filter((x) => !x.filename.endsWith('.json'))) t.is(a.arch, 'x86_64', 'Pungi needs an arch on each image archive');
 
     // the disk deploys the commit the compose built: the one in the commit's tarball
@@ -408,6 +412,18 @@ test.serial('ostree: a commit and a disk of that commit in one compose (no ostre
     const listed = spawnSync('tar', ['-xOf', commitTar, './repo/refs/heads/fedora/43/x86_64/iot'], { encoding: 'utf8' });
     t.is(listed.stdout.trim(), checksum);
     t.deepEqual(manifests[1].pipelines.map((p: { name: string }) => p.name), ['build', 'ostree-deployment', 'image', 'xz']);
+    // the installer pulls the same commit into its ISO's /ostree/repo, and its kickstart installs it from there
+    t.deepEqual(Object.keys(manifests[2].sources['org.osbuild.ostree'].items), [checksum]);
+    const iso = path.join(dir, 'hub', 'packages', 'Fedora-IoT', '43', '1', 'images', 'Fedora-IoT-43-1.x86_64.iso');
+    const out = mkdtempSync(path.join(os.tmpdir(), 'kiln-e2e-iso-'));
+    try {
+      const x = spawnSync('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/ostree', path.join(out, 'ostree'), '-extract', '/osbuild.ks', path.join(out, 'osbuild.ks')], { encoding: 'utf8' });
+      t.is(x.status, 0, x.stderr);
+      t.is(spawnSync('ostree', ['rev-parse', `--repo=${path.join(out, 'ostree', 'repo')}`, 'fedora/43/x86_64/iot'], { encoding: 'utf8' }).stdout.trim(), checksum);
+      t.regex(readFileSync(path.join(out, 'osbuild.ks'), 'utf8'), /^ostreesetup --osname=fedora-iot --url=file:\/\/\/run\/install\/repo\/ostree\/repo --ref=fedora\/43\/x86_64\/iot --nogpg$/m);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
     // served only for the compose's jobs: gone once the compose ended
     t.false(existsSync(path.join(dir, 'state', 'ostree-repos', created.json.id)));
   } finally {

@@ -16,7 +16,7 @@ import { buildApp } from '../src/api/app.js';
 import { silentLogger } from '../src/log.js';
 import { API_BASE } from '../src/compose/index.js';
 import { imagesNameFor } from '../src/compose/image-types.js';
-import { resolveImage } from '../src/osbuild/index.js';
+import { pullsCommit, resolveImage } from '../src/osbuild/index.js';
 import { validate } from '../src/schemas.js';
 import type { KilnConfig } from '../src/generated/config.schema.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -268,8 +268,11 @@ function registerTests(): void {
         });
         const expect: Expect = distro ? { status: 201 } : { status: 400, field: 'image_request.image_type', exact: true, reason: /unsupported: .*image type/ };
         // what the type requires goes with it (the simplified installer's target disk), as composer's clients send it
-        const required = distro && resolveImage(distro, ARCH, name).requiredCustomizations.includes('customizations.installation_device');
+        const image = distro ? resolveImage(distro, ARCH, name) : undefined;
+        const required = image?.requiredCustomizations.includes('customizations.installation_device');
         const body = requestFor(required ? { ...shape, customizations: { installation_device: '/dev/vda' } } : shape, shape.imageType!, distro ?? DISTRO);
+        // a type made from a commit with no default repository takes it from the request (Pungi sends ostree.url for edge-installer)
+        if (image && pullsCommit(image.kind) && !image.ostree?.url) (body.image_request as Json).ostree = { url: 'https://ostree.example.test/repo' };
         return { shape, body, expect };
       });
     t.is(list.length, 27);

@@ -13,7 +13,7 @@ import { KILN_DISTROS, loadUpstreamDefs } from './helpers/upstream-defs.js';
 import { findReference } from './helpers/reference.js';
 
 // upstream's kind names (image_func): network-installer is spelled with a dash there
-const KINDS = new Set(['disk', 'tar', 'container', 'ostree_commit', 'ostree_container', 'ostree_disk', 'ostree_simplified_installer', 'image_installer', 'live_installer', 'network-installer', 'pxe_tar']);
+const KINDS = new Set(['disk', 'tar', 'container', 'ostree_commit', 'ostree_container', 'ostree_disk', 'ostree_installer', 'ostree_simplified_installer', 'image_installer', 'live_installer', 'network-installer', 'pxe_tar']);
 
 interface Listed {
   where: string;

@@ -2,21 +2,28 @@
  * Installer ISOs and PXE trees (issue 17): pipelines and stages as osbuild/images emits them,
  * checked against osbuild's own bootiso test manifest where both have the same pipelines, the
  * blueprint's installer options in the kickstart, and refusals naming the field for what a kind
- * does not apply.
+ * does not apply. The ostree installers (iot-installer, edge-installer, the Atomic installers):
+ * the commit pulled by checksum into the ISO or the installer's root, ostreesetup, and where
+ * their commit comes from in a compose.
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { InvalidInputError } from '../src/errors.js';
-import { generateManifest, packageRequests, resolveImage, type Manifest, type ManifestStage } from '../src/osbuild/index.js';
+import { planCompose } from '../src/compose/create.js';
+import { InvalidInputError, KilnError } from '../src/errors.js';
+import { generateManifest, ostreePlan, packageRequests, resolveImage, type Manifest, type ManifestStage } from '../src/osbuild/index.js';
 import type { Blueprint } from '../src/blueprint/index.js';
 import { findReference } from './helpers/reference.js';
 import { syntheticDepsolve } from './osbuild-standin/synthetic.js';
 import { validateManifest } from './osbuild-standin/validate.js';
 
+/** The commit an ostree installer installs, as the depsolve job resolves it. */
+const COMMIT = (ref: string) => ({ url: 'https://ostree.example.test/repo', ref, checksum: 'c'.repeat(64) });
+
 function build(distro: string, arch: string, type: string, blueprint?: Blueprint): Manifest {
   const image = resolveImage(distro, arch, type);
-  const input = { image, seed: '17', ...(blueprint ? { blueprint } : {}) };
-  return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), arch) });
+  const ostree = image.kind === 'ostree_installer';
+  const input = { image, seed: '17', ...(blueprint ? { blueprint } : {}), ...(ostree ? { ostree: { url: COMMIT('').url } } : {}) };
+  return generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), arch), ...(ostree ? { ostreeCommits: { payload: COMMIT(image.ostree!.ref!) } } : {}) });
 }
 
 const names = (m: { pipelines: { name: string }[] }) => m.pipelines.map((p) => p.name);
@@ -26,16 +33,23 @@ const stage = (m: Manifest, p: string, type: string): ManifestStage | undefined 
 const opts = (m: Manifest, p: string, type: string) => stage(m, p, type)?.options as Record<string, any>;
 const field = (err: unknown) => (err as InvalidInputError).field;
 
+type TestManifest = { pipelines: { name: string; stages: { type: string; options?: any; inputs?: any }[] }[] };
+
+/** osbuild's own bootiso test manifest (an ostree commit installed from the ISO), when the references are here. */
+function bootisoReference(): TestManifest | undefined {
+  const file = findReference('upstream/osbuild-test-manifests/fedora-ostree-bootiso.json');
+  return file ? (JSON.parse(readFileSync(file, 'utf8')) as TestManifest) : undefined;
+}
+
 const PAYLOAD = new Set(['org.osbuild.tar', 'org.osbuild.ostree.init', 'org.osbuild.ostree.pull', 'org.osbuild.kickstart']);
 
 test("the ISO pipelines in osbuild's bootiso test manifest's order, stage for stage (payload aside)", (t) => {
-  const file = findReference('upstream/osbuild-test-manifests/fedora-ostree-bootiso.json');
-  if (!file) {
+  const theirs = bootisoReference();
+  if (!theirs) {
     t.log('skipped: shared/reference/upstream/osbuild-test-manifests/fedora-ostree-bootiso.json is not here');
     t.pass();
     return;
   }
-  const theirs = JSON.parse(readFileSync(file, 'utf8')) as { pipelines: { name: string; stages: { type: string; options?: any; inputs?: any }[] }[] };
   // RHEL 9 x86_64: isolinux for BIOS and an ext4 root in the squashfs, as that manifest has
   const ours = build('rhel-9.6', 'x86_64', 'image-installer');
   const iso = ['anaconda-tree', 'rootfs-image', 'efiboot-tree', 'bootiso-tree', 'bootiso'];
@@ -73,6 +87,12 @@ test('every installer and PXE type: a manifest osbuild\'s schemas accept', (t) =
     ['rhel-9.8', 'aarch64', 'network-installer'],
     ['centos-10', 'x86_64', 'network-installer'],
     ['rhel-10.1', 'aarch64', 'pxe-tar-xz'],
+    ['fedora-43', 'x86_64', 'iot-installer'],
+    ['fedora-45', 'aarch64', 'iot-installer'],
+    ['rhel-9.6', 'x86_64', 'edge-installer'],
+    ['centos-9', 'aarch64', 'edge-installer'],
+    ['fedora-44', 'x86_64', 'sway-atomic-installer'],
+    ['fedora-45', 'aarch64', 'cosmic-atomic-installer'],
   ];
   for (const [d, a, ty] of cases) {
     const res = validateManifest(build(d, a, ty));
@@ -278,4 +298,178 @@ test('PXE tarball: kernel, live initrd, squashfs root, EFI files, grub.cfg and R
   t.deepEqual(opts(m, 'xz', 'org.osbuild.xz'), { filename: 'pxe.tar.xz' });
   t.deepEqual(opts(m, 'pxe-tree', 'org.osbuild.chmod').items['/EFI'], { mode: 'ugo+Xr', recursive: true });
   t.deepEqual(opts(build('rhel-10.1', 'aarch64', 'pxe-tar-xz'), 'pxe-tree', 'org.osbuild.squashfs').compression, { method: 'xz', options: { bcj: 'arm' } });
+});
+
+// --- ostree installers -------------------------------------------------------------------------
+
+test("ostree installer: osbuild's ostree bootiso test manifest stage for stage, its ostree payload and ostreesetup kickstart included", (t) => {
+  const theirs = bootisoReference();
+  if (!theirs) {
+    t.log('skipped: shared/reference/upstream/osbuild-test-manifests/fedora-ostree-bootiso.json is not here');
+    t.pass();
+    return;
+  }
+  // RHEL 9 x86_64: isolinux and an ext4 root in the squashfs, as that manifest has; its commit comes from the request
+  const ours = build('rhel-9.6', 'x86_64', 'edge-installer');
+  const iso = ['anaconda-tree', 'rootfs-image', 'efiboot-tree', 'bootiso-tree', 'bootiso'];
+  // theirs builds the commit in the same manifest first (ostree-tree, ostree-commit); ours pulls it from a source
+  t.deepEqual(names(ours), ['build', ...iso]);
+  t.deepEqual(names(theirs).filter((n) => iso.includes(n)), iso);
+  for (const p of ['rootfs-image', 'efiboot-tree', 'bootiso-tree', 'bootiso']) t.deepEqual(types(ours, p), types(theirs, p), p);
+  t.deepEqual([...new Set(types(ours, 'anaconda-tree'))].filter((x) => types(theirs, 'anaconda-tree').includes(x)).sort(), [...new Set(types(theirs, 'anaconda-tree'))].sort());
+  const their = (p: string, type: string) => theirs.pipelines.find((x) => x.name === p)!.stages.find((s) => s.type === type)!;
+  // the same payload: a repository on the ISO with the commit pulled into it, ostreesetup pointing at it under /run/install/repo
+  const pull = stage(ours, 'bootiso-tree', 'org.osbuild.ostree.pull')!;
+  t.deepEqual(Object.keys(pull.options!), Object.keys(their('bootiso-tree', 'org.osbuild.ostree.pull').options));
+  t.is((pull.inputs as any).commits.type, their('bootiso-tree', 'org.osbuild.ostree.pull').inputs.commits.type);
+  t.is(opts(ours, 'bootiso-tree', 'org.osbuild.ostree.pull').repo, opts(ours, 'bootiso-tree', 'org.osbuild.ostree.init').path);
+  t.is(their('bootiso-tree', 'org.osbuild.ostree.pull').options.repo, their('bootiso-tree', 'org.osbuild.ostree.init').options.path);
+  const ks = opts(ours, 'bootiso-tree', 'org.osbuild.kickstart');
+  const theirKs = their('bootiso-tree', 'org.osbuild.kickstart').options;
+  t.deepEqual(Object.keys(theirKs.ostree).filter((k) => !(k in ks.ostree)), []);
+  t.is(ks.ostree.gpg, theirKs.ostree.gpg);
+  t.is(ks.ostree.url, `file:///run/install/repo${opts(ours, 'bootiso-tree', 'org.osbuild.ostree.init').path}`);
+  t.is(theirKs.ostree.url, `file:///run/install/repo${their('bootiso-tree', 'org.osbuild.ostree.init').options.path}`);
+  for (const k of ['boot', 'efi', 'isohybridmbr']) t.deepEqual(opts(ours, 'bootiso', 'org.osbuild.xorrisofs')[k], their('bootiso', 'org.osbuild.xorrisofs').options[k], `xorrisofs ${k}`);
+});
+
+test('ostree installer: the commit pulled by checksum into the ISO, ostreesetup in /osbuild.ks, labels and modules from the definition', (t) => {
+  const m = build('fedora-43', 'x86_64', 'iot-installer');
+  t.deepEqual(names(m), ['build', 'anaconda-tree', 'efiboot-tree', 'bootiso-tree', 'bootiso']);
+  const label = 'Fedora-43-IoT-x86_64';
+  t.deepEqual(types(m, 'bootiso-tree').slice(-4), ['org.osbuild.ostree.init', 'org.osbuild.ostree.pull', 'org.osbuild.kickstart', 'org.osbuild.discinfo']);
+  t.deepEqual(opts(m, 'bootiso-tree', 'org.osbuild.ostree.init'), { path: '/ostree/repo' });
+  t.deepEqual(stage(m, 'bootiso-tree', 'org.osbuild.ostree.pull'), {
+    type: 'org.osbuild.ostree.pull',
+    options: { repo: '/ostree/repo' },
+    inputs: { commits: { type: 'org.osbuild.ostree', origin: 'org.osbuild.source', references: { ['c'.repeat(64)]: { ref: 'fedora/43/x86_64/iot' } } } },
+  });
+  t.deepEqual(m.sources['org.osbuild.ostree'], { items: { ['c'.repeat(64)]: { remote: { url: 'https://ostree.example.test/repo' } } } });
+  t.deepEqual(opts(m, 'bootiso-tree', 'org.osbuild.kickstart'), {
+    path: '/osbuild.ks',
+    ostree: { osname: 'fedora-iot', remote: 'fedora-iot', url: 'file:///run/install/repo/ostree/repo', ref: 'fedora/43/x86_64/iot', gpg: false },
+  });
+  // the IoT installer's menu starts on the first entry; no deployment kernel options on its command line
+  const grub = opts(m, 'efiboot-tree', 'org.osbuild.grub2.iso');
+  t.deepEqual(grub.kernel.opts, [`inst.stage2=hd:LABEL=${label}`, `inst.ks=hd:LABEL=${label}:/osbuild.ks`]);
+  t.is(grub.config, undefined);
+  t.is(opts(m, 'bootiso', 'org.osbuild.xorrisofs').volid, label);
+  t.like(opts(m, 'anaconda-tree', 'org.osbuild.buildstamp'), { product: 'Fedora', version: '43', variant: 'IoT' });
+  t.is(opts(m, 'anaconda-tree', 'org.osbuild.locale').language, 'en_US.UTF-8');
+  // the installer tree has no payload of its own; the commit is not in it
+  t.false(types(m, 'anaconda-tree').some((x) => x.startsWith('org.osbuild.ostree')));
+  t.true(opts(m, 'anaconda-tree', 'org.osbuild.anaconda')['activatable-modules'].includes('org.fedoraproject.Anaconda.Modules.Users'), "Fedora's installer config enables Users");
+  // ext4 root image of 4 GiB (RHEL 9), the edge commit with no remote kept
+  const edge = build('rhel-9.6', 'x86_64', 'edge-installer');
+  t.is(opts(edge, 'rootfs-image', 'org.osbuild.truncate').size, String(4 * 1024 ** 3));
+  t.like(opts(edge, 'bootiso-tree', 'org.osbuild.kickstart').ostree, { osname: 'rhel-edge', remote: '', ref: 'rhel/9/x86_64/edge' });
+  t.false(opts(edge, 'anaconda-tree', 'org.osbuild.anaconda')['activatable-modules'].includes('org.fedoraproject.Anaconda.Modules.Users'), 'no Users module without kickstart users');
+  // Fedora 45: erofs root
+  t.true(types(build('fedora-45', 'x86_64', 'iot-installer'), 'bootiso-tree').includes('org.osbuild.erofs'));
+  // what to depsolve: the installer tree and the build root (rpm-ostree for the ostree stages); no os tree
+  const r = packageRequests({ image: resolveImage('fedora-43', 'x86_64', 'iot-installer'), seed: '1' });
+  t.deepEqual(Object.keys(r).sort(), ['anaconda-tree', 'build']);
+  for (const p of ['anaconda', 'fedora-release-iot', 'grub2-efi-x64-cdboot']) t.true(r['anaconda-tree'][0].include.includes(p), p);
+  for (const p of ['rpm-ostree', 'xorriso', 'lorax-templates-generic']) t.true(r.build[0].include.includes(p), p);
+  const rhel = packageRequests({ image: resolveImage('rhel-9.6', 'x86_64', 'edge-installer'), seed: '1', ostree: { url: 'https://x.test/repo' } })['anaconda-tree'][0].include;
+  for (const p of ['anaconda', 'syslinux', 'prefixdevname', 'iwl7260-firmware']) t.true(rhel.includes(p), p);
+});
+
+test('ostree installer: blueprint users, groups, keys, locale, timezone and installer options in the ostreesetup kickstart', (t) => {
+  const bp: Blueprint = {
+    customizations: {
+      user: [{ name: 'core', password: 'edge', groups: ['wheel'], key: 'ssh-ed25519 AAAA' }],
+      group: [{ name: 'ops', gid: 2000 }],
+      installer: { unattended: true, 'sudo-nopasswd': ['core'], modules: { enable: ['org.fedoraproject.Anaconda.Modules.Timezone'] } },
+      locale: { languages: ['de_DE.UTF-8'], keyboard: 'de' },
+      timezone: { timezone: 'Europe/Berlin' },
+      fips: true,
+    },
+  };
+  const m = build('rhel-9.6', 'x86_64', 'edge-installer', bp);
+  const ks = opts(m, 'bootiso-tree', 'org.osbuild.kickstart');
+  t.deepEqual(Object.keys(ks).slice(0, 4), ['path', 'ostree', 'users', 'groups']);
+  t.like(ks, { path: '/osbuild.ks', lang: 'de_DE.UTF-8', keyboard: 'de', timezone: 'Europe/Berlin', display_mode: 'text', rootpw: { lock: true }, zerombr: true });
+  t.like(ks.ostree, { url: 'file:///run/install/repo/ostree/repo', ref: 'rhel/9/x86_64/edge' });
+  t.deepEqual(ks.users.core.groups, ['wheel']);
+  t.is(ks.users.core.key, 'ssh-ed25519 AAAA');
+  t.regex(ks.users.core.password, /^\$6\$/);
+  t.deepEqual(ks.groups, { ops: { gid: 2000 } });
+  t.deepEqual(ks['%post'][0].commands.at(-1), 'restorecon -rvF /etc/sudoers.d');
+  const mods = opts(m, 'anaconda-tree', 'org.osbuild.anaconda')['activatable-modules'] as string[];
+  for (const x of ['Users', 'Timezone', 'Security']) t.true(mods.includes(`org.fedoraproject.Anaconda.Modules.${x}`), x);
+  // FIPS: fips=1 on the installer's command line; the unattended extra options are only the image installer's
+  t.deepEqual(opts(m, 'bootiso-tree', 'org.osbuild.isolinux').kernel.opts.slice(2), ['fips=1']);
+  // the installer tree keeps its type's locale (the blueprint's is the installed system's)
+  t.is(opts(m, 'anaconda-tree', 'org.osbuild.locale').language, 'en_US.UTF-8');
+  // unattended without locale settings: the kickstart's defaults
+  t.like(opts(build('fedora-43', 'x86_64', 'iot-installer', { customizations: { installer: { unattended: true } } }), 'bootiso-tree', 'org.osbuild.kickstart'), { lang: 'en_US.UTF-8', keyboard: 'us', timezone: 'UTC' });
+  // the blueprint's own kickstart text: Kiln's (with ostreesetup) becomes osbuild-base.ks, included first
+  const own = build('fedora-43', 'x86_64', 'iot-installer', { customizations: { installer: { kickstart: { contents: 'reboot\n' } } } });
+  const base = opts(own, 'bootiso-tree', 'org.osbuild.kickstart');
+  t.is(base.path, '/osbuild-base.ks');
+  t.like(base.ostree, { ref: 'fedora/43/x86_64/iot' });
+  const copy = pipeline(own, 'bootiso-tree').stages.filter((x) => x.type === 'org.osbuild.copy').at(-1)!;
+  const id = Object.values(copy.inputs as Record<string, any>)[0].references[0].id as string;
+  t.is(Buffer.from((own.sources['org.osbuild.inline'] as any).items[id].data, 'base64').toString(), '%include /run/install/repo/osbuild-base.ks\nreboot\n');
+  t.is(types(own, 'bootiso-tree').at(-1), 'org.osbuild.discinfo');
+});
+
+test('Atomic installers: the commit in a bare-user repository of the installer root, ostreesetup in the interactive defaults', (t) => {
+  const m = build('fedora-43', 'x86_64', 'sway-atomic-installer');
+  const tree = types(m, 'anaconda-tree').filter((x) => x !== 'org.osbuild.rpm');
+  t.deepEqual(tree.slice(0, 4), ['org.osbuild.ostree.init', 'org.osbuild.ostree.pull', 'org.osbuild.kickstart', 'org.osbuild.buildstamp']);
+  t.deepEqual(opts(m, 'anaconda-tree', 'org.osbuild.ostree.init'), { path: '/ostree/repo', mode: 'bare-user' });
+  t.deepEqual(opts(m, 'anaconda-tree', 'org.osbuild.kickstart'), {
+    path: '/usr/share/anaconda/interactive-defaults.ks',
+    ostree: { osname: 'fedora', remote: 'fedora', url: 'file:///ostree/repo', ref: 'fedora/43/x86_64/sericea', gpg: false },
+  });
+  // nothing of it in the ISO's own tree, and no kickstart for the boot loader to name
+  t.false(types(m, 'bootiso-tree').some((x) => x.startsWith('org.osbuild.ostree') || x === 'org.osbuild.kickstart'));
+  t.deepEqual(opts(m, 'efiboot-tree', 'org.osbuild.grub2.iso').kernel.opts, ['inst.stage2=hd:LABEL=Fedora-43-Sway-Atomic-x86_64']);
+  t.true(types(m, 'bootiso-tree').includes('org.osbuild.erofs'));
+  // a blueprint user: a kickstart on the ISO with the user (ostreesetup stays in the interactive defaults)
+  const u = build('fedora-43', 'x86_64', 'budgie-atomic-installer', { customizations: { user: [{ name: 'alice', key: 'ssh-ed25519 AAAA' }] } });
+  t.deepEqual(opts(u, 'bootiso-tree', 'org.osbuild.kickstart'), { path: '/osbuild.ks', users: { alice: { key: 'ssh-ed25519 AAAA' } } });
+  t.deepEqual(opts(u, 'efiboot-tree', 'org.osbuild.grub2.iso').kernel.opts, ['inst.stage2=hd:LABEL=Fedora-43-Budgie-Atomic-x86_64', 'inst.ks=hd:LABEL=Fedora-43-Budgie-Atomic-x86_64:/osbuild.ks']);
+  t.like(opts(u, 'anaconda-tree', 'org.osbuild.kickstart').ostree, { ref: 'fedora/43/x86_64/onyx' });
+});
+
+test('ostree installer: where its commit comes from, and what it refuses (errors name the field)', (t) => {
+  // the request's URL, else the type's default (Fedora's mirror list); RHEL Edge has none
+  t.deepEqual(ostreePlan(resolveImage('fedora-43', 'x86_64', 'iot-installer'), undefined)!.payload, { url: 'mirrorlist=https://ostree.fedoraproject.org/iot/mirrorlist', ref: 'fedora/43/x86_64/iot' });
+  t.deepEqual(ostreePlan(resolveImage('rhel-9.6', 'x86_64', 'edge-installer'), { url: 'https://x.test/repo', ref: 'rhel/9/x86_64/edge-custom' })!.payload, { url: 'https://x.test/repo', ref: 'rhel/9/x86_64/edge-custom' });
+  const edge = resolveImage('rhel-9.6', 'x86_64', 'edge-installer');
+  t.is((t.throws(() => ostreePlan(edge, undefined), { instanceOf: InvalidInputError }) as InvalidInputError).field, 'ostree.url');
+  t.is((t.throws(() => ostreePlan(edge, { url: 'https://x.test/repo', parent: 'rhel/9/x86_64/edge' }), { instanceOf: InvalidInputError }) as InvalidInputError).field, 'ostree.parent');
+  // a commit the compose builds: no URL needed
+  t.is(ostreePlan(edge, undefined, 'ostree', true)!.payload, undefined);
+  // the manifest needs the resolved commit
+  const input = { image: edge, seed: '1', ostree: { url: 'https://x.test/repo' } };
+  const err = t.throws(() => generateManifest({ ...input, packages: syntheticDepsolve(packageRequests(input), 'x86_64') }), { instanceOf: KilnError });
+  t.is(err!.code, 'KILN_MANIFEST');
+  // what the types do not take
+  const refuse = (bp: Blueprint, f: string) => t.is(field(t.throws(() => build('fedora-43', 'x86_64', 'iot-installer', bp), { instanceOf: InvalidInputError })), f);
+  refuse({ packages: [{ name: 'vim' }] }, 'blueprint.packages');
+  refuse({ customizations: { kernel: { append: 'quiet' } } }, 'blueprint.customizations.kernel.append');
+  refuse({ customizations: { installer: { bootloader: { grub2: { 'menu-timeout': 5 } } } } }, 'blueprint.customizations.installer.bootloader');
+});
+
+test('compose: an installer of a commit the same compose builds (no ostree URL) is made from that commit', (t) => {
+  const body = (images: Record<string, unknown>[]) => ({
+    distribution: 'fedora-43',
+    koji: { server: 'https://koji.example.test/kojihub', task_id: 1, name: 'Fedora-IoT', version: '43', release: '1' },
+    image_requests: images.map((i) => ({ repositories: [{ baseurl: 'https://repos.example.test/f43/' }], ...i })),
+  });
+  const opts = { kojiServers: ['https://koji.example.test/kojihub'] } as never;
+  const planned = planCompose(body([{ architecture: 'x86_64', image_type: 'iot-commit' }, { architecture: 'x86_64', image_type: 'iot-installer' }, { architecture: 'aarch64', image_type: 'iot-installer' }]), opts);
+  t.deepEqual([...planned.commitFrom], [[1, 0]], 'the x86_64 installer takes the x86_64 commit; the aarch64 one pulls from the mirror list');
+  // with a URL the request's repository is used, not the compose's commit
+  const withUrl = planCompose(body([{ architecture: 'x86_64', image_type: 'iot-commit' }, { architecture: 'x86_64', image_type: 'iot-installer', ostree: { url: 'https://x.test/repo' } }]), opts);
+  t.is(withUrl.commitFrom.size, 0);
+  // an Edge installer of the compose's edge commit needs no URL; alone it does
+  const rhel = (images: Record<string, unknown>[]) => ({ ...body(images), distribution: 'rhel-9.6' });
+  t.deepEqual([...planCompose(rhel([{ architecture: 'x86_64', image_type: 'edge-commit' }, { architecture: 'x86_64', image_type: 'edge-installer' }]), opts).commitFrom], [[1, 0]]);
+  const err = t.throws(() => planCompose(rhel([{ architecture: 'x86_64', image_type: 'edge-installer' }]), opts), { instanceOf: InvalidInputError });
+  t.regex(field(err), /ostree\.url$/);
 });

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { composeJobGraph, type DepsolveArgs, type OsbuildArgs } from '../src/compose/graph.js';
 import { honouredOptions } from '../src/compose/options.js';
 import { InvalidInputError } from '../src/errors.js';
-import { generateManifest, ostreePlan, packageRequests, resolveImage, runOsbuild, supportedImages, type Manifest, type ResolvedImage } from '../src/osbuild/index.js';
+import { generateManifest, ostreePlan, packageRequests, pullsCommit, resolveImage, runOsbuild, supportedImages, type Manifest, type ResolvedImage } from '../src/osbuild/index.js';
 import { OstreeResolveError, resolveOstreeRef, serveCommitTarball } from '../src/ostree/index.js';
 import { findReference } from './helpers/reference.js';
 import { serveDirectory, unreachableUrl } from './helpers/rpm-repos.js';
@@ -40,7 +40,7 @@ function manifestFor(image: ResolvedImage, opts: { ostree?: Record<string, strin
   const input = { image, seed: 7, ...(opts.ostree ? { ostree: opts.ostree } : {}), ...(opts.blueprint ? { blueprint: opts.blueprint as never } : {}) };
   const packages = syntheticDepsolve(packageRequests(input), image.arch);
   const c = opts.commit;
-  return generateManifest({ ...input, packages, ...(c ? { ostreeCommits: image.kind === 'ostree_disk' ? { payload: c } : { parent: c } } : {}) });
+  return generateManifest({ ...input, packages, ...(c ? { ostreeCommits: pullsCommit(image.kind) ? { payload: c } : { parent: c } } : {}) });
 }
 
 const stageTypes = (m: Manifest, pipeline: string) => m.pipelines.find((p) => p.name === pipeline)!.stages.map((s) => s.type);
@@ -215,14 +215,16 @@ test('every ostree type of every architecture makes a manifest osbuild\'s schema
     const m = manifestFor(image, {
       ostree: { url },
       commit: { url, ref: image.ostree!.ref!, checksum: 'f'.repeat(64) },
-      blueprint: { customizations: { user: [{ name: 'u', key: 'ssh-ed25519 AAAA', groups: ['wheel'] }], group: [{ name: 'g' }], services: { enabled: ['chronyd'] }, fips: true } },
+      // installers take no services (they go into the commit)
+      blueprint: { customizations: { user: [{ name: 'u', key: 'ssh-ed25519 AAAA', groups: ['wheel'] }], group: [{ name: 'g' }], ...(image.bootIso ? {} : { services: { enabled: ['chronyd'] } }), fips: true } },
     });
     const r = validateManifest(m);
     if (r.skipped) return t.log('osbuild schemas absent: not validated'), t.pass();
     t.true(r.success, `${c.distro} ${c.arch} ${c.imageType}: ${JSON.stringify(r.errors?.slice(0, 3))}`);
     n++;
   }
-  t.is(n, 88);
+  // 88 commits, containers and disks; 32 installers (iot, edge, Atomic)
+  t.is(n, 120);
 });
 
 // --- the stand-in: real ostree sources, real commit archives ----------------------------------

@@ -4,7 +4,7 @@ import { withTransaction } from '../db/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { validate } from '../schemas.js';
 import { enqueueJobs, type QueueDefaults } from '../queue/index.js';
-import { checkRepoInput, deploysCommit, imageCatalog, packageRequests, randomSeed, resolveImage, splitExtension, type BuildOptions, type RepoInput, type ResolvedImage } from '../osbuild/index.js';
+import { checkRepoInput, imageCatalog, pullsCommit, packageRequests, randomSeed, resolveImage, splitExtension, type BuildOptions, type RepoInput, type ResolvedImage } from '../osbuild/index.js';
 import type { ComposeCheck } from '../generated/compose-check.schema.js';
 import { API_BASE } from './status.js';
 import { findArchiveType } from '../koji/archive-types.js';
@@ -138,7 +138,7 @@ export interface PlannedCompose {
   options: BuildOptions;
   /** customizations.payload_repositories, added to every image's repositories for the blueprint's packages. */
   payloadRepositories: RepoInput[];
-  /** Disks deploying a commit the same compose builds: disk position → commit position. */
+  /** Disks and installers of a commit the same compose builds: their position → the commit's position. */
   commitFrom: Map<number, number>;
   /** The request's distribution, or bootc's for bootc images (distributionOf). */
   distribution: string;
@@ -233,15 +233,15 @@ export function checkCompose(body: unknown, options: CreateComposeOptions = {}):
 }
 
 /**
- * Disks that deploy a commit the same compose builds: a disk whose request gives no ostree URL,
- * and an ostree_commit image of the same architecture and ref (the request's, else the types'
- * defaults). Disk position → commit position.
+ * Disks and installers made from a commit the same compose builds: one whose request gives no
+ * ostree URL, and an ostree_commit image of the same architecture and ref (the request's, else
+ * the types' defaults). Their position → the commit's position.
  */
 function ostreeCommitSuppliers(images: ImageRequest[], resolved: ResolvedImage[]): Map<number, number> {
   const out = new Map<number, number>();
   const refOf = (i: number) => images[i].ostree?.ref || resolved[i].ostree?.ref;
   images.forEach((ir, i) => {
-    if (!deploysCommit(resolved[i].kind) || ir.ostree?.url) return;
+    if (!pullsCommit(resolved[i].kind) || ir.ostree?.url) return;
     const j = resolved.findIndex((c, k) => c.kind === 'ostree_commit' && images[k].architecture === ir.architecture && refOf(k) === refOf(i));
     if (j >= 0) out.set(i, j);
   });

@@ -54,7 +54,7 @@ export interface ImageBuildArgs {
   /** The request's ostree options (ostree image types). */
   ostree?: OstreeOptions;
   /**
-   * The position of the compose's image that builds the commit this disk deploys (no URL in
+   * The position of the compose's image that builds the commit this image is made from (no URL in
    * the request): its depsolve waits for that image's osbuild job and takes the commit from it.
    */
   ostree_commit_from?: number;

@@ -526,11 +526,19 @@ export interface InstallerConfigFragment {
    * [source in the installer tree, destination in the ISO] pairs.
    */
   iso_files?: [string, string, ...string[]][];
+  payload?: InstallerPayload;
   conditions?: {
     when: When;
     reason: Reason;
     merge: InstallerConfig;
   }[];
+}
+/**
+ * Where an ostree installer's payload goes: location iso (a repository in the ISO's root, the default) or rootfs (a bare-user repository inside the installer's root file system); kickstart root (the ISO's /osbuild.ks carries ostreesetup, the default) or interactive-defaults (anaconda's interactive-defaults.ks in the installer tree does).
+ */
+export interface InstallerPayload {
+  location?: 'iso' | 'rootfs';
+  kickstart?: 'root' | 'interactive-defaults';
 }
 /**
  * How the anaconda installer tree is made (osbuild/images' installer_config keys).
@@ -560,6 +568,7 @@ export interface InstallerConfig {
    * [source in the installer tree, destination in the ISO] pairs.
    */
   iso_files?: [string, string, ...string[]][];
+  payload?: InstallerPayload;
 }
 export interface IsoConfigFragment {
   use?: BlockName;

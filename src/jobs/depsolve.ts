@@ -58,7 +58,7 @@ async function asDiskFull(err: unknown, cacheDir: string): Promise<unknown> {
 }
 
 /**
- * The request's ostree ref (a disk's payload, a commit's parent) resolved to a checksum in its
+ * The request's ostree ref (a disk's or an installer's payload, a commit's parent) resolved to a checksum in its
  * repository, or the commit another image of the compose built (the job waits for it).
  */
 async function resolveOstree(image: ResolvedImage, args: DepsolveArgs, dependencies: DependencyResult[], opts: { signal: AbortSignal; timeoutMs: number; log: Logger }): Promise<ResolvedOstreeCommits | undefined> {
@@ -70,7 +70,7 @@ async function resolveOstree(image: ResolvedImage, args: DepsolveArgs, dependenc
   if (fromCompose) {
     const built = (dependencies[0]?.result as OsbuildJobResult | undefined)?.ostree_commit;
     if (dependencies[0]?.state !== 'success' || !built) {
-      throw new KilnError('KILN_JOB_DEPENDENCY_FAILED', `the commit this disk deploys (image ${args.ostree_commit_from} of the compose) was not built`, {});
+      throw new KilnError('KILN_JOB_DEPENDENCY_FAILED', `the commit image type ${image.name} is made from (image ${args.ostree_commit_from} of the compose) was not built`, {});
     }
     return { payload: { ...built, ref: plan.ref } };
   }

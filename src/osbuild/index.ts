@@ -16,7 +16,7 @@ export {
   type PackageTransaction,
   type ResolvedOstreeCommits,
 } from './manifest.js';
-export { commitsTree, deploysCommit } from './kinds/index.js';
+export { commitsTree, deploysCommit, pullsCommit } from './kinds/index.js';
 export { ostreePlan, usesOstree, type OstreeOptions, type OstreePlan, type OstreeSource } from './ostree.js';
 export type { OstreeCommit } from './stages/ostree.js';
 export type { ManifestPackage, PipelinePackages } from './stages/rpm.js';

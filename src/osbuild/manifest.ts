@@ -66,7 +66,7 @@ export interface ImageBuildInput {
   size?: number;
   /** The request's ostree options (ostree types). */
   ostree?: OstreeOptions;
-  /** The compose builds the commit this disk deploys (the disk needs no ostree URL then). */
+  /** The compose builds the commit this disk or installer is made from (it needs no ostree URL then). */
   ostreeFromCompose?: boolean;
   /** A bootc image's containers as the depsolve job resolved and read them (bootable_container kind). */
   bootc?: BootcInfo;

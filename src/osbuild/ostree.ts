@@ -7,7 +7,7 @@
  */
 import { InvalidInputError } from '../errors.js';
 import type { ResolvedImage } from './definitions/resolve.js';
-import { commitsTree, deploysCommit } from './kinds/index.js';
+import { commitsTree, pullsCommit } from './kinds/index.js';
 import { OSTREE_CHECKSUM_RE, OSTREE_REF_RE } from './stages/ostree.js';
 
 export interface OstreeOptions {
@@ -38,7 +38,7 @@ export interface OstreePlan {
 
 /** Whether the image type is built from or into an ostree commit (the request's ostree options apply). */
 export function usesOstree(image: ResolvedImage): boolean {
-  return commitsTree(image.kind) || deploysCommit(image.kind) || image.kind === 'ostree_installer';
+  return commitsTree(image.kind) || pullsCommit(image.kind);
 }
 
 /** osbuild/images' ParseRequestURI, for the schemes ostree pulls from; mirrorlist= as the type's defaults have it. */
@@ -84,7 +84,8 @@ export function ostreePlan(image: ResolvedImage, options: OstreeOptions | undefi
   if (o.parent) throw new InvalidInputError(`${field}.parent`, `applies to commits; image type ${image.name} deploys the commit ref names`);
   const url = o.url || image.ostree?.url || '';
   if (!url && !fromCompose) {
-    throw new InvalidInputError(`${field}.url`, `is required: image type ${image.name} deploys a commit from an ostree repository, and the compose builds no commit of ${ref} for it`);
+    const verb = image.kind === 'ostree_installer' ? 'installs' : 'deploys';
+    throw new InvalidInputError(`${field}.url`, `is required: image type ${image.name} ${verb} a commit from an ostree repository, and the compose builds no commit of ${ref} for it`);
   }
   return {
     ref,

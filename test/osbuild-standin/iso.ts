@@ -6,7 +6,8 @@
  * placeholder files, and boot loader images that would come from packages are left out, so
  * xorrisofs gets only the EFI El Torito entry). What a consumer checks on a real ISO holds:
  * volume id, system id, publisher, preparer, the .discinfo, the kickstart, the squashfs or
- * erofs root, the implanted checksum.
+ * erofs root, the implanted checksum. ostree repositories (ostree.init, ostree.pull of a commit
+ * from the org.osbuild.ostree source) are real, in the ISO's tree and in the installer root.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -24,8 +25,32 @@ function referenced(input: Json | undefined): string | undefined {
   return typeof first === 'string' && first.startsWith('name:') ? first.slice(5) : undefined;
 }
 
-/** A small stand-in for a pipeline's tree: what its buildstamp, locale and kickstart-free stages write. */
-function emulatedTree(dir: string, pipeline: Json | undefined): void {
+/**
+ * osbuild's ostree.init (`ostree init --mode`, archive by default) and ostree.pull (the input
+ * exports the commit with its ref from the source repository, the stage pulls the ref locally)
+ * on `dir`. Pulls from a pipeline are not emulated here (Kiln's ISOs pull from the source).
+ */
+function ostreeStage(dir: string, st: Json, store: string): void {
+  const o = st.options ?? {};
+  if (st.type === 'org.osbuild.ostree.init') {
+    const repo = path.join(dir, String(o.path ?? 'repo').replace(/^\//, ''));
+    mkdirSync(repo, { recursive: true });
+    run('ostree', ['init', `--mode=${o.mode ?? 'archive'}`, `--repo=${repo}`]);
+    return;
+  }
+  const commits = st.inputs?.commits;
+  if (commits?.origin !== 'org.osbuild.source') throw new Error(`the stand-in's ISO pulls commits from the org.osbuild.ostree source only (got ${commits?.origin})`);
+  const source = path.join(store, 'sources', 'org.osbuild.ostree', 'repo');
+  const target = path.join(dir, String(o.repo).replace(/^\//, ''));
+  for (const [checksum, data] of Object.entries<Json>(commits.references)) {
+    const ref = data.ref ?? checksum;
+    run('ostree', ['pull-local', `--repo=${target}`, ...(o.remote ? [`--remote=${o.remote}`] : []), source, checksum]);
+    run('ostree', ['refs', `--repo=${target}`, `--create=${o.remote ? `${o.remote}:` : ''}${ref}`, checksum]);
+  }
+}
+
+/** A small stand-in for a pipeline's tree: what its buildstamp, locale, kickstart and ostree stages write. */
+function emulatedTree(dir: string, pipeline: Json | undefined, store: string): void {
   mkdirSync(path.join(dir, 'etc'), { recursive: true });
   for (const st of pipeline?.stages ?? []) {
     const o = st.options ?? {};
@@ -33,8 +58,16 @@ function emulatedTree(dir: string, pipeline: Json | undefined): void {
       writeFileSync(path.join(dir, '.buildstamp'), `[Main]\nProduct=${o.product}\nVersion=${o.version}\nIsFinal=${o.final ? 'True' : 'False'}\n${o.variant ? `Variant=${o.variant}\n` : ''}`);
     }
     if (st.type === 'org.osbuild.locale') writeFileSync(path.join(dir, 'etc', 'locale.conf'), `LANG=${o.language}\n`);
+    if (st.type === 'org.osbuild.kickstart') writeKickstart(dir, o);
+    if (st.type === 'org.osbuild.ostree.init' || st.type === 'org.osbuild.ostree.pull') ostreeStage(dir, st, store);
   }
   writeFileSync(path.join(dir, 'etc', 'os-release'), 'NAME="osbuild stand-in tree"\n');
+}
+
+function writeKickstart(dir: string, o: Json): void {
+  const file = path.join(dir, String(o.path).replace(/^\//, ''));
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, kickstartText(o));
 }
 
 /** The kickstart stage's options as kickstart lines (the parts a reader of the ISO looks for). */
@@ -72,7 +105,7 @@ function xorrisofsArgs(o: Json, tree: string, out: string): string[] {
  * Writes `file` for the export pipeline `exported` (one with org.osbuild.xorrisofs), from the
  * bootiso-tree pipeline it reads. Throws (the stand-in then fails the build) when a tool fails.
  */
-export function writeIso(file: string, exported: Json, pipelines: Map<string, Json>): void {
+export function writeIso(file: string, exported: Json, pipelines: Map<string, Json>, store: string): void {
   const xorriso = (exported.stages as Json[]).find((s) => s.type === 'org.osbuild.xorrisofs')!;
   const treePipeline = pipelines.get(referenced(xorriso.inputs?.tree) ?? '');
   const work = mkdtempSync(path.join(os.tmpdir(), 'standin-iso-'));
@@ -102,7 +135,10 @@ export function writeIso(file: string, exported: Json, pipelines: Map<string, Js
         case 'org.osbuild.squashfs':
         case 'org.osbuild.erofs': {
           const src = path.join(work, `src-${st.type}`);
-          emulatedTree(src, pipelines.get(referenced(st.inputs?.tree) ?? ''));
+          // squashfs-ext4: the installer tree is the one rootfs-image copied into its ext4 image
+          const from = pipelines.get(referenced(st.inputs?.tree) ?? '');
+          const copied = (from?.stages ?? []).map((x: Json) => referenced(x.inputs?.tree)).find(Boolean);
+          emulatedTree(src, from?.name === 'rootfs-image' && copied ? pipelines.get(copied) : from, store);
           mkdirSync(path.dirname(at(o.filename)), { recursive: true });
           if (st.type === 'org.osbuild.squashfs') run('mksquashfs', [src, at(o.filename), '-quiet', '-comp', o.compression?.method ?? 'xz', '-noappend']);
           // lz4hc: the erofs-utils here lack lzma (Fedora's have it)
@@ -121,12 +157,16 @@ export function writeIso(file: string, exported: Json, pipelines: Map<string, Js
         }
         case 'org.osbuild.tar': {
           const src = path.join(work, 'payload');
-          emulatedTree(src, pipelines.get(referenced(st.inputs?.tree) ?? ''));
+          emulatedTree(src, pipelines.get(referenced(st.inputs?.tree) ?? ''), store);
           run('tar', ['-C', src, '-czf', at(o.filename), '.']);
           break;
         }
         case 'org.osbuild.kickstart':
-          writeFileSync(at(o.path), kickstartText(o));
+          writeKickstart(tree, o);
+          break;
+        case 'org.osbuild.ostree.init':
+        case 'org.osbuild.ostree.pull':
+          ostreeStage(tree, st, store);
           break;
         case 'org.osbuild.discinfo':
           writeFileSync(at('.discinfo'), `${Date.now() / 1000}\n${o.release}\n${o.basearch}\n`);

@@ -1,6 +1,6 @@
 /** A synthetic depsolve result: one package per requested spec, deterministic checksums and URLs. */
 import { createHash } from 'node:crypto';
-import { deploysCommit, usesOstree, type ManifestPackage, type PackageRequests, type PipelinePackages, type ResolvedImage, type ResolvedOstreeCommits } from '../../src/osbuild/index.js';
+import { pullsCommit, usesOstree, type ManifestPackage, type PackageRequests, type PipelinePackages, type ResolvedImage, type ResolvedOstreeCommits } from '../../src/osbuild/index.js';
 import type { BootcInfo } from '../../src/containers/index.js';
 import type { Blueprint } from '../../src/blueprint/index.js';
 import { bootcInfo } from '../helpers/bootc.js';
@@ -51,5 +51,5 @@ export function syntheticImageInputs(image: ResolvedImage): { ostree?: { url: st
   const blueprint: Blueprint | undefined = image.requiredCustomizations.includes('customizations.installation_device') ? { customizations: { installation_device: '/dev/vda' } } : undefined;
   if (!usesOstree(image)) return blueprint ? { blueprint } : {};
   const commit = { url: 'https://ostree.example.test/repo', ref: image.ostree!.ref!, checksum: 'a'.repeat(64) };
-  return { ostree: { url: commit.url }, ostreeCommits: deploysCommit(image.kind) ? { payload: commit } : { parent: commit }, ...(blueprint ? { blueprint } : {}) };
+  return { ostree: { url: commit.url }, ostreeCommits: pullsCommit(image.kind) ? { payload: commit } : { parent: commit }, ...(blueprint ? { blueprint } : {}) };
 }

@@ -197,9 +197,9 @@ export function anacondaTreePipeline(spec: AnacondaSpec, packages: ManifestPacka
   return { name: ANACONDA_TREE, build: 'name:build', stages };
 }
 
-/** The tree in an ext4 image, squashed later (rootfs type squashfs-ext4): 5 GiB for installers, 8 GiB live. */
-export function rootfsImagePipeline(type: AnacondaType): Pipeline {
-  const size = (type === 'live' ? 8 : 5) * 1024 ** 3;
+/** The tree in an ext4 image of `gib` GiB, squashed later (rootfs type squashfs-ext4). */
+export function rootfsImagePipeline(gib: number): Pipeline {
+  const size = gib * 1024 ** 3;
   const device = { device: { type: 'org.osbuild.loopback', options: { filename: 'LiveOS/rootfs.img' } } };
   return {
     name: 'rootfs-image',

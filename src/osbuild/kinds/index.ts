@@ -13,7 +13,7 @@ import type { Pipeline } from '../stages/stage.js';
 import { containerPipelines, tarPipelines } from './archive.js';
 import { diskPipelines } from './disk.js';
 import { commitPipelines, containerCommitPipelines, ostreeDiskPipelines } from './ostree.js';
-import { imageInstallerPipelines, installerPlan, liveInstallerPipelines, networkInstallerPipelines } from './installer.js';
+import { imageInstallerPipelines, installerPlan, liveInstallerPipelines, networkInstallerPipelines, ostreeInstallerPipelines } from './installer.js';
 import { pxePlan, pxeTarPipelines } from './pxe.js';
 import { COI_TREE, simplifiedInstallerPipelines, simplifiedInstallerPlan } from './simplified.js';
 import type { OsSettings, PackageTransaction } from '../stages/os.js';
@@ -57,6 +57,7 @@ const KINDS: Partial<Record<ResolvedImage['kind'], KindBuilder>> = {
   ostree_container: containerCommitPipelines,
   ostree_disk: ostreeDiskPipelines,
   image_installer: imageInstallerPipelines,
+  ostree_installer: ostreeInstallerPipelines,
   network_installer: networkInstallerPipelines,
   live_installer: liveInstallerPipelines,
   pxe_tar: pxeTarPipelines,
@@ -71,6 +72,11 @@ export function commitsTree(kind: ResolvedImage['kind']): boolean {
 /** Kinds that deploy a commit instead of building an OS tree from packages. */
 export function deploysCommit(kind: ResolvedImage['kind']): boolean {
   return kind === 'ostree_disk' || kind === 'ostree_simplified_installer';
+}
+
+/** Kinds whose image is made from a commit pulled by checksum (deployed, or installed by anaconda): the request's ref resolved, or a commit the compose builds. */
+export function pullsCommit(kind: ResolvedImage['kind']): boolean {
+  return deploysCommit(kind) || kind === 'ostree_installer';
 }
 
 /** What a kind needs beyond its output pipelines, known before depsolving. */
@@ -89,6 +95,7 @@ type KindPlanner = (image: ResolvedImage, blueprint: Blueprint, settings: OsSett
 
 const PLANS: Partial<Record<ResolvedImage['kind'], KindPlanner>> = {
   image_installer: installerPlan,
+  ostree_installer: installerPlan,
   network_installer: installerPlan,
   live_installer: installerPlan,
   pxe_tar: pxePlan,
@@ -108,7 +115,7 @@ export function outputPipelines(input: KindInput): Pipeline[] {
 /** The pipeline whose packages are the image's content (its Koji components): the installer tree when there is no os tree. */
 export function contentPipeline(kind: ResolvedImage['kind']): string {
   if (kind === 'ostree_simplified_installer') return COI_TREE; // the commit's packages are not in osbuild's result
-  return kind === 'network_installer' || kind === 'live_installer' ? 'anaconda-tree' : 'os';
+  return kind === 'network_installer' || kind === 'live_installer' || kind === 'ostree_installer' ? 'anaconda-tree' : 'os';
 }
 
 /** Whether the kind's OS tree lives in a partitioned disk. */

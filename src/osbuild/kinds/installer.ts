@@ -1,15 +1,17 @@
 /**
  * Installer ISOs: image_installer (anaconda installs the os tree from a tarball on the ISO,
- * `liveimg`), network_installer (boot.iso/netinst: anaconda installs from the network) and
- * live_installer (a live desktop with anaconda). The pieces are in anaconda.ts; what each kind
- * adds is its payload, its kernel command line, its kickstart and which blueprint installer
- * options it applies (the others are refused, naming the field).
+ * `liveimg`), ostree_installer (anaconda installs an ostree commit pulled into the ISO or its
+ * root file system, `ostreesetup`), network_installer (boot.iso/netinst: anaconda installs from
+ * the network) and live_installer (a live desktop with anaconda). The pieces are in
+ * anaconda.ts; what each kind adds is its payload, its kernel command line, its kickstart and
+ * which blueprint installer options it applies (the others are refused, naming the field).
  */
 import type { Blueprint } from '../../blueprint/index.js';
 import { InvalidInputError, KilnError } from '../../errors.js';
 import type { ResolvedImage } from '../definitions/resolve.js';
 import { fileStages } from '../stages/files.js';
 import { usersOptions, type OsSettings } from '../stages/os.js';
+import { pullInputs, type OstreeCommit } from '../stages/ostree.js';
 import type { Sources } from '../stages/rpm.js';
 import { stage, type Pipeline, type Stage } from '../stages/stage.js';
 import {
@@ -36,7 +38,10 @@ import { treeInput } from './outputs.js';
 const MODULE_USERS = 'org.fedoraproject.Anaconda.Modules.Users';
 const MODULE_SECURITY = 'org.fedoraproject.Anaconda.Modules.Security';
 
-const TYPES: Record<string, AnacondaType> = { image_installer: 'payload', network_installer: 'netinst', live_installer: 'live' };
+const TYPES: Record<string, AnacondaType> = { image_installer: 'payload', ostree_installer: 'payload', network_installer: 'netinst', live_installer: 'live' };
+
+/** The ext4 image of a squashfs-ext4 root, in GiB (osbuild/images' sizes per installer). */
+const ROOTFS_GIB: Record<string, number> = { image_installer: 5, ostree_installer: 4, network_installer: 5, live_installer: 8 };
 
 /** Which blueprint installer options each kind applies; the rest are refused. */
 const APPLIED: Record<AnacondaType, string[]> = {
@@ -64,11 +69,22 @@ export interface KickstartPlan {
   timezone?: string;
 }
 
+/**
+ * Where an ostree installer's commit goes (installer_config.payload): a repository in the ISO's
+ * root or inside the installer's root file system; and which kickstart says `ostreesetup`, the
+ * ISO's own or anaconda's interactive defaults in the installer tree.
+ */
+interface OstreePayload {
+  location: 'iso' | 'rootfs';
+  kickstart: 'root' | 'interactive-defaults';
+}
+
 interface InstallerBuild {
   spec: AnacondaSpec;
   iso: IsoSpec;
   menu: BootMenu;
   kickstart?: KickstartPlan;
+  ostree?: OstreePayload;
 }
 
 const FIELD = 'blueprint.customizations.installer';
@@ -103,10 +119,13 @@ function installerBuild(image: ResolvedImage, blueprint: Blueprint, settings: Os
   checkInstallerOptions(image, type, inst);
   const config = image.installerConfig;
   const iso = isoSpecOf(image);
+  const ostree: OstreePayload | undefined = image.kind === 'ostree_installer' ? { location: config.payload?.location ?? 'iso', kickstart: config.payload?.kickstart ?? 'root' } : undefined;
   const enabled = [...(config.enabled_anaconda_modules ?? []), ...(inst?.modules?.enable ?? [])];
-  if (type === 'payload') enabled.push(MODULE_USERS);
+  // the image installer's kickstart always creates users; an ostree installer's only when the blueprint has some
+  if (type === 'payload' && (!ostree || settings.kickstartUsers.length || settings.kickstartGroups.length)) enabled.push(MODULE_USERS);
   if (settings.fips) enabled.push(MODULE_SECURITY);
-  const locale = type === 'payload' ? settings.language : type === 'live' ? image.imageConfig.locale : c.locale?.languages?.[0];
+  // the ostree installer's is its type's (the commit's locale is not known)
+  const locale = type === 'payload' && !ostree ? settings.language : type === 'live' || ostree ? image.imageConfig.locale : c.locale?.languages?.[0];
   const spec: AnacondaSpec = {
     type,
     image,
@@ -126,22 +145,34 @@ function installerBuild(image: ResolvedImage, blueprint: Blueprint, settings: Os
       unattended: inst?.unattended ?? false,
       sudoNopasswd: [...(inst?.['sudo-nopasswd'] ?? [])],
       ...(inst?.kickstart?.contents !== undefined ? { contents: inst.kickstart.contents } : {}),
-      // the image installer's kickstart takes the payload's locale settings; boot.iso has none
-      ...(type === 'payload' ? { language: settings.language ?? '', ...(settings.keyboard?.keymap ? { keyboard: settings.keyboard.keymap } : {}), timezone: settings.timezone ?? '' } : {}),
+      // the image installer's kickstart takes the payload's locale settings; boot.iso has none;
+      // an ostree installer's takes the blueprint's (the commit's are not known)
+      ...(ostree
+        ? {
+            ...(c.locale?.languages?.[0] !== undefined ? { language: c.locale.languages[0] } : {}),
+            ...(c.locale?.keyboard ? { keyboard: c.locale.keyboard } : {}),
+            ...(c.timezone?.timezone !== undefined ? { timezone: c.timezone.timezone } : {}),
+          }
+        : type === 'payload'
+          ? { language: settings.language ?? '', ...(settings.keyboard?.keymap ? { keyboard: settings.keyboard.keymap } : {}), timezone: settings.timezone ?? '' }
+          : {}),
     };
     checkKickstart(k);
-    const empty = !k.unattended && !k.sudoNopasswd.length && k.contents === undefined && !k.users.length && !k.groups.length;
-    // boot.iso gets a kickstart only when the blueprint asks for one
-    if (type === 'payload' || !empty) kickstart = k;
+    const empty =
+      !k.unattended && !k.sudoNopasswd.length && k.contents === undefined && !k.users.length && !k.groups.length && k.language === undefined && k.keyboard === undefined && k.timezone === undefined;
+    // boot.iso gets a kickstart only when the blueprint asks for one; so does an ostree installer
+    // whose ostreesetup is in the interactive defaults
+    if ((type === 'payload' && ostree?.kickstart !== 'interactive-defaults') || !empty) kickstart = k;
   }
 
   const label = iso.label;
-  const append = [...(kickstart?.unattended ? (config.kickstart_unattended_extra_kernel_opts ?? []) : []), ...settings.kernelOptions];
+  // the extra options for an unattended installation are the image installer's (upstream's drift between its kinds)
+  const append = [...(kickstart?.unattended && !ostree ? (config.kickstart_unattended_extra_kernel_opts ?? []) : []), ...settings.kernelOptions];
   const kernelOpts =
     type === 'live'
       ? [`root=live:CDLABEL=${label}`, 'rd.live.image', 'quiet', 'rhgb', ...append]
       : [`inst.stage2=hd:LABEL=${label}`, ...(kickstart ? [`inst.ks=hd:LABEL=${label}:${kickstart.path}`] : []), ...(settings.fips ? ['fips=1'] : []), ...append];
-  return { spec, iso, menu: { kernelOpts, defaultMenu: config.default_menu ?? 0 }, ...(kickstart ? { kickstart } : {}) };
+  return { spec, iso, menu: { kernelOpts, defaultMenu: config.default_menu ?? 0 }, ...(kickstart ? { kickstart } : {}), ...(ostree ? { ostree } : {}) };
 }
 
 export function installerPlan(image: ResolvedImage, blueprint: Blueprint, settings: OsSettings): KindPlan {
@@ -212,15 +243,22 @@ function requireInputs(input: KindInput): { blueprint: Blueprint; settings: OsSe
   return { blueprint: input.blueprint, settings: input.settings, sources: input.sources };
 }
 
-function installerPipelines(input: KindInput, payload: (b: InstallerBuild, sources: Sources) => Stage[]): Pipeline[] {
+/** What a kind puts into the ISO (bootiso-tree) and into the installer's root tree (after its packages). */
+interface Payload {
+  iso: Stage[];
+  tree?: Stage[];
+}
+
+function installerPipelines(input: KindInput, payload: (b: InstallerBuild, sources: Sources) => Payload): Pipeline[] {
   const { image, rng } = input;
   const { blueprint, settings, sources } = requireInputs(input);
   const b = installerBuild(image, blueprint, settings);
   const packages = input.packages?.[ANACONDA_TREE];
-  const out: Pipeline[] = [anacondaTreePipeline(b.spec, packages, sources)];
-  if (b.iso.rootfsType === 'squashfs-ext4') out.push(rootfsImagePipeline(b.spec.type));
+  const stages = payload(b, sources);
+  const out: Pipeline[] = [anacondaTreePipeline(b.spec, packages, sources, stages.tree)];
+  if (b.iso.rootfsType === 'squashfs-ext4') out.push(rootfsImagePipeline(ROOTFS_GIB[image.kind]));
   if (hasEfiBoot(b.iso.bootType)) out.push(efibootTreePipeline(image, b.iso, b.menu));
-  out.push(bootisoTreePipeline({ spec: b.spec, iso: b.iso, menu: b.menu, kernel: anacondaKernel(packages), rng, payloadStages: payload(b, sources) }));
+  out.push(bootisoTreePipeline({ spec: b.spec, iso: b.iso, menu: b.menu, kernel: anacondaKernel(packages), rng, payloadStages: stages.iso }));
   out.push(bootisoPipeline(image.filename, b.iso));
   return out;
 }
@@ -229,16 +267,53 @@ function installerPipelines(input: KindInput, payload: (b: InstallerBuild, sourc
 const LIVEIMG = '/liveimg.tar.gz';
 
 export function imageInstallerPipelines(input: KindInput): Pipeline[] {
-  return installerPipelines(input, (b, sources) => [
-    stage('org.osbuild.tar', { filename: LIVEIMG }, { inputs: { tree: treeInput('os') } }),
-    ...kickstartStages(b.kickstart!, { liveimg: { url: `file:///run/install/repo${LIVEIMG}` } }, sources),
-  ]);
+  return installerPipelines(input, (b, sources) => ({
+    iso: [
+      stage('org.osbuild.tar', { filename: LIVEIMG }, { inputs: { tree: treeInput('os') } }),
+      ...kickstartStages(b.kickstart!, { liveimg: { url: `file:///run/install/repo${LIVEIMG}` } }, sources),
+    ],
+  }));
+}
+
+/** The ostree repository on the ISO or in the installer's root (osbuild/images' Payload.Path). */
+const OSTREE_REPO = '/ostree/repo';
+/** Anaconda's defaults for an interactive installation (the installer tree's kickstart). */
+const INTERACTIVE_DEFAULTS = '/usr/share/anaconda/interactive-defaults.ks';
+
+/**
+ * The commit pulled into a repository of its own, and `ostreesetup` pointing at it: in the ISO's
+ * root (anaconda sees it under /run/install/repo) or in the installer's root file system, where
+ * it is a bare-user repository so squashfs/erofs compress its files.
+ */
+export function ostreeInstallerPipelines(input: KindInput): Pipeline[] {
+  const { image } = input;
+  const commit = input.ostree?.commit;
+  if (!commit) throw new KilnError('KILN_MANIFEST', `image type ${image.name} installs a commit, but the build has no resolved commit`, {});
+  return installerPipelines(input, (b, sources) => {
+    const where = b.ostree!;
+    const pull = (mode?: 'bare-user') => [
+      stage('org.osbuild.ostree.init', { path: OSTREE_REPO, ...(mode ? { mode } : {}) }),
+      stage('org.osbuild.ostree.pull', { repo: OSTREE_REPO }, { inputs: pullInputs({ source: commit.checksum }, commit.ref) }),
+    ];
+    const url = where.location === 'iso' ? `file:///run/install/repo${OSTREE_REPO}` : `file://${OSTREE_REPO}`;
+    const setup = { ostree: ostreeSetup(image, commit as OstreeCommit, url) };
+    const tree = where.location === 'rootfs' ? pull('bare-user') : [];
+    if (where.kickstart === 'interactive-defaults') tree.push(stage('org.osbuild.kickstart', { path: INTERACTIVE_DEFAULTS, ...setup }));
+    const iso = where.location === 'iso' ? pull() : [];
+    if (b.kickstart) iso.push(...kickstartStages(b.kickstart, where.kickstart === 'root' ? setup : {}, sources));
+    return { iso, tree };
+  });
+}
+
+/** kickstart's `ostreesetup`: the type's os name and remote, no GPG check (the commit was pulled by checksum). */
+function ostreeSetup(image: KindInput['image'], commit: OstreeCommit, url: string): Record<string, unknown> {
+  return { osname: image.ostree?.name ?? '', remote: image.ostree?.remoteName ?? '', url, ref: commit.ref, gpg: false };
 }
 
 export function networkInstallerPipelines(input: KindInput): Pipeline[] {
-  return installerPipelines(input, (b, sources) => (b.kickstart ? kickstartStages(b.kickstart, {}, sources) : []));
+  return installerPipelines(input, (b, sources) => ({ iso: b.kickstart ? kickstartStages(b.kickstart, {}, sources) : [] }));
 }
 
 export function liveInstallerPipelines(input: KindInput): Pipeline[] {
-  return installerPipelines(input, () => []);
+  return installerPipelines(input, () => ({ iso: [] }));
 }
