@@ -75,16 +75,18 @@ test('`kiln dev-hub` prints its URL, serves, and stops on SIGTERM', async (t) =>
       }
     });
   });
-  const { url } = JSON.parse(line);
+  const { url, dir } = JSON.parse(line);
   const client = new KojiClient({ url, auth: { type: 'password', user: 'cli', password: 'secret' }, retry: { attempts: 1 } });
   const r = await cgInitBuild(client, 'osbuild', { name: 'cli', version: '1', release: '1' });
   t.true(r.build_id > 0);
   await client.close();
+  t.true(existsSync(dir), 'without --dir the hub keeps its state in a directory of its own');
   const code = await new Promise((resolve) => {
     child.once('exit', resolve);
     child.kill('SIGTERM');
   });
   t.is(code, 0);
+  t.false(existsSync(dir), 'and removes that directory when it stops');
 });
 
 test('`kiln dev-hub` refuses bad arguments with a message naming them', async (t) => {

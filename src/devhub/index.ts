@@ -3,7 +3,7 @@
  * loopback; the returned handle carries the admin helpers a test needs (users, CG access,
  * tags, tasks, fault injection, session expiry).
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DevHub, type DevHubOptions, type NegotiateResult, type UploadEvent } from './hub.js';
@@ -54,6 +54,8 @@ export interface DevHubHandle {
 }
 
 export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise<DevHubHandle> {
+  // a directory made here is the hub's alone and goes with it
+  const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'kiln-devhub-')));
   const hub = new DevHub({ ...options, dir });
   await hub.start();
@@ -67,7 +69,10 @@ export async function startDevHub(options: Partial<DevHubOptions> = {}): Promise
     sslUrl: hub.sslUrl,
     dir: hub.dir,
     hub,
-    close: () => hub.close(),
+    close: async () => {
+      await hub.close();
+      if (ownDir) await rm(dir, { recursive: true, force: true });
+    },
     createUser: (u) =>
       hub.transaction(
         (t) =>
