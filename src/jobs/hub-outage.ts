@@ -1,6 +1,7 @@
-import { isHubUnavailable } from '../koji/index.js';
+import { isHubUnavailable, type KojiClient } from '../koji/index.js';
 import type { Logger } from '../log.js';
 import { sleep } from '../queue/sleep.js';
+import type { JobServices } from './services.js';
 
 const OUTAGE_FIRST_WAIT_MS = 5_000;
 const OUTAGE_LONGEST_WAIT_MS = 300_000;
@@ -23,4 +24,9 @@ export async function outlastingOutages<T>(waitSeconds: number, signal: AbortSig
       if (signal.aborted) throw err;
     }
   }
+}
+
+/** `services.withKoji(server, work)`, outlasting outages for up to koji.outage_wait_seconds. */
+export function withKojiOutlastingOutages<T>(services: JobServices, server: string, signal: AbortSignal, log: Logger, work: (client: KojiClient) => Promise<T>): Promise<T> {
+  return outlastingOutages(services.config.koji.outage_wait_seconds, signal, log, () => services.withKoji(server, work));
 }

@@ -1,6 +1,6 @@
 import { KilnError } from '../errors.js';
 import { BuildState, buildCGMetadata, cgImport, cgRefundBuild, getBuild, isHubUnavailable, type CGImageBuildFacts, type KojiClient, type RpmFacts } from '../koji/index.js';
-import { outlastingOutages } from './hub-outage.js';
+import { withKojiOutlastingOutages } from './hub-outage.js';
 import type { KojiFinalizeArgs } from '../compose/index.js';
 import type { DependencyResult } from '../queue/index.js';
 import type { RpmInfo } from '../osbuild/index.js';
@@ -78,8 +78,7 @@ export const kojiFinalize: JobType = {
   defaultConcurrency: 4,
   create: (services) => async ({ job, log, signal }) => {
     const args = job.args as KojiFinalizeArgs;
-    const withHub = <T>(work: (client: KojiClient) => Promise<T>) =>
-      outlastingOutages(services.config.koji.outage_wait_seconds, signal, log, () => services.withKoji(args.server, work));
+    const withHub = <T>(work: (client: KojiClient) => Promise<T>) => withKojiOutlastingOutages(services, args.server, signal, log, work);
     // commits served to later images of the compose (src/ostree/serve.ts) are not needed any more
     await removeComposeRepos(services.config.state_dir, args.compose_id).catch((err: unknown) => log.warn({ err }, 'could not remove the compose\'s ostree repositories'));
     const [init, ...builds] = job.dependencies;

@@ -1,6 +1,6 @@
 import { InvalidInputError, KilnError } from '../errors.js';
 import { BuildState, cancelBuild, cgInitBuild, getBuild, getTaskInfo, KojiFault, KojiRetryError, type KojiClient, type NVR, type Reservation } from '../koji/index.js';
-import { outlastingOutages } from './hub-outage.js';
+import { withKojiOutlastingOutages } from './hub-outage.js';
 import type { Logger } from '../log.js';
 import type { KojiInitArgs } from '../compose/index.js';
 import type { JobType } from './types.js';
@@ -79,7 +79,7 @@ export const kojiInit: JobType = {
   create: (services) => async ({ job, log, checkpoint, signal }) => {
     const args = job.args as KojiInitArgs;
     if (args.scratch) {
-      if (args.task_id) await outlastingOutages(services.config.koji.outage_wait_seconds, signal, log, () => services.withKoji(args.server, (client) => checkTask(client, args.server, args.task_id!, log)));
+      if (args.task_id) await withKojiOutlastingOutages(services, args.server, signal, log, (client) => checkTask(client, args.server, args.task_id!, log));
       log.info({ nvr: `${args.name}-${args.version}-${args.release}` }, 'scratch build: nothing to reserve');
       return { scratch: true } satisfies KojiInitScratchResult;
     }
@@ -113,9 +113,7 @@ export const kojiInit: JobType = {
         }
       }
     };
-    const reservation = await outlastingOutages(services.config.koji.outage_wait_seconds, signal, log, () =>
-      services.withKoji(args.server, reserve),
-    ).catch((err: unknown) => {
+    const reservation = await withKojiOutlastingOutages(services, args.server, signal, log, reserve).catch((err: unknown) => {
       throw asked ? reservationUnknown(err) : err;
     });
     const result: KojiInitResult = { build_id: reservation.build_id, token: reservation.token };

@@ -362,8 +362,8 @@ export class KojiClient {
         }
       } catch (err) {
         observe('error'); // no-op when this request was already counted (a fault, an HTTP status)
-        if (!(err instanceof KojiTransportError) || (err.status !== undefined && !RETRY_STATUS(err.status))) throw err;
-        retryable = err;
+        if (!isHubUnavailable(err)) throw err;
+        retryable = err as KojiTransportError;
       }
       if (attempt >= attempts) {
         log.warn({ attempt, err: retryable }, 'koji request failed; no tries left');
