@@ -6,6 +6,12 @@
  * the CPU time of uploader and hub, and Kiln's peak RSS.
  *
  *   npx tsx bench/koji-upload.ts [--size-mib 1024] [--chunk-mib 16] [--rounds 3]
+ *       [--hub URL --user U --password P [--hub-pid PID] [--hub-work DIR]]
+ *
+ * With --hub the same runs go to that hub instead of a dev hub of its own: the real Koji hub
+ * (see ../shared/real-peers/), whose per-request cost (session lookup in Postgres, Python) the
+ * dev hub does not have. --hub-pid gives the hub's CPU time, --hub-work (its topdir's work/)
+ * lets each run's upload be removed.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
@@ -52,8 +58,10 @@ function startHubProcess(dir: string): Promise<{ url: string; pid: number; stop:
   });
 }
 
-function runKilnUpload(url: string, file: string, directory: string, chunkSize: number): Promise<{ seconds: number; cpuSeconds: number; peakRss: number; size: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'test/helpers/koji-upload-child.ts'), url, 'bench', 'bench', file, directory, String(chunkSize)], {
+interface Login { user: string; password: string }
+
+function runKilnUpload(url: string, login: Login, file: string, directory: string, chunkSize: number): Promise<{ seconds: number; cpuSeconds: number; peakRss: number; size: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'test/helpers/koji-upload-child.ts'), url, login.user, login.password, file, directory, String(chunkSize)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -64,8 +72,8 @@ function runKilnUpload(url: string, file: string, directory: string, chunkSize: 
 }
 
 /** The peer: one POST streaming the whole file into the same upload endpoint, with a logged-in session. */
-async function plainPost(url: string, file: string, directory: string): Promise<{ seconds: number; cpuSeconds: number }> {
-  const client = new KojiClient({ url, auth: { type: 'password', user: 'bench', password: 'bench' } });
+async function plainPost(url: string, login: Login, file: string, directory: string): Promise<{ seconds: number; cpuSeconds: number }> {
+  const client = new KojiClient({ url, auth: { type: 'password', ...login } });
   const session = await client.login();
   const size = (await stat(file)).size;
   const target = new URL(url);
@@ -96,12 +104,22 @@ async function plainPost(url: string, file: string, directory: string): Promise<
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<{ kilnMBps: number; plainMBps: number; ratio: number; kilnPeakRssMiB: number }> {
-  const { values } = parseArgs({ args: argv, options: { 'size-mib': { type: 'string', default: '1024' }, 'chunk-mib': { type: 'string', default: String(DEFAULT_CHUNK_SIZE / 2 ** 20) }, rounds: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ args: argv, options: { 'size-mib': { type: 'string', default: '1024' }, 'chunk-mib': { type: 'string', default: String(DEFAULT_CHUNK_SIZE / 2 ** 20) }, rounds: { type: 'string', default: '3' },
+    hub: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' }, 'hub-pid': { type: 'string' }, 'hub-work': { type: 'string' },
+  } });
+  if (values.hub && (!values.user || !values.password)) throw new Error('--hub needs --user and --password');
   const rounds = Number(values.rounds);
   const sizeMiB = Number(values['size-mib']);
   const chunk = Number(values['chunk-mib']) * 2 ** 20;
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'kiln-bench-upload-'));
-  const hub = await startHubProcess(path.join(tmp, 'hub'));
+  const external = values.hub !== undefined;
+  const hub = external
+    ? { url: values.hub!, pid: values['hub-pid'] ? Number(values['hub-pid']) : undefined, stop: async () => {} }
+    : await startHubProcess(path.join(tmp, 'hub'));
+  const login: Login = external ? { user: values.user!, password: values.password! } : { user: 'bench', password: 'bench' };
+  const hubWork = external ? values['hub-work'] : path.join(tmp, 'hub', 'work');
+  const hubCpu = () => (hub.pid === undefined ? NaN : cpuSeconds(hub.pid));
+  const stamp = Date.now().toString(36);
   try {
     const file = path.join(tmp, 'bench.raw');
     // Non-zero content written once; the page cache serves both runs alike.
@@ -118,30 +136,30 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<{ ki
     // Each run starts with no dirty pages: otherwise the second run pays for the first one's
     // writeback (the kernel throttles writers once dirty memory passes its limit).
     const settle = async (dir: string) => {
-      await rm(path.join(tmp, 'hub', 'work', dir), { recursive: true, force: true });
+      if (hubWork) await rm(path.join(hubWork, dir), { recursive: true, force: true });
       execFileSync('sync');
     };
-    await settle('');
+    if (!external) await settle('');
     // Best of `rounds` alternating runs each; CPU seconds of the uploading process (all threads)
     // and of the hub process during that run say where the time goes.
     type Run = { seconds: number; cpuSeconds: number; hubCpuSeconds: number; peakRss: number };
     let plain: Run = { seconds: Infinity, cpuSeconds: 0, hubCpuSeconds: 0, peakRss: 0 };
     let kiln: Run = { ...plain };
     for (let round = 0; round < rounds; round++) {
-      let hubBefore = cpuSeconds(hub.pid);
-      const p = await plainPost(hub.url, file, `bench/plain${round}`);
-      if (p.seconds < plain.seconds) plain = { ...p, hubCpuSeconds: cpuSeconds(hub.pid) - hubBefore, peakRss: 0 };
-      await settle(`bench/plain${round}`);
-      hubBefore = cpuSeconds(hub.pid);
-      const k = await runKilnUpload(hub.url, file, `bench/kiln${round}`, chunk);
-      if (k.seconds < kiln.seconds) kiln = { ...k, hubCpuSeconds: cpuSeconds(hub.pid) - hubBefore };
-      await settle(`bench/kiln${round}`);
+      let hubBefore = hubCpu();
+      const p = await plainPost(hub.url, login, file, `bench/${stamp}/plain${round}`);
+      if (p.seconds < plain.seconds) plain = { ...p, hubCpuSeconds: hubCpu() - hubBefore, peakRss: 0 };
+      await settle(`bench/${stamp}/plain${round}`);
+      hubBefore = hubCpu();
+      const k = await runKilnUpload(hub.url, login, file, `bench/${stamp}/kiln${round}`, chunk);
+      if (k.seconds < kiln.seconds) kiln = { ...k, hubCpuSeconds: hubCpu() - hubBefore };
+      await settle(`bench/${stamp}/kiln${round}`);
     }
     const plainMBps = bytes / 1e6 / plain.seconds;
     const kilnMBps = bytes / 1e6 / kiln.seconds;
     const result = { kilnMBps, plainMBps, ratio: kilnMBps / plainMBps, kilnPeakRssMiB: kiln.peakRss / 2 ** 20 };
     const cpu = (r: Run) => `CPU: uploader ${r.cpuSeconds.toFixed(2)} s, hub ${r.hubCpuSeconds.toFixed(2)} s`;
-    console.log(`koji-upload: ${sizeMiB} MiB file, ${chunk / 2 ** 20} MiB chunks, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`koji-upload: ${external ? hub.url : 'dev hub'}, ${sizeMiB} MiB file, ${chunk / 2 ** 20} MiB chunks, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(`  plain streamed POST : ${plainMBps.toFixed(1)} MB/s (${plain.seconds.toFixed(2)} s; ${cpu(plain)})`);
     console.log(`  kiln uploadFile     : ${kilnMBps.toFixed(1)} MB/s (${kiln.seconds.toFixed(2)} s; ${cpu(kiln)}), peak RSS ${result.kilnPeakRssMiB.toFixed(0)} MiB`);
     console.log(`  ratio kiln/plain    : ${result.ratio.toFixed(2)} (target >= 0.9)`);

@@ -182,3 +182,40 @@ test("the dev hub reads a directory's owner record as the real hub does: half-wr
   const err = await t.throwsAsync(uploadFile(f.client(), file, { directory: 'half', resume: false }));
   t.regex(err!.message, /Fault \(1\): <class 'ValueError'>: invalid literal for int\(\) with base 10: ''/);
 });
+
+test('chunks bigger than a piece are streamed: a try cut mid-body, a 503 or a corrupted chunk is sent again from the file', async (t) => {
+  t.timeout(120_000);
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const client = f.client();
+  const { readFile } = await import('node:fs/promises');
+  const chunk = 5 * 2 ** 20 + 3; // pieces are 2 MiB: each chunk ends inside a piece-sized step
+  const content = Buffer.alloc(23 * 2 ** 20 + 5);
+  for (let i = 0; i + 4 <= content.length; i += 4) content.writeUInt32LE(i >>> 2, i);
+  const file = await f.file('streamed.raw', content);
+  const retriesBefore = client.stats.retries;
+  f.hub.setFaults({ rate: 0.5, kinds: ['reset', 'http503', 'corrupt-chunk'], methods: ['upload'], seed: 3 });
+  const r = await uploadFile(client, file, { directory: 'stream', chunkSize: chunk, chunkRetries: 10 });
+  f.hub.setFaults(null);
+  const faults = f.hub.hub.calls.filter((c) => c.method === 'upload' && c.fault).map((c) => c.fault);
+  t.true(faults.includes('reset') && faults.includes('corrupt-chunk'), `faults: ${faults.join(' ')}`);
+  t.true(client.stats.retries > retriesBefore, 'tries cut by the hub were sent again');
+  t.is(r.chunks - r.chunkRetries, Math.ceil(content.length / chunk));
+  t.is(r.sha256, createHash('sha256').update(content).digest('hex'));
+  t.true((await readFile(path.join(f.hub.dir, 'work', 'stream', 'streamed.raw'))).equals(content));
+});
+
+test('a file that shrinks while it uploads fails the upload at once, naming the file; the hub request is not retried', async (t) => {
+  const f = await hubFixture();
+  t.teardown(() => f.close());
+  const client = f.client();
+  const { truncate } = await import('node:fs/promises');
+  const chunk = 3 * 2 ** 20;
+  const file = await f.file('shrinks.raw', Buffer.alloc(40 * 2 ** 20, 9));
+  const retriesBefore = client.stats.retries;
+  const err = await t.throwsAsync(
+    uploadFile(client, file, { directory: 'shrink', chunkSize: chunk, onProgress: ({ offset }) => void (offset === chunk && truncate(file, 2 * chunk)) }),
+  );
+  t.regex(err!.message, /shrinks\.raw shrank to \d+ bytes while uploading \(was 41943040\)/);
+  t.is(client.stats.retries, retriesBefore);
+});

@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../log.js';
 import { KojiFault, KojiFaultCode, KojiLoginError, KojiRetryError, KojiTransportError, faultToError } from './errors.js';
-import { Transport, type TlsOptions } from './transport.js';
+import { isStreamedBody, Transport, type StreamedBody, type TlsOptions } from './transport.js';
 import { XmlRpcFault, decodeResponse, encodeCall, kwargs as kw } from './xmlrpc.js';
 
 export type KojiAuth =
@@ -262,7 +262,8 @@ export class KojiClient {
    * Raw upload POST (handle_upload): `body` goes to the hub's work area at `query`. Returns the
    * hub's reply struct. Retried like any call (same callnum), LockError included.
    */
-  async uploadChunk(query: Record<string, string>, body: Buffer): Promise<Record<string, unknown>> {
+  /** One raw upload request; a streamed body is asked for its pieces again on each try. */
+  async uploadChunk(query: Record<string, string>, body: Buffer | StreamedBody): Promise<Record<string, unknown>> {
     await this.#ensureSession();
     const url = new URL(this.url.href);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
@@ -291,16 +292,16 @@ export class KojiClient {
   }
 
   /** One request, serialised with the others on this session; retried with the same callnum. */
-  #send(method: string, params: unknown[] | Buffer, options: SendOptions = {}): Promise<unknown> {
+  #send(method: string, params: unknown[] | Buffer | StreamedBody, options: SendOptions = {}): Promise<unknown> {
     const run = () => this.#sendNow(method, params, options);
     const p = this.#chain.then(run, run);
     this.#chain = p.catch(() => undefined);
     return p;
   }
 
-  async #sendNow(method: string, params: unknown[] | Buffer, options: SendOptions): Promise<unknown> {
+  async #sendNow(method: string, params: unknown[] | Buffer | StreamedBody, options: SendOptions): Promise<unknown> {
     const url = options.url ?? this.url;
-    const body = Buffer.isBuffer(params) ? params : Buffer.from(encodeCall(method, params));
+    const body = Buffer.isBuffer(params) || isStreamedBody(params) ? params : Buffer.from(encodeCall(method, params));
     const headers: Record<string, string> = { 'Content-Type': options.contentType ?? 'text/xml', ...options.headers };
     const session = options.session === false ? null : this.#session;
     let callnum: number | null = null;

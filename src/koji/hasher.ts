@@ -41,7 +41,7 @@ parentPort.on('message', (msg) => {
         adler32Update(state, data);
         value = ((state[1] << 16) | state[0]) >>> 0;
       }
-      adler32 = value.toString(16).padStart(8, '0');
+      adler32 = value;
     }
     parentPort.postMessage({ id: msg.id, adler32 });
   } else if (msg.op === 'peek') {
@@ -52,9 +52,9 @@ parentPort.on('message', (msg) => {
 });
 `;
 
-/** One chunk handed to the hasher: its adler32, and when the buffer may be reused. */
+/** One piece handed to the hasher: its own adler32 (from 1), and when the buffer may be reused. */
 export interface ChunkDigest {
-  adler32: Promise<string>;
+  adler32: Promise<number>;
   /** every hash has read the buffer */
   hashed: Promise<void>;
 }
@@ -100,7 +100,7 @@ class InlineHasher implements FileHasher {
     this.#sha256.update(fresh);
     const state = [1, 0];
     adler32Update(state, data);
-    return { adler32: Promise.resolve((((state[1] << 16) | state[0]) >>> 0).toString(16).padStart(8, '0')), hashed: Promise.resolve() };
+    return { adler32: Promise.resolve(((state[1] << 16) | state[0]) >>> 0), hashed: Promise.resolve() };
   }
 
   async peekSha256(): Promise<string> {
@@ -117,13 +117,13 @@ class InlineHasher implements FileHasher {
 /** One worker thread and its outstanding requests. */
 class HashWorker {
   readonly #worker: Worker;
-  readonly #pending = new Map<number, { resolve: (v: Record<string, string>) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: (v: Record<string, string | number>) => void; reject: (e: Error) => void }>();
   #next = 0;
   #failed?: Error;
 
   constructor(workerData: { buffers: SharedArrayBuffer[]; algorithms: string[]; adler32: boolean; wasm?: string }) {
     this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
-    this.#worker.on('message', (msg: { id: number } & Record<string, string>) => {
+    this.#worker.on('message', (msg: { id: number } & Record<string, string | number>) => {
       const p = this.#pending.get(msg.id);
       this.#pending.delete(msg.id);
       p?.resolve(msg);
@@ -138,7 +138,7 @@ class HashWorker {
     this.#pending.clear();
   }
 
-  ask(msg: Record<string, unknown>): Promise<Record<string, string>> {
+  ask(msg: Record<string, unknown>): Promise<Record<string, string | number>> {
     if (this.#failed) return Promise.reject(this.#failed);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
@@ -166,7 +166,7 @@ export class ChunkHasher implements FileHasher {
   update(slot: number, length: number, hashFrom = 0): ChunkDigest {
     const msg = { op: 'update', slot, length, hashFrom };
     const answer = this.#adlerSha256.ask(msg);
-    const adler32 = answer.then((r) => r.adler32);
+    const adler32 = answer.then((r) => r.adler32 as number);
     const hashed = answer.then(() => undefined);
     // Callers await what they need; a failure is seen there, never as an unhandled rejection.
     adler32.catch(() => undefined);
@@ -176,11 +176,11 @@ export class ChunkHasher implements FileHasher {
 
   /** sha256 of everything hashed so far. */
   async peekSha256(): Promise<string> {
-    return (await this.#adlerSha256.ask({ op: 'peek' })).sha256;
+    return String((await this.#adlerSha256.ask({ op: 'peek' })).sha256);
   }
 
   async final(): Promise<{ sha256: string }> {
-    return { sha256: (await this.#adlerSha256.ask({ op: 'final' })).sha256 };
+    return { sha256: String((await this.#adlerSha256.ask({ op: 'final' })).sha256) };
   }
 
   async close(): Promise<void> {

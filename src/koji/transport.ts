@@ -17,6 +17,21 @@ export interface HttpReply {
   body: Buffer;
 }
 
+/**
+ * A request body sent piece by piece, for bodies too big to hold in memory. `pieces()` is called
+ * once per try and must yield exactly `length` bytes. The next piece is asked for only once the
+ * previous one has been handed to the socket, so a piece's buffer may be reused after that. An
+ * error the pieces throw ends the request with that error as it is (not as a transport error).
+ */
+export interface StreamedBody {
+  length: number;
+  pieces(): AsyncIterable<Buffer>;
+}
+
+export function isStreamedBody(body: unknown): body is StreamedBody {
+  return typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && typeof (body as StreamedBody).pieces === 'function';
+}
+
 /** Replies bigger than this are not XML-RPC answers Kiln asked for. */
 const MAX_REPLY = 256 * 1024 * 1024;
 
@@ -28,10 +43,11 @@ export class Transport {
     this.#https = new https.Agent({ keepAlive: true, maxSockets: 4, noDelay: true, ...tls } as https.AgentOptions);
   }
 
-  post(url: URL, headers: Record<string, string>, body: Buffer | string, timeoutMs: number): Promise<HttpReply> {
+  post(url: URL, headers: Record<string, string>, body: Buffer | string | StreamedBody, timeoutMs: number): Promise<HttpReply> {
     const secure = url.protocol === 'https:';
     if (!secure && url.protocol !== 'http:') return Promise.reject(new KojiTransportError(`unsupported hub URL scheme ${url.protocol}`));
     const payload = typeof body === 'string' ? Buffer.from(body) : body;
+    let bodyError: unknown;
     return new Promise<HttpReply>((resolve, reject) => {
       const req = (secure ? https : http).request(
         url,
@@ -56,10 +72,39 @@ export class Transport {
         },
       );
       req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no reply within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(err instanceof KojiTransportError ? err : new KojiTransportError(`POST ${url.origin}${url.pathname}: ${err.message}`, { cause: err, details: { errno: err.code } })),
-      );
-      req.end(payload);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (bodyError !== undefined) return reject(bodyError);
+        reject(err instanceof KojiTransportError ? err : new KojiTransportError(`POST ${url.origin}${url.pathname}: ${err.message}`, { cause: err, details: { errno: err.code } }));
+      });
+      if (!isStreamedBody(payload)) {
+        req.end(payload);
+        return;
+      }
+      const closed = new Promise<never>((_, fail) => req.once('close', () => fail(new Error('request closed'))));
+      closed.catch(() => undefined);
+      void (async () => {
+        const pieces = payload.pieces()[Symbol.asyncIterator]();
+        let sent = 0;
+        try {
+          for (;;) {
+            const next = await pieces.next();
+            if (next.done) break;
+            sent += next.value.length;
+            if (sent > payload.length) throw new Error(`request body is longer than the ${payload.length} bytes announced`);
+            const written = new Promise<void>((done, fail) => req.write(next.value, (err) => (err ? fail(err) : done())));
+            await Promise.race([written, closed]);
+          }
+          if (sent !== payload.length) throw new Error(`request body ended after ${sent} of the ${payload.length} bytes announced`);
+          req.end();
+        } catch (err) {
+          // The pieces' own failure is the request's; a closed or failed socket is reported by req's error event.
+          if (!req.destroyed) {
+            bodyError = err;
+            req.destroy(err as Error);
+          }
+          await pieces.return?.();
+        }
+      })();
     });
   }
 

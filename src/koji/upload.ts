@@ -1,10 +1,15 @@
 /**
- * Uploads into the hub's work area by raw POSTs (Koji's fastUpload protocol): fixed-size
- * chunks, each chunk's size and adler32 checked against the hub's reply, the sha256 of the
- * whole file computed in the same pass (on worker threads, see hasher.ts). The hub takes one
- * chunk of a file at a time (it locks the file per request and answers after checking the
- * chunk), so while one chunk is on the wire the next ones are read and hashed, and the
- * connection is kept alive. Memory stays at three chunks whatever the file size.
+ * Uploads into the hub's work area by raw POSTs (Koji's fastUpload protocol): chunks, each
+ * chunk's size and adler32 checked against the hub's reply, the sha256 of the whole file
+ * computed in the same pass (on a worker thread, see hasher.ts).
+ *
+ * Each request costs the hub a session check and a database commit (about 10 ms for koji 1.35
+ * on this project's machine), and the hub takes one chunk of a file at a time, so chunks are
+ * big (64 MiB). They are streamed, not held: the file is read in pieces of 2 MiB into a few
+ * shared buffers, each piece hashed while the ones before it are on the wire, and a buffer is
+ * reused once its piece is in the socket. Memory stays at those buffers whatever the file and
+ * chunk sizes. A chunk is sent again (the hub's reply did not match, or a try failed) by
+ * reading it from the file once more.
  *
  * Resume: the hub is asked (checkUpload with sha256) what it already holds; if its bytes
  * match the local file's prefix the upload continues from there, else it starts over.
@@ -14,20 +19,25 @@ import path from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { KojiClient } from './client.js';
+import { adler32Combine } from './adler32.js';
 import { KojiUploadError } from './errors.js';
 import { createFileHasher, type ChunkDigest, type FileHasher } from './hasher.js';
+import type { StreamedBody } from './transport.js';
 
-export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 
-/** Chunk buffers per upload: one on the wire, two read and hashed ahead. */
-const SLOTS = 3;
+/** Bytes read, hashed and written to the socket at a time. */
+const PIECE_SIZE = 2 * 1024 * 1024;
+
+/** Piece buffers per upload: the one being written, the others read and hashed ahead. */
+const SLOTS = 6;
 
 export interface UploadOptions {
   /** upload directory relative to the hub's work/ (Koji's `filepath`) */
   directory: string;
   /** file name on the hub; default the local basename */
   name?: string;
-  /** default 4 MiB (Koji's own client: 1 MiB); fewer round trips, each waits for the hub's reply */
+  /** bytes per request; default 64 MiB (Koji's own client: 1 MiB); fewer round trips, each waits for the hub's reply */
   chunkSize?: number;
   /** send `overwrite=1` (truncate at each chunk's offset); default true, as Koji's uploadWrapper does */
   overwrite?: boolean;
@@ -63,8 +73,8 @@ function checkOptions(localPath: string, o: UploadOptions): { name: string; chun
     throw new InvalidInputError('name', `must be a file name without '/' that does not start with '.', got ${JSON.stringify(name)}`);
   }
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 256 * 1024 * 1024) {
-    throw new InvalidInputError('chunkSize', `must be an integer between 1 and 268435456, got ${chunkSize}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 1024 * 1024 * 1024) {
+    throw new InvalidInputError('chunkSize', `must be an integer between 1 and 1073741824 (Apache's default LimitRequestBody), got ${chunkSize}`);
   }
   return { name, chunkSize };
 }
@@ -84,18 +94,19 @@ export async function uploadFile(client: KojiClient, localPath: string, options:
   let hasher: FileHasher | undefined;
   try {
     const size = (await fh.stat()).size;
-    // SLOTS shared buffers in turn: one chunk on the wire, the next ones read and hashed ahead.
-    hasher = createFileHasher(size, chunkSize, SLOTS);
+    const pieceSize = Math.min(PIECE_SIZE, chunkSize);
+    hasher = createFileHasher(size, pieceSize, SLOTS);
     const h = hasher;
-    const readInto = async (slot: number, pos: number, len: number): Promise<Buffer> => {
-      const buf = h.buffers[slot].subarray(0, len);
+    const readExactly = async (buf: Buffer, pos: number, len: number): Promise<Buffer> => {
+      const part = buf.subarray(0, len);
       for (let n = 0; n < len; ) {
-        const { bytesRead } = await fh.read(buf, n, len - n, pos + n);
+        const { bytesRead } = await fh.read(part, n, len - n, pos + n);
         if (bytesRead === 0) throw new KojiUploadError(`${localPath} shrank to ${pos + n} bytes while uploading (was ${size})`);
         n += bytesRead;
       }
-      return buf;
+      return part;
     };
+    /** The file's bytes [0, hashed) have gone into the sha256. */
     let hashed = 0;
 
     // What does the hub have already?
@@ -105,7 +116,7 @@ export async function uploadFile(client: KojiClient, localPath: string, options:
       const held = info ? Number(info.size) : 0;
       if (held > 0 && held <= size) {
         for (let pos = 0; pos < held; ) {
-          const buf = await readInto(0, pos, Math.min(chunkSize, held - pos));
+          const buf = await readExactly(h.buffers[0], pos, Math.min(pieceSize, held - pos));
           await h.update(0, buf.length).hashed;
           pos += buf.length;
         }
@@ -117,57 +128,111 @@ export async function uploadFile(client: KojiClient, localPath: string, options:
       }
     }
 
-    // Chunk i goes from buffer i % SLOTS. It is read and handed to the hasher once chunk
-    // i - SLOTS is done (answered by the hub and hashed), after chunk i - 1 (the file hashes
-    // take the chunks in order), so up to SLOTS - 1 chunks are ready while one is on the wire.
-    const count = size === start ? (size === 0 ? 1 : 0) : Math.ceil((size - start) / chunkSize);
-    interface Ready { pos: number; buf: Buffer; digest: ChunkDigest }
-    const ready: Promise<Ready>[] = [];
-    const done: Promise<void>[] = [];
-    const finish: (() => void)[] = [];
-    const prepare = (i: number): void => {
-      const pos = start + i * chunkSize;
-      const slot = i % SLOTS;
-      done[i] = new Promise<void>((resolve) => (finish[i] = resolve));
-      ready[i] = Promise.all([ready[i - 1], done[i - SLOTS]]).then(async () => {
-        const buf = await readInto(slot, pos, Math.min(chunkSize, size - pos));
-        const digest = h.update(slot, buf.length, Math.max(0, Math.min(buf.length, hashed - pos)));
-        hashed = Math.max(hashed, pos + buf.length);
-        return { pos, buf, digest };
-      });
-      ready[i].catch(() => undefined); // awaited in turn below; this only keeps an early failure from being unhandled
+    // Pieces of [start, size), in order, none across a chunk's end. Piece i is read into buffer
+    // i % SLOTS once the piece before it there is released (in the socket, or not to be sent, and
+    // hashed), and handed to the hasher after piece i - 1 (the file's sha256 takes them in order).
+    interface Piece { pos: number; buf: Buffer; digest: ChunkDigest; release: () => void }
+    const chunkEnd = (pos: number) => Math.min(size, start + (Math.floor((pos - start) / chunkSize) + 1) * chunkSize);
+    const ahead: Promise<Piece>[] = [];
+    const slotFree: Promise<void>[] = Array.from({ length: SLOTS }, () => Promise.resolve());
+    let nextPos = start;
+    let nextSlot = 0;
+    let previous: Promise<unknown> = Promise.resolve();
+    const readAhead = (): void => {
+      while (ahead.length < SLOTS && nextPos < size) {
+        const pos = nextPos;
+        const len = Math.min(pieceSize, chunkEnd(pos) - pos);
+        nextPos += len;
+        const slot = nextSlot++ % SLOTS;
+        const free = slotFree[slot];
+        let releaseSlot!: () => void;
+        slotFree[slot] = new Promise<void>((resolve) => (releaseSlot = resolve));
+        const piece = Promise.all([previous, free]).then(async (): Promise<Piece> => {
+          const buf = await readExactly(h.buffers[slot], pos, len);
+          const digest = h.update(slot, len, Math.max(0, Math.min(len, hashed - pos)));
+          hashed = Math.max(hashed, pos + len);
+          return { pos, buf, digest, release: () => void digest.hashed.then(releaseSlot, releaseSlot) };
+        });
+        piece.catch(() => undefined); // awaited in turn; this only keeps an early failure from being unhandled
+        previous = piece;
+        ahead.push(piece);
+      }
+    };
+    const takePiece = (): Promise<Piece> => {
+      readAhead();
+      const piece = ahead.shift()!;
+      readAhead();
+      return piece;
     };
 
     let bytesSent = 0;
     let chunks = 0;
     let chunkRetries = 0;
-    const sendChunk = async ({ pos, buf, digest }: Ready): Promise<void> => {
+    let spare: Buffer | undefined;
+    const sendChunk = async (pos: number, length: number): Promise<void> => {
+      // The chunk's pieces, taken in order by the first try and then by `takeRest`: their adler32s make the chunk's.
+      const digests: { adler32: Promise<number>; length: number }[] = [];
+      let taken = 0;
+      const take = async (): Promise<Piece> => {
+        const piece = await takePiece();
+        digests.push({ adler32: piece.digest.adler32, length: piece.buf.length });
+        taken += piece.buf.length;
+        return piece;
+      };
+      const takeRest = async (): Promise<number> => {
+        while (taken < length) (await take()).release();
+        let adler = 1;
+        for (const d of digests) adler = adler32Combine(adler, await d.adler32, d.length);
+        return adler;
+      };
+      async function* firstTry(): AsyncGenerator<Buffer> {
+        while (taken < length) {
+          const piece = await take();
+          try {
+            yield piece.buf;
+          } finally {
+            piece.release();
+          }
+        }
+      }
+      // Later tries read the chunk from the file again, into one buffer of their own.
+      async function* again(): AsyncGenerator<Buffer> {
+        spare ??= Buffer.alloc(pieceSize);
+        for (let off = 0; off < length; ) {
+          const part = await readExactly(spare, pos + off, Math.min(pieceSize, length - off));
+          yield part;
+          off += part.length;
+        }
+      }
+      let tries = 0;
+      const body: StreamedBody = { length, pieces: () => (tries++ === 0 ? firstTry() : again()) };
+      let adler: number | undefined;
       for (let attempt = 0; ; attempt++) {
         if (options.signal?.aborted) throw options.signal.reason;
         const reply = await client.uploadChunk(
           { filename: name, filepath: directory, offset: String(pos), fileverify: 'adler32', ...(overwrite ? { overwrite: '1' } : {}) },
-          buf,
+          body,
         );
-        const adler32 = await digest.adler32;
+        adler ??= await takeRest();
+        const adler32 = adler.toString(16).padStart(8, '0');
         chunks++;
-        bytesSent += buf.length;
-        if (Number(reply.size) === buf.length && reply.hexdigest === adler32 && Number(reply.offset) === pos) return;
-        const problem = `chunk at offset ${pos}: hub stored ${String(reply.size)} bytes at ${String(reply.offset)} with adler32 ${String(reply.hexdigest)}, sent ${buf.length} bytes with adler32 ${adler32}`;
+        bytesSent += length;
+        if (Number(reply.size) === length && reply.hexdigest === adler32 && Number(reply.offset) === pos) return;
+        const problem = `chunk at offset ${pos}: hub stored ${String(reply.size)} bytes at ${String(reply.offset)} with adler32 ${String(reply.hexdigest)}, sent ${length} bytes with adler32 ${adler32}`;
         if (attempt >= maxChunkRetries) {
-          throw new KojiUploadError(`upload of ${directory}/${name}: ${problem}`, { details: { offset: pos, size: buf.length, adler32, reply } });
+          throw new KojiUploadError(`upload of ${directory}/${name}: ${problem}`, { details: { offset: pos, size: length, adler32, reply } });
         }
         chunkRetries++;
         log.warn({ offset: pos, attempt: attempt + 1 }, `re-sending ${problem}`);
       }
     };
 
-    for (let i = 0, prepared = 0; i < count; i++) {
-      for (; prepared < Math.min(count, i + SLOTS); prepared++) prepare(prepared);
-      const chunk = await ready[i];
-      await sendChunk(chunk);
-      await chunk.digest.hashed;
-      finish[i]();
-      options.onProgress?.({ name, offset: chunk.pos + chunk.buf.length, size });
+    const count = size === start ? (size === 0 ? 1 : 0) : Math.ceil((size - start) / chunkSize);
+    for (let i = 0; i < count; i++) {
+      const pos = start + i * chunkSize;
+      const length = Math.min(chunkSize, size - pos);
+      await sendChunk(pos, length);
+      options.onProgress?.({ name, offset: pos + length, size });
     }
     const sums = await h.final();
 
