@@ -2,7 +2,7 @@
  * Upload benchmark: a generated file uploaded to the dev hub (in its own process) by Kiln's
  * client (4 MiB chunks by default, adler32 per chunk, sha256 of the file) next to a plain streamed
  * HTTP POST of the same file in one request to the same hub endpoint (no chunking, no hashing
- * on the client). Best of `--rounds` (default 3) alternating runs each. Prints MB/s for both, the ratio (target >= 0.9),
+ * on the client), by Node (the peer the target is set against) and by curl. Best of `--rounds` (default 3) alternating runs each. Prints MB/s for both, the ratio (target >= 0.9),
  * the CPU time of uploader and hub, and Kiln's peak RSS.
  *
  *   npx tsx bench/koji-upload.ts [--size-mib 1024] [--chunk-mib 16] [--rounds 3]
@@ -103,7 +103,32 @@ async function plainPost(url: string, login: Login, file: string, directory: str
   return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-export async function main(argv: string[] = process.argv.slice(2)): Promise<{ kilnMBps: number; plainMBps: number; ratio: number; kilnPeakRssMiB: number }> {
+/**
+ * The second peer: curl streaming the file in one POST (`-T`, no Expect: 100-continue), a native
+ * client with none of Node's costs. Its CPU time comes from the shell's `times`.
+ */
+async function curlPost(url: string, login: Login, file: string, directory: string): Promise<{ seconds: number; cpuSeconds: number }> {
+  const client = new KojiClient({ url, auth: { type: 'password', ...login } });
+  const session = await client.login();
+  const target = new URL(url);
+  target.search = new URLSearchParams({ filename: path.basename(file), filepath: directory, offset: '0', fileverify: 'adler32', overwrite: '1' }).toString();
+  const args = ['-sS', '--fail', '-o', '/dev/null', '-X', 'POST', '-T', file, '-H', 'Expect:', '-H', 'Content-Type: application/octet-stream',
+    '-H', `Koji-Session-Id: ${session.id}`, '-H', `Koji-Session-Key: ${session.key}`, '-H', 'Koji-Session-Callnum: 0', target.href];
+  const started = performance.now();
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn('bash', ['-c', 'curl "$@" && times', 'curl', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited with ${code}`))));
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await client.close();
+  // `times`: the shell's user and system time, then its children's ("0m0.123s 0m0.456s")
+  const children = out.trim().split('\n').at(-1)!.match(/(\d+)m([\d.]+)s/g)!.map((t) => { const [m, sec] = t.slice(0, -1).split('m'); return Number(m) * 60 + Number(sec); });
+  return { seconds, cpuSeconds: children[0] + children[1] };
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<{ kilnMBps: number; plainMBps: number; curlMBps: number; ratio: number; curlRatio: number; kilnPeakRssMiB: number }> {
   const { values } = parseArgs({ args: argv, options: { 'size-mib': { type: 'string', default: '1024' }, 'chunk-mib': { type: 'string', default: String(DEFAULT_CHUNK_SIZE / 2 ** 20) }, rounds: { type: 'string', default: '3' },
     hub: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' }, 'hub-pid': { type: 'string' }, 'hub-work': { type: 'string' },
   } });
@@ -145,11 +170,16 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<{ ki
     type Run = { seconds: number; cpuSeconds: number; hubCpuSeconds: number; peakRss: number };
     let plain: Run = { seconds: Infinity, cpuSeconds: 0, hubCpuSeconds: 0, peakRss: 0 };
     let kiln: Run = { ...plain };
+    let curl: Run = { ...plain };
     for (let round = 0; round < rounds; round++) {
       let hubBefore = hubCpu();
       const p = await plainPost(hub.url, login, file, `bench/${stamp}/plain${round}`);
       if (p.seconds < plain.seconds) plain = { ...p, hubCpuSeconds: hubCpu() - hubBefore, peakRss: 0 };
       await settle(`bench/${stamp}/plain${round}`);
+      hubBefore = hubCpu();
+      const c = await curlPost(hub.url, login, file, `bench/${stamp}/curl${round}`);
+      if (c.seconds < curl.seconds) curl = { ...c, hubCpuSeconds: hubCpu() - hubBefore, peakRss: 0 };
+      await settle(`bench/${stamp}/curl${round}`);
       hubBefore = hubCpu();
       const k = await runKilnUpload(hub.url, login, file, `bench/${stamp}/kiln${round}`, chunk);
       if (k.seconds < kiln.seconds) kiln = { ...k, hubCpuSeconds: hubCpu() - hubBefore };
@@ -157,12 +187,15 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<{ ki
     }
     const plainMBps = bytes / 1e6 / plain.seconds;
     const kilnMBps = bytes / 1e6 / kiln.seconds;
-    const result = { kilnMBps, plainMBps, ratio: kilnMBps / plainMBps, kilnPeakRssMiB: kiln.peakRss / 2 ** 20 };
+    const curlMBps = bytes / 1e6 / curl.seconds;
+    const result = { kilnMBps, plainMBps, curlMBps, ratio: kilnMBps / plainMBps, curlRatio: kilnMBps / curlMBps, kilnPeakRssMiB: kiln.peakRss / 2 ** 20 };
     const cpu = (r: Run) => `CPU: uploader ${r.cpuSeconds.toFixed(2)} s, hub ${r.hubCpuSeconds.toFixed(2)} s`;
     console.log(`koji-upload: ${external ? hub.url : 'dev hub'}, ${sizeMiB} MiB file, ${chunk / 2 ** 20} MiB chunks, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(`  plain streamed POST : ${plainMBps.toFixed(1)} MB/s (${plain.seconds.toFixed(2)} s; ${cpu(plain)})`);
+    console.log(`  curl -T POST        : ${curlMBps.toFixed(1)} MB/s (${curl.seconds.toFixed(2)} s; ${cpu(curl)})`);
     console.log(`  kiln uploadFile     : ${kilnMBps.toFixed(1)} MB/s (${kiln.seconds.toFixed(2)} s; ${cpu(kiln)}), peak RSS ${result.kilnPeakRssMiB.toFixed(0)} MiB`);
     console.log(`  ratio kiln/plain    : ${result.ratio.toFixed(2)} (target >= 0.9)`);
+    console.log(`  ratio kiln/curl     : ${result.curlRatio.toFixed(2)}`);
     return result;
   } finally {
     await hub.stop();
