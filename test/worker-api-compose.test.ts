@@ -5,7 +5,8 @@
  * stand-in as osbuild); the compose ends with one COMPLETE Koji build holding both images.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +77,7 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): KilnProcess {
   return p;
 }
 
-test('remote workers for x86_64 and aarch64, each building through its own builder: one COMPLETE Koji build', async (t) => {
+test.serial('remote workers for x86_64 and aarch64, each building through its own builder: one COMPLETE Koji build', async (t) => {
   const workers: Record<string, KilnProcess> = {};
   const builders: Record<string, KilnProcess> = {};
   for (const arch of ['x86_64', 'aarch64']) {
@@ -136,4 +137,56 @@ test('remote workers for x86_64 and aarch64, each building through its own build
   const archives = Object.values(hub.tables().archives).filter((a) => a.build_id === builds[0].id && !a.filename.endsWith('.json'));
   t.deepEqual(archives.map((a) => a.filename).sort(), ['Fedora-Cloud-Base-43-remote1.aarch64.raw.xz', 'Fedora-Cloud-Base-43-remote1.x86_64.qcow2']);
   for (const w of Object.values(workers)) t.deepEqual(await w.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test.serial("a commit and two images of it in one compose, osbuild on a builder: the worker sends the commit it serves to the builder's source store", async (t) => {
+  const iotRepo = await serveDirectory((await distroRepo(['iot-commit', 'iot-raw-xz', 'iot-installer'].map((name) => resolveImage('fedora-43', 'x86_64', name)))).path);
+  t.teardown(() => iotRepo.close());
+  const builderDir = path.join(dir, 'builder-iot');
+  const builder = start(['builder', '--listen', '127.0.0.1', '--port', '0', '--work-dir', builderDir, '--osbuild', STANDIN]);
+  const builderUrl = JSON.parse((await builder.waitFor(/^\{"url".*$/m))[0]).url as string;
+  const stateDir = path.join(dir, 'remote-iot');
+  const worker = start(['worker', '--server', service.url, '--token-file', path.join(dir, 'worker-token'), '--arch', 'x86_64', '--types', 'osbuild', '--name', 'remote-iot'], {
+    KILN_STATE_DIR: stateDir,
+    KILN_QUEUE_HEARTBEAT_INTERVAL_SECONDS: '0.5',
+    KILN_KOJI_HUBS: JSON.stringify([hubConfig]),
+    KILN_OSBUILD_BUILDER_URL: builderUrl,
+  });
+  await worker.waitFor(/"msg":"worker started"/);
+  const repositories = [{ baseurl: iotRepo.url, rhsm: false }];
+  const res = await fetch(`${service.url}${API_BASE}/compose`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_TOKEN}` },
+    body: JSON.stringify({
+      distribution: 'fedora-43',
+      koji: { server: hub.url, task_id: await newTask(), name: 'Fedora-IoT', version: '43', release: 'remote2' },
+      image_requests: ['iot-commit', 'iot-raw-image', 'iot-installer'].map((image_type) => ({ architecture: 'x86_64', image_type, repositories })),
+    }),
+  });
+  t.is(res.status, 201);
+  const { id } = (await res.json()) as { id: string };
+  const deadline = Date.now() + 120_000;
+  let status: { status: string; koji_status: { build_id?: number } };
+  for (;;) {
+    status = (await (await fetch(`${service.url}${API_BASE}/composes/${id}`, { headers: { authorization: `Bearer ${CLIENT_TOKEN}` } })).json()) as typeof status;
+    if (status.status === 'success' || status.status === 'failure') break;
+    if (Date.now() > deadline) throw new Error(`compose still ${status.status}\n${worker.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  t.is(status.status, 'success', `${JSON.stringify(status)}\n${worker.output().slice(-3000)}\n${builder.output().slice(-3000)}`);
+  const { rows } = await db.pool.query(`SELECT worker FROM kiln_jobs WHERE compose_id = $1 AND type = 'osbuild'`, [id]);
+  t.deepEqual(rows.map((r) => r.worker), ['remote-iot', 'remote-iot', 'remote-iot']);
+  // the commit the compose built is in the builder's store: sent twice (the disk, then the installer: pulled into the store's repository)
+  const manifests = (await (await fetch(`${service.url}${API_BASE}/composes/${id}/manifests`, { headers: { authorization: `Bearer ${CLIENT_TOKEN}` } })).json()) as { manifests: { sources: Record<string, { items: Record<string, unknown> }> }[] };
+  const [checksum] = Object.keys(manifests.manifests[1].sources['org.osbuild.ostree'].items);
+  const storeRepo = path.join(builderDir, 'store', 'sources', 'org.osbuild.ostree', 'repo');
+  t.is(spawnSync('ostree', ['show', `--repo=${storeRepo}`, checksum]).status, 0, 'the commit is in the builder store');
+  t.is((builder.output().match(/jobsite claimed/g) ?? []).length, 3);
+  const archives = Object.values(hub.tables().archives).filter((a) => a.build_id === status.koji_status.build_id && !a.filename.endsWith('.json'));
+  t.deepEqual(archives.map((a) => a.filename).sort(), ['Fedora-IoT-43-remote2.x86_64.iso', 'Fedora-IoT-43-remote2.x86_64.raw.xz', 'Fedora-IoT-43-remote2.x86_64.tar']);
+  // the images' outputs are gone from the worker host; the served repository stays there (koji-finalize,
+  // which removes a compose's repositories, runs on the API host: see src/ostree/serve.ts)
+  t.true(existsSync(path.join(stateDir, 'ostree-repos', id)));
+  t.deepEqual(readdirSync(path.join(stateDir, 'outputs')).filter((d) => d === id), []);
+  t.deepEqual(await worker.stop('SIGTERM'), { code: 0, signal: null });
 });

@@ -20,6 +20,7 @@
  * work area is removed and the builder is free again. The error answer names the phase.
  * osbuild's store lives beside the jobsites (<work dir>/store) and outlasts them.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { access, constants as fsConstants, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -27,7 +28,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import * as tar from 'tar';
 import { InvalidInputError, KilnError, toKilnError } from '../errors.js';
@@ -47,6 +48,8 @@ import { guardEnv, writeGuard } from './guard.js';
 import { EXPORT_HEADER, type Phase } from './protocol.js';
 
 export { EXPORT_HEADER, type Phase };
+
+const execFileAsync = promisify(execFile);
 
 
 /** Which phases may follow a completed one. populate is optional. */
@@ -130,9 +133,23 @@ async function sha256File(file: string): Promise<string> {
 }
 
 
+/** The commit objects of an ostree repository (objects/xx/<rest>.commit). */
+async function ostreeCommits(repo: string): Promise<string[]> {
+  const objects = path.join(repo, 'objects');
+  const commits: string[] = [];
+  for (const prefix of await readdir(objects).catch(() => [] as string[])) {
+    for (const name of await readdir(path.join(objects, prefix)).catch(() => [] as string[])) {
+      if (name.endsWith('.commit')) commits.push(prefix + name.slice(0, -'.commit'.length));
+    }
+  }
+  return commits;
+}
+
 /**
  * Moves populated sources (<type>/<checksum>) into the store's sources; one the store has
  * already stays behind (osbuild's sources are content-addressed) and goes with the jobsite.
+ * ostree commits come as one repository (org.osbuild.ostree/repo, as osbuild keeps them): into
+ * a store that has one already, they are pulled (ostree verifies every object on the way).
  */
 async function adoptSources(from: string, store: string): Promise<void> {
   for (const entry of await readdir(from, { withFileTypes: true })) {
@@ -140,6 +157,12 @@ async function adoptSources(from: string, store: string): Promise<void> {
     const type = entry.name;
     const target = path.join(store, type);
     await mkdir(target, { recursive: true });
+    if (type === 'org.osbuild.ostree' && existsSync(path.join(target, 'repo'))) {
+      const repo = path.join(from, type, 'repo');
+      const commits = await ostreeCommits(repo);
+      if (commits.length) await execFileAsync('ostree', ['pull-local', `--repo=${path.join(target, 'repo')}`, repo, ...commits], { maxBuffer: 16 * 1024 * 1024 });
+      continue;
+    }
     for (const name of await readdir(path.join(from, type))) {
       if (!existsSync(path.join(target, name))) await rename(path.join(from, type, name), path.join(target, name));
     }
@@ -407,7 +430,7 @@ class BuilderAgent {
     }
     if (js.ending) throw refusal(409, 'populate', `populate: jobsite ${js.id} ended: ${js.ending}`, true, js.id);
     if (bad) await fail(400, bad);
-    await adoptSources(sourcesDir, path.join(js.storeDir, 'sources'));
+    await adoptSources(sourcesDir, path.join(js.storeDir, 'sources')).catch((err: Error) => fail(500, `the sources could not be moved into the store: ${err.message}`));
     this.#complete(js, 'populate');
     return { ...this.status(), bytes };
   }

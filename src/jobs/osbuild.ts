@@ -22,7 +22,7 @@ import type { DepsolveJobResult } from './depsolve.js';
 import type { JobType } from './types.js';
 import { hostOs } from './host.js';
 import { generateManifestOffThread } from './cpu-pool.js';
-import { composeReposDir, serveCommitTarball } from '../ostree/index.js';
+import { builderSources, composeReposDir, serveCommitTarball } from '../ostree/index.js';
 import { ostreePlan, type OstreeCommit } from '../osbuild/index.js';
 import { uploadToS3, s3UploadOptions } from '../upload/index.js';
 import { runOnBuilder } from '../builder/manager.js';
@@ -223,8 +223,11 @@ export const osbuildJob: JobType = {
       };
       // with a builder configured, osbuild runs there (the jobsite); otherwise on this host
       const store = storeOptions(manifest, cfg.cache_max_size);
+      // commits this compose built and this host serves go to the builder with the manifest
+      const sourcesDir = path.join(outputDir, 'builder-sources');
+      const sourcePaths = cfg.builder_url ? await builderSources(JSON.parse(manifest), stateDir, sourcesDir, signal) : [];
       const run = await (cfg.builder_url
-        ? runOnBuilder({ ...runOptions, url: cfg.builder_url, log, store })
+        ? runOnBuilder({ ...runOptions, url: cfg.builder_url, log, store, ...(sourcePaths.length ? { sources: { dir: sourcesDir, paths: sourcePaths } } : {}) })
         : runOsbuild({
             ...runOptions,
             storeDir: services.osbuildStoreDir,
@@ -237,15 +240,13 @@ export const osbuildJob: JobType = {
       ).catch(async (err) => {
         throw withReport(err, { manifest: JSON.parse(manifest), log: await tailOf(path.join(outputDir, `${imageName}.osbuild.log`), LOG_TAIL) });
       });
+      if (sourcePaths.length) await rm(sourcesDir, { recursive: true, force: true });
       if (!run.success || !run.imagePath) {
         throw withReport(osbuildFailure(run), { manifest: JSON.parse(manifest), log: await tailOf(run.logPath, LOG_TAIL) });
       }
 
       let ostreeCommit: OstreeCommit | undefined;
       if (image.kind === 'ostree_commit') {
-        if (args.ostree_serve && cfg.builder_url) {
-          throw new KilnError('KILN_MANIFEST', 'a disk of this compose deploys this commit, which Kiln serves from the worker host; osbuild ran on a builder (osbuild.builder_url), so give the disk an ostree URL instead', {});
-        }
         const ref = ostreePlan(image, args.ostree)!.ref;
         const dest = path.join(composeReposDir(stateDir, args.compose_id), args.image_build_id);
         ostreeCommit = await serveCommitTarball(run.imagePath, ref, dest, signal);

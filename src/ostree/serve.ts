@@ -4,12 +4,16 @@
  * its commit tarball into <state>/ostree-repos/<compose>/<image build>/ and reports the
  * checksum; the disk's depsolve (which waits for that job) hands osbuild a file:// URL to the
  * repository; koji-finalize removes the compose's repositories. The jobs of one compose must
- * then share the state directory (one worker host, osbuild run on it, not on a builder).
+ * then share the state directory (one worker host). When osbuild runs on a builder, which
+ * cannot read the worker's files, `builderSources` puts the commits into the builder's source
+ * store instead (the populate phase): osbuild finds them there and never fetches the URL.
+ * Known gap: koji-finalize removes the repositories from its own host's state directory, so a
+ * remote `kiln worker --server` that built a commit keeps it until removed by hand.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.js';
 import { OSTREE_CHECKSUM_RE, type OstreeCommit } from '../osbuild/stages/ostree.js';
@@ -42,4 +46,32 @@ export async function serveCommitTarball(tarball: string, ref: string, dest: str
 
 export async function removeComposeRepos(stateDir: string, composeId: string): Promise<void> {
   await rm(composeReposDir(stateDir, composeId), { recursive: true, force: true });
+}
+
+/**
+ * The commits a manifest pulls from this host's served repositories, as osbuild's source store
+ * holds them: `<dest>/org.osbuild.ostree/repo`, an archive repository with each commit pulled
+ * from the local one. Returns the paths to send (relative to dest), none when the manifest pulls
+ * nothing from this host.
+ */
+export async function builderSources(manifest: unknown, stateDir: string, dest: string, signal?: AbortSignal): Promise<string[]> {
+  const items = ((manifest as { sources?: Record<string, { items?: Record<string, { remote?: { url?: string } }> }> }).sources?.['org.osbuild.ostree']?.items) ?? {};
+  const served = path.join(stateDir, 'ostree-repos') + path.sep;
+  const local = Object.entries(items).flatMap(([checksum, item]) => {
+    const url = item.remote?.url;
+    if (!url?.startsWith('file:')) return [];
+    const repo = fileURLToPath(url);
+    return repo.startsWith(served) ? [{ checksum, repo }] : [];
+  });
+  if (local.length === 0) return [];
+  const repo = path.join(dest, 'org.osbuild.ostree', 'repo');
+  await rm(repo, { recursive: true, force: true });
+  await mkdir(repo, { recursive: true });
+  try {
+    await run('ostree', ['init', '--mode=archive', `--repo=${repo}`], { signal });
+    for (const c of local) await run('ostree', ['pull-local', `--repo=${repo}`, c.repo, c.checksum], { signal, maxBuffer: 16 * 1024 * 1024 });
+  } catch (err) {
+    throw new KilnError('KILN_OSTREE_RESOLVE', `cannot copy the compose's commits ${local.map((c) => c.checksum).join(', ')} for the builder: ${(err as Error).message}`, { cause: err });
+  }
+  return ['org.osbuild.ostree'];
 }
