@@ -202,10 +202,11 @@ export function containerImageStage(stage: Json, store: string): string[] {
  * (`assert len(archives) == 1`), copied with `skopeo copy dir:<stored> oci:<tmp>`, then
  * `flatpak build-import-bundle --oci <repository> <tmp>` imports it as a commit of its ref into
  * the tree's repository (made by ostree.init before). Both real here. One deviation: osbuild
- * copies to `oci:<tmp>` without a name, and flatpak (1.14 here, and its main branch:
- * flatpak/flatpak#6081) finds no image in a layout whose index has no
- * org.opencontainers.image.ref.name; the stand-in names the entry with the image's own
- * org.flatpak.ref label, which is what flatpak looks for. `treeDir` is the pipeline's tree;
+ * copies to `oci:<tmp>` without a name, which the flatpak of a current Fedora build root imports
+ * (the only manifest of a layout, flatpak/flatpak#6081, fixed on main and in 1.16.x) but
+ * Debian's flatpak 1.14 refuses ("Multiple images in registry, specify a ref with --ref": real
+ * osbuild 191 fails so on this host); the stand-in names the layout's entry with the image's own
+ * org.flatpak.ref label, so the 1.14 import finds it as the fixed one does. `treeDir` is the pipeline's tree;
  * without one the import goes into a scratch copy of an empty repository (the stage's checks
  * and commands run, nothing is kept).
  */
