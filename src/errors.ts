@@ -69,7 +69,7 @@ export const ERROR_DESCRIPTIONS: Readonly<Record<ErrorCode, string>> = {
   KILN_KOJI_UPLOAD: 'An upload to the Koji hub failed.',
   KILN_KOJI_AUTH: 'Logging in to the Koji hub failed.',
   KILN_DEPSOLVE: "The image's packages could not be resolved against its repositories.",
-  KILN_CONTAINER_RESOLVE: "A container of the blueprint could not be resolved in its registry; the reason names the container and says why.",
+  KILN_CONTAINER_RESOLVE: "A container of the blueprint, or a flatpak of the installer (installer_config.flatpaks), could not be resolved in its registry; the reason names the container or flatpak reference and says why.",
   KILN_OSTREE_RESOLVE: "The request's ostree ref (or parent) could not be resolved to a commit in its repository; the message names the field, the URL and why.",
   KILN_BOOTC_INFO: "A bootable container (bootc.ref) does not say what a disk image of it needs (os-release, its root file system); the reason names the file and says what to give.",
   KILN_UNSUPPORTED_IMAGE: 'The distribution, architecture or image type is not supported.',

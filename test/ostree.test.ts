@@ -18,7 +18,7 @@ import { generateManifest, ostreePlan, packageRequests, pullsCommit, resolveImag
 import { OstreeResolveError, resolveOstreeRef, serveCommitTarball } from '../src/ostree/index.js';
 import { findReference } from './helpers/reference.js';
 import { serveDirectory, unreachableUrl } from './helpers/rpm-repos.js';
-import { syntheticDepsolve } from './osbuild-standin/synthetic.js';
+import { syntheticDepsolve, syntheticFlatpaks } from './osbuild-standin/synthetic.js';
 import { validateManifest } from './osbuild-standin/validate.js';
 
 const STANDIN = fileURLToPath(new URL('./osbuild-standin/osbuild.mjs', import.meta.url));
@@ -40,7 +40,8 @@ function manifestFor(image: ResolvedImage, opts: { ostree?: Record<string, strin
   const input = { image, seed: 7, ...(opts.ostree ? { ostree: opts.ostree } : {}), ...(opts.blueprint ? { blueprint: opts.blueprint as never } : {}) };
   const packages = syntheticDepsolve(packageRequests(input), image.arch);
   const c = opts.commit;
-  return generateManifest({ ...input, packages, ...(c ? { ostreeCommits: pullsCommit(image.kind) ? { payload: c } : { parent: c } } : {}) });
+  const flatpaks = syntheticFlatpaks(image);
+  return generateManifest({ ...input, packages, ...(c ? { ostreeCommits: pullsCommit(image.kind) ? { payload: c } : { parent: c } } : {}), ...(flatpaks.length ? { flatpaks } : {}) });
 }
 
 const stageTypes = (m: Manifest, pipeline: string) => m.pipelines.find((p) => p.name === pipeline)!.stages.map((s) => s.type);
@@ -223,8 +224,8 @@ test('every ostree type of every architecture makes a manifest osbuild\'s schema
     t.true(r.success, `${c.distro} ${c.arch} ${c.imageType}: ${JSON.stringify(r.errors?.slice(0, 3))}`);
     n++;
   }
-  // 88 commits, containers and disks; 32 installers (iot, edge, Atomic)
-  t.is(n, 120);
+  // 88 commits, containers and disks; 44 installers (iot, edge, Atomic, 12 of them with flatpaks)
+  t.is(n, 132);
 });
 
 // --- the stand-in: real ostree sources, real commit archives ----------------------------------

@@ -177,6 +177,12 @@ export interface KilnConfig {
      */
     cache_dir?: string;
     timeout_seconds: number;
+    /**
+     * Flatpak registries to use instead of an image type's (installer_config.flatpaks registry.url → replacement), for hosts that cannot reach the type's registry (a mirror, or a registry on loopback in tests). The replacement may be oci+http:// (its images are then pulled without TLS). Example: {"oci+https://registry.fedoraproject.org": "oci+https://flatpaks.mirror.example"}.
+     */
+    flatpak_registries?: {
+      [k: string]: string;
+    };
   };
   /**
    * Image definitions: Kiln's own (image-types/ in the package) and the host's drop-ins.

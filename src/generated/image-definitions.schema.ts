@@ -41,6 +41,25 @@ export type StringList2 = string[];
  */
 export type StringList3 = string[];
 /**
+ * Flatpaks an ostree installer embeds (osbuild/images' installer_config.flatpaks): each entry a registry and the references resolved in its index at depsolve time, then imported into /flatpak/repo of the installer tree, where anaconda installs them from. References are templates over {arch}, {major}, {distro}; the registry URL can be replaced per host (config flatpak.registries).
+ */
+export type FlatpakSources = {
+  registry: {
+    /**
+     * The flatpak remote's name (upstream keeps it; anaconda does not read it).
+     */
+    remote_name?: string;
+    /**
+     * An OCI registry serving flatpak's registry index (/index/static).
+     */
+    url: string;
+  };
+  /**
+   * @minItems 1
+   */
+  references: [string, ...string[]];
+}[];
+/**
  * Anaconda D-Bus modules the org.osbuild.anaconda stage activates.
  */
 export type StringList4 = string[];
@@ -527,6 +546,7 @@ export interface InstallerConfigFragment {
    */
   iso_files?: [string, string, ...string[]][];
   payload?: InstallerPayload;
+  flatpaks?: FlatpakSources;
   conditions?: {
     when: When;
     reason: Reason;
@@ -569,6 +589,7 @@ export interface InstallerConfig {
    */
   iso_files?: [string, string, ...string[]][];
   payload?: InstallerPayload;
+  flatpaks?: FlatpakSources;
 }
 export interface IsoConfigFragment {
   use?: BlockName;

@@ -1,7 +1,7 @@
 import { depsolve, type DepsolveResult } from '../depsolve/index.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { resolveBootc, resolveContainers, type BootcInfo, type ContainerSpec } from '../containers/index.js';
+import { resolveBootc, resolveContainers, resolveFlatpaks, type BootcInfo, type ContainerSpec, type FlatpakSpec } from '../containers/index.js';
 import { depsolveRequestsFor, ostreePlan, packageRequests, payloadRepositories, resolveImage, type ResolvedImage, type ResolvedOstreeCommits } from '../osbuild/index.js';
 import { resolveOstreeRef } from '../ostree/index.js';
 import type { DependencyResult } from '../queue/index.js';
@@ -24,6 +24,8 @@ export interface DepsolveJobResult {
   ostree?: ResolvedOstreeCommits;
   /** A bootc image's containers pinned and read (bootc images only). */
   bootc?: BootcInfo;
+  /** The installer's flatpaks (installer_config.flatpaks) pinned in their registry, in definition order. */
+  flatpaks?: FlatpakSpec[];
 }
 
 /** Where bootable containers are copied while they are read: the state directory (they are big). */
@@ -102,6 +104,16 @@ export const depsolveJob: JobType = {
       timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
       log,
     });
+    // an ostree installer's flatpaks: looked up in their registry's index, pinned like containers
+    const flatpaks = image.kind === 'ostree_installer' && image.installerConfig.flatpaks?.length
+      ? await resolveFlatpaks(image.installerConfig.flatpaks, {
+          arch: args.arch,
+          signal,
+          timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
+          log,
+          registries: services.config.depsolve.flatpak_registries ?? {},
+        })
+      : [];
     // a bootc image's distribution is its container: pinned and read before anything else
     const bootc = args.bootc
       ? await resolveBootc(args.bootc, 'bootc', {
@@ -134,6 +146,6 @@ export const depsolveJob: JobType = {
       const count = package_sets[name].transactions.reduce((n, t) => n + t.packages.length, 0);
       log.info({ packageSet: name, packages: count, durationMs: Date.now() - started }, 'package set resolved');
     }
-    return { package_sets, ...(containers.length ? { containers } : {}), ...(ostree ? { ostree } : {}), ...(bootc ? { bootc } : {}) } satisfies DepsolveJobResult;
+    return { package_sets, ...(containers.length ? { containers } : {}), ...(flatpaks.length ? { flatpaks } : {}), ...(ostree ? { ostree } : {}), ...(bootc ? { bootc } : {}) } satisfies DepsolveJobResult;
   },
 };

@@ -169,6 +169,7 @@ export const osbuildJob: JobType = {
       imageType: args.image_type,
       packageSets: depsolved.package_sets,
       ...(depsolved.containers ? { containers: depsolved.containers } : {}),
+      ...(depsolved.flatpaks ? { flatpaks: depsolved.flatpaks } : {}),
       ...(args.ostree ? { ostree: args.ostree } : {}),
       ...(args.ostree_commit_from !== undefined ? { ostreeFromCompose: true } : {}),
       ...(depsolved.ostree ? { ostreeCommits: depsolved.ostree } : {}),

@@ -6,7 +6,7 @@
  */
 import type { DepsolveResult } from '../depsolve/index.js';
 import type { Blueprint } from '../blueprint/index.js';
-import type { BootcInfo, ContainerSpec } from '../containers/index.js';
+import type { BootcInfo, ContainerSpec, FlatpakSpec } from '../containers/index.js';
 import { toKilnError } from '../errors.js';
 import { imageDefinitionOptions, resolveImage, useImageDefinitions, type LoadOptions } from './definitions/index.js';
 import { generateManifest, serializeManifest, type BuildOptions, type ResolvedOstreeCommits } from './manifest.js';
@@ -19,6 +19,8 @@ export interface ManifestTaskInput {
   imageType: string;
   packageSets: Record<string, DepsolveResult>;
   containers?: ContainerSpec[];
+  /** An installer's flatpaks as the depsolve job resolved them. */
+  flatpaks?: FlatpakSpec[];
   /** A bootc image's containers as the depsolve job read them. */
   bootc?: BootcInfo;
   blueprint?: Blueprint;
@@ -50,6 +52,7 @@ export default function manifestTask(input: ManifestTaskInput): ManifestTaskOutp
       packages: packagesFromDepsolve(input.packageSets),
       modules: modulesFromDepsolve(input.packageSets),
       ...(input.containers ? { containers: input.containers } : {}),
+      ...(input.flatpaks ? { flatpaks: input.flatpaks } : {}),
       ...(input.bootc ? { bootc: input.bootc } : {}),
       ...(input.blueprint ? { blueprint: input.blueprint } : {}),
       ...(input.options ? { options: input.options } : {}),

@@ -7,7 +7,7 @@
  */
 import type { Blueprint } from '../blueprint/index.js';
 import type { BootcInfo } from '../containers/bootc.js';
-import type { ContainerSpec } from '../containers/index.js';
+import { flatpakCount, type ContainerSpec, type FlatpakSpec } from '../containers/index.js';
 import { InvalidInputError, KilnError } from '../errors.js';
 import { checkBlueprintFor } from './customizations.js';
 import type { ResolvedImage } from './definitions/resolve.js';
@@ -78,6 +78,8 @@ export interface ManifestInput extends ImageBuildInput {
   modules?: ImageModule[];
   /** The blueprint's containers as the depsolve job resolved them (pinned by digest). */
   containers?: ContainerSpec[];
+  /** An ostree installer's flatpaks as the depsolve job resolved them (installer_config.flatpaks, in order). */
+  flatpaks?: FlatpakSpec[];
   /** The ostree commits the depsolve job resolved: the one a disk deploys, a new commit's parent. */
   ostreeCommits?: ResolvedOstreeCommits;
 }
@@ -186,7 +188,7 @@ function ostreeBuild(input: ImageBuildInput, resolved: ResolvedOstreeCommits | u
   return { ref: plan.ref, commit, ...(plan.remote ? { remote: plan.remote } : {}) };
 }
 
-function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined, modules: ImageModule[] = [], containers?: ContainerSpec[], ostreeCommits?: ResolvedOstreeCommits): Assembled {
+function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined, modules: ImageModule[] = [], containers?: ContainerSpec[], ostreeCommits?: ResolvedOstreeCommits, flatpaks?: FlatpakSpec[]): Assembled {
   const { image } = input;
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
   checkBuildOptions(image, input.options);
@@ -224,6 +226,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
     sources,
     settings,
     ...(ostree ? { ostree } : {}),
+    ...(flatpaks ? { flatpaks } : {}),
   });
   // the kind says where the os tree goes among its pipelines (upstream's creation order)
   const payload: Pipeline[] = [...outputs];
@@ -262,7 +265,14 @@ export function generateManifest(input: ManifestInput): Manifest {
   if ((input.containers?.length ?? 0) !== wanted) {
     throw new KilnError('KILN_MANIFEST', `the depsolve result has ${input.containers?.length ?? 0} resolved containers, the blueprint ${wanted}`, { details: { containers: wanted } });
   }
-  const { pipelines, sources } = assemble(input, input.packages, input.modules, wanted ? input.containers : undefined, input.ostreeCommits);
+  const flatpaks = input.image.kind === 'ostree_installer' ? flatpakCount(input.image.installerConfig.flatpaks) : 0;
+  if ((input.flatpaks?.length ?? 0) !== flatpaks) {
+    throw new KilnError('KILN_MANIFEST', `the depsolve result has ${input.flatpaks?.length ?? 0} resolved flatpaks, image type ${input.image.name} ${flatpaks}`, { details: { flatpaks } });
+  }
+  const refs = (input.image.installerConfig.flatpaks ?? []).flatMap((f) => f.references);
+  const stale = (input.flatpaks ?? []).findIndex((f, i) => f.ref !== refs[i]);
+  if (flatpaks && stale >= 0) throw new KilnError('KILN_MANIFEST', `resolved flatpak ${stale} is ${input.flatpaks![stale].ref}, image type ${input.image.name} names ${refs[stale]} there`, {});
+  const { pipelines, sources } = assemble(input, input.packages, input.modules, wanted ? input.containers : undefined, input.ostreeCommits, flatpaks ? input.flatpaks : undefined);
   return { version: '2', pipelines, sources: sources.toJSON() };
 }
 

@@ -196,3 +196,46 @@ export function containerImageStage(stage: Json, store: string): string[] {
   out.push(`${argv.join(' ')}\n`, 'stand-in: there is no bootc binary here: the deployment is emulated (nothing is written to the disk)\n');
   return out;
 }
+
+/**
+ * stages/org.osbuild.flatpak.build-import-bundle.oci: exactly one image from the skopeo source
+ * (`assert len(archives) == 1`), copied with `skopeo copy dir:<stored> oci:<tmp>`, then
+ * `flatpak build-import-bundle --oci <repository> <tmp>` imports it as a commit of its ref into
+ * the tree's repository (made by ostree.init before). Both real here. One deviation: osbuild
+ * copies to `oci:<tmp>` without a name, which the flatpak of a current Fedora build root imports
+ * (the only manifest of a layout, flatpak/flatpak#6081, fixed on main and in 1.16.x) but
+ * Debian's flatpak 1.14 refuses ("Multiple images in registry, specify a ref with --ref": real
+ * osbuild 191 fails so on this host); the stand-in names the layout's entry with the image's own
+ * org.flatpak.ref label, so the 1.14 import finds it as the fixed one does. `treeDir` is the pipeline's tree;
+ * without one the import goes into a scratch copy of an empty repository (the stage's checks
+ * and commands run, nothing is kept).
+ */
+export function flatpakImportStage(stage: Json, store: string, treeDir?: string): string[] {
+  const refs = stage.inputs?.containers?.references ?? {};
+  const ids: string[] = Array.isArray(refs) ? refs.map((r: Json) => r.id) : Object.keys(refs);
+  if (ids.length !== 1) throw new StageError('    assert len(archives) == 1, "need exactly one container archive"\nAssertionError: need exactly one container archive');
+  const src = path.join(store, 'sources', 'org.osbuild.containers', ids[0], 'image');
+  if (!existsSync(src)) throw new StageError(`mount: ${src}: special device does not exist`);
+  const location = String(stage.options?.repository ?? '');
+  if (!location.startsWith('tree:///')) throw new StageError(`ValueError: unsupported location ${location}`);
+  const scratch = mkdtempSync(path.join(store, 'tmp-standin-flatpak-'));
+  const out: string[] = [];
+  try {
+    const repo = treeDir ? path.join(treeDir, location.slice('tree:///'.length)) : path.join(scratch, 'repo');
+    if (!treeDir) execFileSync('ostree', ['init', '--mode=bare-user', `--repo=${repo}`]);
+    const config = spawnSync('skopeo', ['inspect', '--config', `dir:${src}`], { encoding: 'utf8' });
+    if (config.status !== 0) throw new StageError(`subprocess.CalledProcessError: Command '['skopeo', 'inspect', ...]' returned non-zero exit status ${config.status}.`);
+    const ref: string | undefined = JSON.parse(config.stdout).config?.Labels?.['org.flatpak.ref'];
+    const layout = path.join(scratch, 'oci');
+    const copy = spawnSync('skopeo', ['copy', `dir:${src}`, `oci:${layout}${ref ? `:${ref}` : ''}`], { encoding: 'utf8' });
+    out.push(copy.stdout ?? '', copy.stderr ?? '');
+    if (copy.status !== 0) throw new StageError(`subprocess.CalledProcessError: Command '['skopeo', 'copy', 'dir:${src}', 'oci:${layout}']' returned non-zero exit status ${copy.status}.`);
+    const imp = spawnSync('flatpak', ['build-import-bundle', '--oci', repo, layout], { encoding: 'utf8' });
+    if (imp.error) throw new StageError(`FileNotFoundError: [Errno 2] No such file or directory: 'flatpak'`);
+    out.push(imp.stdout ?? '', imp.stderr ?? '');
+    if (imp.status !== 0) throw new StageError(`${imp.stderr}subprocess.CalledProcessError: Command '['flatpak', 'build-import-bundle', '--oci', '${repo}', '${layout}']' returned non-zero exit status ${imp.status}.`);
+    return out.filter(Boolean);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}

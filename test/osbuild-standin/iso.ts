@@ -7,11 +7,13 @@
  * xorrisofs gets only the EFI El Torito entry). What a consumer checks on a real ISO holds:
  * volume id, system id, publisher, preparer, the .discinfo, the kickstart, the squashfs or
  * erofs root, the implanted checksum. ostree repositories (ostree.init, ostree.pull of a commit
- * from the org.osbuild.ostree source) are real, in the ISO's tree and in the installer root.
+ * from the org.osbuild.ostree source) are real, in the ISO's tree and in the installer root, and
+ * so are the flatpaks imported into the installer root's /flatpak/repo (containers.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { flatpakImportStage } from './containers.js';
 import path from 'node:path';
 
 type Json = Record<string, any>;
@@ -60,6 +62,7 @@ function emulatedTree(dir: string, pipeline: Json | undefined, store: string): v
     if (st.type === 'org.osbuild.locale') writeFileSync(path.join(dir, 'etc', 'locale.conf'), `LANG=${o.language}\n`);
     if (st.type === 'org.osbuild.kickstart') writeKickstart(dir, o);
     if (st.type === 'org.osbuild.ostree.init' || st.type === 'org.osbuild.ostree.pull') ostreeStage(dir, st, store);
+    if (st.type === 'org.osbuild.flatpak.build-import-bundle.oci') flatpakImportStage(st, store, dir);
   }
   writeFileSync(path.join(dir, 'etc', 'os-release'), 'NAME="osbuild stand-in tree"\n');
 }

@@ -30,7 +30,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { containerImageStage, fetchSkopeo, fetchSkopeoIndex, skopeoStage, StageError, type ItemResult } from './containers.js';
+import { containerImageStage, fetchSkopeo, fetchSkopeoIndex, flatpakImportStage, skopeoStage, StageError, type ItemResult } from './containers.js';
 
 /** Stages whose `filename` is a file they write inside the tree, not the pipeline's image (bootc images write mount units after the disk). */
 const TREE_FILE_STAGES = new Set(['org.osbuild.systemd.unit.create', 'org.osbuild.containers.storage.conf']);
@@ -491,7 +491,9 @@ async function main(): Promise<number> {
               ? skopeoStage(st, args.store)
               : CONTAINER_IMAGE_STAGES.has(st.type) && !fails
                 ? containerImageStage(st, args.store)
-                : stageOutput(st, items);
+                : st.type === 'org.osbuild.flatpak.build-import-bundle.oci' && !fails
+                  ? flatpakImportStage(st, args.store)
+                  : stageOutput(st, items);
         } catch (err) {
           if (!(err instanceof StageError)) throw err;
           lines = ['Traceback (most recent call last):\n', `  File "/run/osbuild/bin/${st.type}", line 60, in <module>\n${err.message}\n`];

@@ -1,7 +1,7 @@
 /** A synthetic depsolve result: one package per requested spec, deterministic checksums and URLs. */
 import { createHash } from 'node:crypto';
 import { pullsCommit, usesOstree, type ManifestPackage, type PackageRequests, type PipelinePackages, type ResolvedImage, type ResolvedOstreeCommits } from '../../src/osbuild/index.js';
-import type { BootcInfo } from '../../src/containers/index.js';
+import { containerPlatform, type BootcInfo, type FlatpakSpec } from '../../src/containers/index.js';
 import type { Blueprint } from '../../src/blueprint/index.js';
 import { bootcInfo } from '../helpers/bootc.js';
 
@@ -45,11 +45,23 @@ export function syntheticDepsolve(requests: PackageRequests, arch: string): Pipe
  * ostree type's repository and resolved commit, a bootc image's container information, the
  * blueprint customizations a type requires.
  */
-export function syntheticImageInputs(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits; bootc?: BootcInfo; blueprint?: Blueprint } {
+export function syntheticImageInputs(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits; bootc?: BootcInfo; blueprint?: Blueprint; flatpaks?: FlatpakSpec[] } {
   if (image.kind === 'bootable_container') return { bootc: bootcInfo({}, image.arch) };
   // what a type requires of the blueprint (the simplified installers' target disk)
   const blueprint: Blueprint | undefined = image.requiredCustomizations.includes('customizations.installation_device') ? { customizations: { installation_device: '/dev/vda' } } : undefined;
   if (!usesOstree(image)) return blueprint ? { blueprint } : {};
   const commit = { url: 'https://ostree.example.test/repo', ref: image.ostree!.ref!, checksum: 'a'.repeat(64) };
-  return { ostree: { url: commit.url }, ostreeCommits: pullsCommit(image.kind) ? { payload: commit } : { parent: commit }, ...(blueprint ? { blueprint } : {}) };
+  const flatpaks = image.kind === 'ostree_installer' ? syntheticFlatpaks(image) : [];
+  return { ostree: { url: commit.url }, ostreeCommits: pullsCommit(image.kind) ? { payload: commit } : { parent: commit }, ...(blueprint ? { blueprint } : {}), ...(flatpaks.length ? { flatpaks } : {}) };
+}
+
+/** Each of the type's flatpak references pinned to made-up digests (as osbuild/images' manifestmock does). */
+export function syntheticFlatpaks(image: ResolvedImage): FlatpakSpec[] {
+  const digest = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+  return (image.installerConfig.flatpaks ?? []).flatMap((f) =>
+    f.references.map((ref) => {
+      const repo = `flatpaks/${ref.split('/')[1].toLowerCase()}`;
+      return { ref, source: `registry.example.test/${repo}`, digest: digest(`${ref} digest`), image_id: digest(`${ref} image id`), local_name: repo, arch: containerPlatform(image.arch).architecture };
+    }),
+  );
 }

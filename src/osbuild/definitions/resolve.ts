@@ -330,6 +330,12 @@ function applyInstallerLike<F extends { use?: string; conditions?: { when: Param
   return out;
 }
 
+/** Flatpak references are templates over the distro and arch (upstream's WithExpandTemplates). */
+function withFlatpakRefs(config: InstallerConfig, vars: Record<string, string | number | undefined>): InstallerConfig {
+  if (!config.flatpaks) return config;
+  return { ...config, flatpaks: config.flatpaks.map((f) => ({ ...f, references: f.references.map((r) => template(r, vars)) as typeof f.references })) };
+}
+
 const DEFAULT_DIRECTORY_SIZES = { '/': 1 * GiB, '/usr': 2 * GiB };
 
 /** What a build knows only once its inputs are resolved (a bootable container's root file system). */
@@ -454,7 +460,7 @@ function resolveWith(family: Family, m: DistroMatch, dist: ResolvedDistro, name:
     packageSets,
     environment: { packages: [...(env?.packages ?? [])], services: [...(env?.services ?? [])] },
     imageConfig,
-    installerConfig: applyInstallerLike<InstallerConfigFragment>(def.installer_config, family.blocks.installer_configs, ctx) as InstallerConfig,
+    installerConfig: withFlatpakRefs(applyInstallerLike<InstallerConfigFragment>(def.installer_config, family.blocks.installer_configs, ctx) as InstallerConfig, vars),
     isoConfig: applyInstallerLike<IsoConfigFragment>(def.iso_config, family.blocks.iso_configs, ctx) as IsoConfig,
     ...(def.boot_iso && dist.isoLabelTemplate ? { isoVolumeLabel: template(dist.isoLabelTemplate, { ...vars, iso_label: def.iso_label ?? '' }) } : {}),
     ...(def.ostree ? { ostree: { name: def.ostree.name, remoteName: def.ostree.remote_name, ...(def.ostree.ref ? { ref: template(def.ostree.ref, vars) } : {}), url: def.ostree.url } } : {}),

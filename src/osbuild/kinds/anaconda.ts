@@ -116,6 +116,8 @@ export function anacondaBuildPackages(spec: AnacondaSpec, iso: IsoSpec): string[
   if (spec.config.lorax_template_package) out.push(spec.config.lorax_template_package);
   if (spec.selinux) out.push('policycoreutils', `selinux-policy-${spec.selinux}`);
   if (spec.image.distro.rpmkeysBinary) out.push('pqrpm');
+  // org.osbuild.flatpak.build-import-bundle.oci runs skopeo and flatpak in the build root (upstream lists flatpak only)
+  if (spec.config.flatpaks?.length) out.push('flatpak', 'skopeo');
   return out;
 }
 

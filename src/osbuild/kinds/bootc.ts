@@ -20,6 +20,7 @@ import { directoryStages, fileStages } from '../stages/files.js';
 import { stageUser, usersStage } from '../stages/os.js';
 import type { Sources } from '../stages/rpm.js';
 import { stage, type Pipeline, type Stage } from '../stages/stage.js';
+import { containerSourceInput } from '../stages/containers.js';
 import { finishStages, prepareStages } from './disk.js';
 import { fileInput, treeInput } from './outputs.js';
 
@@ -38,17 +39,11 @@ export function checkBootcMountpoints(bp: Blueprint, field = 'blueprint'): void 
   }
 }
 
-/** The container as an input of container-deploy or bootc.install-to-filesystem, its source added. */
-function containerInput(spec: ContainerSpec, sources: Sources): Record<string, unknown> {
-  sources.skopeo.set(spec.image_id, { image: { name: spec.source, digest: spec.digest, ...(spec.tls_verify !== undefined ? { 'tls-verify': spec.tls_verify } : {}) } });
-  return { type: 'org.osbuild.containers', origin: 'org.osbuild.source', references: { [spec.image_id]: { name: spec.local_name } } };
-}
-
 const fileContexts = (policy: string) => `etc/selinux/${policy}/contexts/files/file_contexts`;
 
 /** A build root from a container (upstream's BuildrootFromContainer, containerBuildable). */
 function containerBuildroot(name: string, spec: ContainerSpec, policy: string | undefined, sources: Sources, extra: Stage[]): Pipeline {
-  const stages: Stage[] = [stage('org.osbuild.container-deploy', { 'remove-signatures': true }, { inputs: { images: containerInput(spec, sources) } }), ...extra];
+  const stages: Stage[] = [stage('org.osbuild.container-deploy', { 'remove-signatures': true }, { inputs: { images: containerSourceInput(spec, sources) } }), ...extra];
   if (policy) {
     stages.push(
       stage('org.osbuild.selinux', {
@@ -136,7 +131,7 @@ export function bootcPipelines(input: BootcPipelinesInput): Pipeline[] {
     stage(
       'org.osbuild.bootc.install-to-filesystem',
       { ...(kargs.length ? { 'kernel-args': kargs } : {}), 'target-imgref': bootc.container.local_name, ...(bootc.bootloader ? { bootloader: bootc.bootloader } : {}) },
-      { inputs: { images: containerInput(bootc.container, sources) }, devices: install.devices, mounts: install.mounts.filter((m) => ['/', '/boot', '/boot/efi'].includes(m.target as string)) },
+      { inputs: { images: containerSourceInput(bootc.container, sources) }, devices: install.devices, mounts: install.mounts.filter((m) => ['/', '/boot', '/boot/efi'].includes(m.target as string)) },
     ),
   );
   stages.push(...finishStages(raw, pt));

@@ -18,6 +18,7 @@ import { pxePlan, pxeTarPipelines } from './pxe.js';
 import { COI_TREE, simplifiedInstallerPipelines, simplifiedInstallerPlan } from './simplified.js';
 import type { OsSettings, PackageTransaction } from '../stages/os.js';
 import type { OstreeCommit } from '../stages/ostree.js';
+import type { FlatpakSpec } from '../../containers/index.js';
 
 export interface KindInput {
   image: ResolvedImage;
@@ -36,6 +37,8 @@ export interface KindInput {
   tree?: string;
   /** Boot files come from this commit's tree (ostree disks) instead of the os pipeline. */
   bootFilesCommit?: OstreeCommit;
+  /** An ostree installer's flatpaks, resolved (absent while planning). */
+  flatpaks?: FlatpakSpec[];
 }
 
 export interface OstreeBuild {

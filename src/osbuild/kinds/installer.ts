@@ -13,6 +13,8 @@ import { fileStages } from '../stages/files.js';
 import { usersOptions, type OsSettings } from '../stages/os.js';
 import { pullInputs, type OstreeCommit } from '../stages/ostree.js';
 import type { Sources } from '../stages/rpm.js';
+import { containerSourceInput } from '../stages/containers.js';
+import type { FlatpakSpec } from '../../containers/index.js';
 import { stage, type Pipeline, type Stage } from '../stages/stage.js';
 import {
   ANACONDA_TREE,
@@ -299,10 +301,28 @@ export function ostreeInstallerPipelines(input: KindInput): Pipeline[] {
     const setup = { ostree: ostreeSetup(image, commit as OstreeCommit, url) };
     const tree = where.location === 'rootfs' ? pull('bare-user') : [];
     if (where.kickstart === 'interactive-defaults') tree.push(stage('org.osbuild.kickstart', { path: INTERACTIVE_DEFAULTS, ...setup }));
+    tree.push(...flatpakStages(input.flatpaks, sources));
     const iso = where.location === 'iso' ? pull() : [];
     if (b.kickstart) iso.push(...kickstartStages(b.kickstart, where.kickstart === 'root' ? setup : {}, sources));
     return { iso, tree };
   });
+}
+
+/** Where anaconda's rpm-ostree payload looks for flatpaks to install: every ref of this repository. */
+const FLATPAK_REPO = '/flatpak/repo';
+
+/**
+ * The installer's flatpaks in a repository of the installer tree (bare-user: squashfs/erofs
+ * compress its files), one import per flatpak image, each pulled by the skopeo source.
+ */
+function flatpakStages(flatpaks: FlatpakSpec[] | undefined, sources: Sources): Stage[] {
+  if (!flatpaks?.length) return [];
+  return [
+    stage('org.osbuild.ostree.init', { path: FLATPAK_REPO, mode: 'bare-user' }),
+    ...flatpaks.map((f) =>
+      stage('org.osbuild.flatpak.build-import-bundle.oci', { repository: `tree://${FLATPAK_REPO}` }, { inputs: { containers: containerSourceInput(f, sources) } }),
+    ),
+  ];
 }
 
 /** kickstart's `ostreesetup`: the type's os name and remote, no GPG check (the commit was pulled by checksum). */

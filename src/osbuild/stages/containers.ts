@@ -26,6 +26,12 @@ export function containersPlan(containers: ContainerSource[] | undefined, destin
   return { sources: containers, ...(storagePath ? { storagePath } : {}) };
 }
 
+/** One pinned container as a stage's org.osbuild.containers input (container-deploy, bootc, flatpak import), its skopeo source added. */
+export function containerSourceInput(spec: ContainerSpec, sources: Sources): Record<string, unknown> {
+  sources.skopeo.set(spec.image_id, { image: { name: spec.source, digest: spec.digest, ...(spec.tls_verify !== undefined ? { 'tls-verify': spec.tls_verify } : {}) } });
+  return { type: 'org.osbuild.containers', origin: 'org.osbuild.source', references: { [spec.image_id]: { name: spec.local_name } } };
+}
+
 const byKey = <T>(entries: [string, T][]) => Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
 /**

@@ -106,6 +106,7 @@ export const STAGE_TOOLS: Record<string, Tools> = {
   'org.osbuild.oscap.remediation': [],
   'org.osbuild.containers.storage.conf': tomlPackages,
   'org.osbuild.skopeo': ['skopeo'],
+  'org.osbuild.flatpak.build-import-bundle.oci': ['flatpak', 'skopeo'],
   'org.osbuild.bootc.install.config': tomlPackages,
   'org.osbuild.hmac': ['libkcapi-hmaccalc'],
   // disk image pipeline
