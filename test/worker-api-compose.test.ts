@@ -184,9 +184,18 @@ test.serial("a commit and two images of it in one compose, osbuild on a builder:
   t.is((builder.output().match(/jobsite claimed/g) ?? []).length, 3);
   const archives = Object.values(hub.tables().archives).filter((a) => a.build_id === status.koji_status.build_id && !a.filename.endsWith('.json'));
   t.deepEqual(archives.map((a) => a.filename).sort(), ['Fedora-IoT-43-remote2.x86_64.iso', 'Fedora-IoT-43-remote2.x86_64.raw.xz', 'Fedora-IoT-43-remote2.x86_64.tar']);
-  // the images' outputs are gone from the worker host; the served repository stays there (koji-finalize,
-  // which removes a compose's repositories, runs on the API host: see src/ostree/serve.ts)
-  t.true(existsSync(path.join(stateDir, 'ostree-repos', id)));
+  // the images' outputs are gone from the worker host; the served repository stays until the compose
+  // has ended (koji-finalize, which removes a compose's repositories, ran on the API host), then the
+  // worker's sweep removes it: at its next start here (and every 10 minutes while it runs)
   t.deepEqual(readdirSync(path.join(stateDir, 'outputs')).filter((d) => d === id), []);
+  t.true(existsSync(path.join(stateDir, 'ostree-repos', id)));
+  writeFileSync(path.join(stateDir, 'ostree-repos', 'not-a-compose'), '');
   t.deepEqual(await worker.stop('SIGTERM'), { code: 0, signal: null });
+  const again = start(['worker', '--server', service.url, '--token-file', path.join(dir, 'worker-token'), '--arch', 'x86_64', '--types', 'osbuild', '--name', 'remote-iot'], {
+    KILN_STATE_DIR: stateDir,
+    KILN_KOJI_HUBS: JSON.stringify([hubConfig]),
+  });
+  await again.waitFor(/served ostree repositories of ended composes removed/);
+  t.deepEqual(readdirSync(path.join(stateDir, 'ostree-repos')), ['not-a-compose'], 'only what is not a compose of Kiln stays');
+  t.deepEqual(await again.stop('SIGTERM'), { code: 0, signal: null });
 });

@@ -16,6 +16,7 @@ import type { Pool } from '../db/index.js';
 import type { Logger } from '../log.js';
 import { InvalidInputError, KilnError, NotFoundError } from '../errors.js';
 import { checkStorable } from '../compose/create.js';
+import { endedComposes } from '../compose/status.js';
 import {
   finishAndTakeJob,
   finishJob,
@@ -35,6 +36,8 @@ import type { WorkerJob } from '../generated/worker-api-job.schema.js';
 import type { JobReport } from '../generated/worker-api-report.schema.js';
 import type { JobFinish } from '../generated/worker-api-finish.schema.js';
 import type { JobFinished } from '../generated/worker-api-finished.schema.js';
+import type { ComposesQuery } from '../generated/worker-api-composes.schema.js';
+import type { ComposesEnded } from '../generated/worker-api-composes-ended.schema.js';
 
 export const WORKER_API_BASE = '/api/kiln-worker/v1';
 
@@ -288,6 +291,15 @@ export const workerApiRoutes: FastifyPluginAsync<WorkerApiOptions> = async (app,
       });
       request.log.info({ workerId: reg.id, jobId, released }, 'job released by worker');
       return { released };
+    },
+  );
+
+  app.post(
+    '/workers/:worker/composes/ended',
+    { schema: { params: workerParams, body: { $ref: 'worker-api-composes.schema#' }, response: { 200: { $ref: 'worker-api-composes-ended.schema#' } } } },
+    async (request): Promise<ComposesEnded> => {
+      await registration(request);
+      return { ended: await endedComposes(pool, (request.body as ComposesQuery).ids) };
     },
   );
 };

@@ -13,6 +13,26 @@ import type { Pool } from '../db/index.js';
 import { handlerRegistrations, createJobServices } from '../jobs/index.js';
 import { commonOverrides, type Flags } from './main.js';
 import { onShutdownSignal } from './signals.js';
+import { endedComposes } from '../compose/index.js';
+import { sweepServedRepos } from '../ostree/index.js';
+
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * A worker on another host than koji-finalize keeps the ostree repositories it served to a
+ * compose's later images after the compose ends: they are removed at start and every 10 minutes.
+ */
+function startRepoSweeper(stateDir: string, ended: (ids: string[]) => Promise<string[]>, log: Logger): () => void {
+  const sweep = () =>
+    void sweepServedRepos(stateDir, ended).then(
+      (removed) => removed.length && log.info({ composes: removed }, 'served ostree repositories of ended composes removed'),
+      (err: unknown) => log.warn({ err }, 'could not sweep the served ostree repositories'),
+    );
+  sweep();
+  const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /** A Worker with the configuration's channels, arches (plus noarch) and timings. */
 export function workerFromConfig(
@@ -92,7 +112,9 @@ async function remoteWorker(flags: Flags, config: Readonly<KilnConfig>, log: Log
   }
   const worker = workerFromConfig(config, { name, source, handlers, log });
   worker.start();
+  const stopSweeper = startRepoSweeper(config.state_dir, (ids) => source.composesEnded(ids), log);
   await onShutdownSignal(log);
+  stopSweeper();
   await worker.stop();
   source.close();
   await close();
@@ -136,7 +158,9 @@ export async function workerCommand(flags: Flags): Promise<number> {
   const name = typeof flags.name === 'string' ? flags.name : `worker:${process.pid}`;
   const worker = workerFromConfig(config, { name, source: databaseSource(config, db.pool, listener, name, log), handlers, log });
   worker.start();
+  const stopSweeper = startRepoSweeper(config.state_dir, (ids) => endedComposes(db.pool, ids), log);
   await onShutdownSignal(log);
+  stopSweeper();
   await worker.stop();
   reaper.stop();
   await listener.stop();

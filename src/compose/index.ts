@@ -6,6 +6,7 @@ export {
   isComposeId,
   composeStatus,
   composeActivity,
+  endedComposes,
   type ComposeActivity,
   getComposeStatus,
   getComposeLogs,

@@ -350,3 +350,22 @@ export async function listComposes(db: Queryable, options: { limit: number; offs
   const items = await Promise.all(page.rows.map((r) => getComposeStatus(db, r.id)));
   return { items, total: count.rows[0].n };
 }
+
+/**
+ * Which of `ids` have ended (their koji-finalize job is done for good) or are unknown: what a
+ * worker kept for them (served ostree repositories) may go. Malformed ids count as unknown.
+ */
+export async function endedComposes(db: Queryable, ids: string[]): Promise<string[]> {
+  const wellFormed = ids.filter(isComposeId);
+  const malformed = ids.filter((id) => !isComposeId(id));
+  if (wellFormed.length === 0) return malformed;
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT x.id::text AS id
+       FROM unnest($1::uuid[]) AS x(id)
+       LEFT JOIN kiln_composes c ON c.id = x.id
+       LEFT JOIN kiln_jobs f ON f.id = c.finalize_job_id
+      WHERE c.id IS NULL OR f.state IN ('success', 'failure', 'canceled')`,
+    [wellFormed],
+  );
+  return [...malformed, ...rows.map((r) => r.id)];
+}

@@ -1,2 +1,2 @@
 export { resolveOstreeRef, OstreeResolveError, type OstreeResolveFailure, type ResolveOptions } from './resolve.js';
-export { builderSources, composeReposDir, removeComposeRepos, serveCommitTarball } from './serve.js';
+export { builderSources, composeReposDir, removeComposeRepos, serveCommitTarball, sweepServedRepos } from './serve.js';

@@ -7,15 +7,16 @@
  * then share the state directory (one worker host). When osbuild runs on a builder, which
  * cannot read the worker's files, `builderSources` puts the commits into the builder's source
  * store instead (the populate phase): osbuild finds them there and never fetches the URL.
- * Known gap: koji-finalize removes the repositories from its own host's state directory, so a
- * remote `kiln worker --server` that built a commit keeps it until removed by hand.
+ * koji-finalize removes a compose's repositories from its own host's state directory; a worker
+ * on another host removes the ones of ended composes itself (`sweepServedRepos`).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.js';
+import { isComposeId } from '../compose/status.js';
 import { OSTREE_CHECKSUM_RE, type OstreeCommit } from '../osbuild/stages/ostree.js';
 
 const run = promisify(execFile);
@@ -42,6 +43,21 @@ export async function serveCommitTarball(tarball: string, ref: string, dest: str
   }
   if (!OSTREE_CHECKSUM_RE.test(checksum)) throw new KilnError('KILN_OSTREE_RESOLVE', `ref ${ref} of the commit tarball names ${JSON.stringify(checksum.slice(0, 80))}, not a commit`);
   return { url: pathToFileURL(repo).toString(), ref, checksum };
+}
+
+/**
+ * Removes the served repositories of composes that have ended, as `ended` says (the database,
+ * or the worker API for a remote worker). Entries not named by a compose id are not Kiln's
+ * and stay. Returns the compose ids removed.
+ */
+export async function sweepServedRepos(stateDir: string, ended: (ids: string[]) => Promise<string[]>): Promise<string[]> {
+  const root = path.join(stateDir, 'ostree-repos');
+  const held = (await readdir(root).catch(() => [] as string[])).filter(isComposeId);
+  if (held.length === 0) return [];
+  const gone = new Set(await ended(held));
+  const removed = held.filter((id) => gone.has(id));
+  for (const id of removed) await rm(path.join(root, id), { recursive: true, force: true });
+  return removed;
 }
 
 export async function removeComposeRepos(stateDir: string, composeId: string): Promise<void> {

@@ -288,6 +288,17 @@ export class HttpJobSource implements JobSource {
     return (await this.#jobCall(job, 'release', {})).body.released === true;
   }
 
+  /** Which of these composes have ended (or are unknown to the API): what this worker kept for them may go. */
+  async composesEnded(ids: string[]): Promise<string[]> {
+    const ended: string[] = [];
+    for (let i = 0; i < ids.length; i += 1000) {
+      const answer = await this.#workerCall('composes/ended', { ids: ids.slice(i, i + 1000) });
+      if (answer.status !== 200) throw HttpJobSource.#error(answer, 'POST', 'composes/ended');
+      ended.push(...(answer.body as { ended: string[] }).ended);
+    }
+    return ended;
+  }
+
   /** Closes idle keep-alive connections. */
   close(): void {
     this.#agent.destroy();
