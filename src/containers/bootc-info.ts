@@ -32,7 +32,11 @@ interface LayerState {
   files: Map<string, { data?: Buffer; link?: string }>;
   /** Paths under an EFI vendor directory → the vendor. */
   vendors: Map<string, string>;
+  /** usr/lib/modules/<version>/vmlinuz paths present → the version. */
+  kernels: Map<string, string>;
 }
+
+const KERNEL = /^usr\/lib\/modules\/([^/]+)\/vmlinuz$/;
 
 const norm = (p: string) => p.replace(/^\.?\/+/, '').replace(/\/+$/, '');
 
@@ -45,6 +49,7 @@ function applyWhiteout(state: LayerState, p: string): boolean {
   const under = (key: string) => key === gone || key.startsWith(`${gone}/`);
   for (const key of [...state.files.keys()]) if (under(key)) state.files.delete(key);
   for (const key of [...state.vendors.keys()]) if (under(key)) state.vendors.delete(key);
+  for (const key of [...state.kernels.keys()]) if (under(key)) state.kernels.delete(key);
   return true;
 }
 
@@ -57,6 +62,8 @@ function readLayer(file: string, state: LayerState): Promise<void> {
         const m = v.exec(`${p}/`);
         if (m && m[1] !== 'BOOT') state.vendors.set(p, m[1]);
       }
+      const k = KERNEL.exec(p);
+      if (k && (entry.type === 'File' || entry.type === 'SymbolicLink' || entry.type === 'Link')) state.kernels.set(p, k[1]);
       if (!READ.some((r) => r.test(p))) return entry.resume();
       if (entry.type === 'SymbolicLink') {
         state.files.set(p, { link: entry.linkpath });
@@ -157,7 +164,7 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     await skopeoCopy(spec, image, field, opts);
     const manifest = JSON.parse(await readFile(path.join(image, 'manifest.json'), 'utf8')) as { config?: { digest: string }; layers?: { digest: string }[] };
     const config = manifest.config ? (JSON.parse(await readFile(path.join(image, manifest.config.digest.replace(/^sha256:/, '')), 'utf8')) as { architecture?: string }) : {};
-    const state: LayerState = { files: new Map(), vendors: new Map() };
+    const state: LayerState = { files: new Map(), vendors: new Map(), kernels: new Map() };
     let size = 0;
     for (const layer of manifest.layers ?? []) {
       const file = path.join(image, layer.digest.replace(/^sha256:/, ''));
@@ -174,7 +181,14 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     if (osText) {
       const kv = parseOsRelease(osText.toString('utf8'));
       if (kv.ID && kv.VERSION_ID && kv.NAME) {
-        osRelease = { id: kv.ID, version_id: kv.VERSION_ID, name: kv.NAME, ...(kv.VARIANT_ID ? { variant_id: kv.VARIANT_ID } : {}), ...(kv.PLATFORM_ID ? { platform_id: kv.PLATFORM_ID } : {}) };
+        osRelease = {
+          id: kv.ID,
+          version_id: kv.VERSION_ID,
+          name: kv.NAME,
+          ...(kv.VARIANT_ID ? { variant_id: kv.VARIANT_ID } : {}),
+          ...(kv.PLATFORM_ID ? { platform_id: kv.PLATFORM_ID } : {}),
+          ...(kv.ID_LIKE ? { id_like: kv.ID_LIKE.split(' ').filter(Boolean) } : {}),
+        };
       }
     }
     const toml = [...state.files.keys()].filter((k) => k.startsWith('usr/lib/bootc/install/')).map((k) => ({ name: path.posix.basename(k), text: (fileIn(state, k) ?? Buffer.alloc(0)).toString('utf8') }));
@@ -185,7 +199,18 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     // upstream takes the first directory that is not BOOT (bootupd's first, then shim's)
     const vendors = [...state.vendors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
     const vendor = vendors[0];
-    const info: BootcContainerInfo = { ...(config.architecture ? { arch: config.architecture } : {}), ...(osRelease ? { os_release: osRelease } : {}), ...install, ...(policy ? { selinux_policy: policy } : {}), ...(vendor ? { uefi_vendor: vendor } : {}), ...(embedded.length ? { embedded } : {}), size };
+    // upstream reads usr/lib/modules in name order and takes the first version with a vmlinuz
+    const kernel = [...state.kernels.values()].sort()[0];
+    const info: BootcContainerInfo = {
+      ...(config.architecture ? { arch: config.architecture } : {}),
+      ...(osRelease ? { os_release: osRelease } : {}),
+      ...install,
+      ...(policy ? { selinux_policy: policy } : {}),
+      ...(vendor ? { uefi_vendor: vendor } : {}),
+      ...(embedded.length ? { embedded } : {}),
+      size,
+      ...(kernel ? { kernel } : {}),
+    };
     opts.log?.info({ field, source: spec.source, digest: spec.digest, rootFs: info.root_fs, osId: osRelease?.id, osVersion: osRelease?.version_id, size }, 'bootc container read');
     return info;
   } finally {
@@ -223,8 +248,11 @@ export async function resolveBootc(options: BootcOptions, field: string, opts: R
   if (!(BOOTC_ROOT_FS as readonly string[]).includes(fs)) {
     throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref}'s install configuration names root file system ${JSON.stringify(fs)}, which Kiln cannot make (${BOOTC_ROOT_FS.join(', ')}); give ${field}.default-fs`, { details: { field: `${field}.default-fs`, ref, rootFs: fs } });
   }
-  // upstream builds from these instead of its own table and the request's customizations: never ignored silently
-  if (target.info.embedded?.length) {
+  // installer-payload-ref makes it an installer: the ref is the installer, the payload is installed from the ISO
+  const installer = options['installer-payload-ref'] !== undefined;
+  // upstream builds disks from these instead of its own table and the request's customizations: never
+  // ignored silently (its installer ISOs do not read them)
+  if (!installer && target.info.embedded?.length) {
     throw new KilnError(
       'KILN_BOOTC_INFO',
       `${field}.ref: ${ref} brings its own image builder configuration (${target.info.embedded.map((f) => `/${f}`).join(', ')}: a disk layout or customizations), which Kiln does not read yet; build it with image-builder, or from a container without it`,
@@ -235,9 +263,20 @@ export async function resolveBootc(options: BootcOptions, field: string, opts: R
   if (bootloader !== undefined && !['grub', 'systemd', 'none'].includes(bootloader)) {
     throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref}'s install configuration names boot loader ${JSON.stringify(bootloader)}; bootc install takes grub, systemd or none`, { details: { field: `${field}.ref`, ref, bootloader } });
   }
+  let payload: ContainerSpec | undefined;
+  if (installer) {
+    // upstream boots the installer container's own kernel (bootc.ref), with an initrd dracut makes in it
+    if (!target.info.kernel) {
+      throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref} has no kernel (no usr/lib/modules/<version>/vmlinuz): it cannot boot an installer ISO`, { details: { field: `${field}.ref`, ref } });
+    }
+    const source = options['installer-payload-ref']!;
+    payload = await resolveContainer({ source, name: source }, `${field}.installer-payload-ref`, opts, `${field}.installer-payload-ref`);
+  }
   return {
     container: target.spec,
     ...(build ? { build_container: build.spec } : {}),
+    ...(payload ? { payload } : {}),
+    ...(target.info.kernel ? { kernel: target.info.kernel } : {}),
     os_release: osRelease,
     default_fs: fs as BootcRootFs,
     ...(target.info.bootloader ? { bootloader: target.info.bootloader } : {}),

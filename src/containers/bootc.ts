@@ -27,6 +27,8 @@ export interface OsRelease {
   name: string;
   variant_id?: string;
   platform_id?: string;
+  /** ID_LIKE, split (the installer's lorax templates follow it). */
+  id_like?: string[];
 }
 
 /** What one container says about itself. */
@@ -46,6 +48,8 @@ export interface BootcContainerInfo {
   embedded?: string[];
   /** Bytes of its layers unpacked (what `podman image inspect` calls Size). */
   size: number;
+  /** The kernel version: the first usr/lib/modules/<version> holding a vmlinuz (upstream's readKernelInfo). */
+  kernel?: string;
 }
 
 export interface BootcInfo {
@@ -61,4 +65,8 @@ export interface BootcInfo {
   build_selinux_policy?: string;
   uefi_vendor?: string;
   size: number;
+  /** The container's kernel version (usr/lib/modules/<version>/vmlinuz; bootc installers boot it). */
+  kernel?: string;
+  /** bootc installers: the container anaconda installs (installer-payload-ref), pinned. */
+  payload?: ContainerSpec;
 }

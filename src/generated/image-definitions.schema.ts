@@ -658,7 +658,8 @@ export interface ImageType {
     | 'ostree_installer'
     | 'ostree_disk'
     | 'ostree_simplified_installer'
-    | 'bootable_container';
+    | 'bootable_container'
+    | 'bootc_installer';
   filename?: string;
   mime_type?: string;
   compression?: 'xz' | 'zstd' | 'gzip';

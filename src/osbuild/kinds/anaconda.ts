@@ -41,6 +41,8 @@ export interface IsoSpec {
   publisher?: string;
   application?: string;
   excludePaths?: string[];
+  /** The root file system's squashfs compression (xz when absent). */
+  compression?: 'xz' | 'zstd';
 }
 
 /** The installer tree as the definition and blueprint decide it. */
@@ -54,6 +56,24 @@ export interface AnacondaSpec {
   locale: string;
   /** SELinux policy labelled into the tree (live installers). */
   selinux?: 'targeted';
+  /** bootc installers: the tree is a container's (no packages), its kernel known from the container. */
+  fromContainer?: ContainerTree;
+}
+
+/** An installer root deployed from a container (osbuild/images' BootcLivefsContainer). */
+export interface ContainerTree {
+  /** The org.osbuild.container-deploy stage. */
+  deploy: Stage;
+  /** The kernel version: the tree's lib/modules/<version>/vmlinuz boots, dracut writes initramfs.img beside it. */
+  kernel: string;
+  /** The install user's home (a bootc tree's /root is not writable: /var/roothome). */
+  home: string;
+}
+
+/** Where the installer tree's kernel and initrd are (the kernel's packages' /boot, or a container's modules directory). */
+function bootFiles(spec: AnacondaSpec, kernel: string): { kernel: string; initrd: string } {
+  if (spec.fromContainer) return { kernel: `lib/modules/${kernel}/vmlinuz`, initrd: `lib/modules/${kernel}/initramfs.img` };
+  return { kernel: `boot/vmlinuz-${kernel}`, initrd: `boot/initramfs-${kernel}.img` };
 }
 
 export const ANACONDA_TREE = 'anaconda-tree';
@@ -145,6 +165,8 @@ function loraxStage(spec: AnacondaSpec, path: string): Stage {
 
 function dracutStage(spec: AnacondaSpec, kernel: string): Stage {
   const live = spec.type === 'live';
+  // a container's kernel has no /boot: the initrd goes where the ISO copies it from
+  const output = spec.fromContainer ? [bootFiles(spec, kernel).initrd] : [];
   const modules = ['pollcdrom', 'qemu', 'qemu-net', ...(spec.config.additional_dracut_modules ?? [])];
   if (spec.image.arch === 'x86_64') modules.push('biosdevname');
   modules.push(...(live ? ['livenet', 'dmsquash-live', 'convertfs'] : ['fips', 'anaconda', 'prefixdevname-tools']));
@@ -153,7 +175,7 @@ function dracutStage(spec: AnacondaSpec, kernel: string): Stage {
     add_modules: modules,
     ...(spec.config.additional_drivers?.length ? { add_drivers: [...spec.config.additional_drivers] } : {}),
     ...(live ? {} : { install: ['./buildstamp'] }),
-    extra: live ? ['--xz'] : ['--xz', '--nomdadmconf', '--nolvmconf'],
+    extra: live ? ['--xz', ...output] : ['--xz', ...output, '--nomdadmconf', '--nolvmconf'],
   });
 }
 
@@ -161,12 +183,12 @@ function dracutStage(spec: AnacondaSpec, kernel: string): Stage {
 export function anacondaTreePipeline(spec: AnacondaSpec, packages: ManifestPackage[][] | undefined, sources: Sources, extraStages: Stage[] = []): Pipeline {
   const { image } = spec;
   const c = spec.config;
-  const kernel = anacondaKernel(packages);
+  const kernel = spec.fromContainer?.kernel ?? anacondaKernel(packages);
   const rpmOptions: Record<string, unknown> = {};
   if (spec.type !== 'live') rpmOptions.exclude = { docs: true };
   if (image.distro.rpmkeysBinary) rpmOptions.rpmkeys = { bin_path: image.distro.rpmkeysBinary };
   const stages: Stage[] = [
-    ...rpmStages(packages, rpmOptions, sources),
+    ...(spec.fromContainer ? [spec.fromContainer.deploy] : rpmStages(packages, rpmOptions, sources)),
     ...extraStages,
     stage('org.osbuild.buildstamp', { arch: image.arch, product: image.distro.product, version: image.distro.osVersion, final: !image.distro.preview, ...(image.variant ? { variant: image.variant } : {}) }),
     stage('org.osbuild.locale', { language: spec.locale }),
@@ -182,7 +204,7 @@ export function anacondaTreePipeline(spec: AnacondaSpec, packages: ManifestPacka
   }
   stages.push(
     stage('org.osbuild.users', {
-      users: { install: { uid: 0, gid: 0, home: '/root', shell: '/usr/libexec/anaconda/run-anaconda', password: '' }, root: { password: '' } },
+      users: { install: { uid: 0, gid: 0, home: spec.fromContainer?.home ?? '/root', shell: '/usr/libexec/anaconda/run-anaconda', password: '' }, root: { password: '' } },
     }),
   );
   if (spec.type !== 'netinst') {
@@ -285,10 +307,11 @@ function rootfsStage(spec: AnacondaSpec, iso: IsoSpec): Stage {
       { inputs: { tree: treeInput(ANACONDA_TREE) } },
     );
   }
-  const bcj = BCJ[spec.image.arch];
+  const method = iso.compression ?? 'xz';
+  const bcj = method === 'xz' ? BCJ[spec.image.arch] : undefined;
   return stage(
     'org.osbuild.squashfs',
-    { filename, compression: { method: 'xz', ...(bcj ? { options: { bcj } } : {}) }, exclude_paths: excludePaths },
+    { filename, compression: { method, ...(bcj ? { options: { bcj } } : {}) }, exclude_paths: excludePaths },
     { inputs: { tree: treeInput(iso.rootfsType === 'squashfs-ext4' ? 'rootfs-image' : ANACONDA_TREE) } },
   );
 }
@@ -371,6 +394,8 @@ export interface IsoTreeInput {
   rng: SeededRandom;
   /** The payload's stages (tarball and kickstart, ostree repository, …); none for network and live installers. */
   payloadStages: Stage[];
+  /** .discinfo's release (default: the distro's product and version). */
+  release?: string;
 }
 
 /** The ISO's file tree. */
@@ -378,16 +403,17 @@ export function bootisoTreePipeline(input: IsoTreeInput): Pipeline {
   const { spec, iso, menu, kernel } = input;
   const stages: Stage[] = [stage('org.osbuild.mkdir', { paths: [{ path: '/images' }, { path: '/images/pxeboot' }] })];
   if (spec.type === 'live') stages.push(stage('org.osbuild.mkdir', { paths: [{ path: '/LiveOS' }] }));
+  const boot = bootFiles(spec, kernel);
   const copies = [
-    { from: `input://tree/boot/vmlinuz-${kernel}`, to: 'tree:///images/pxeboot/vmlinuz' },
-    { from: `input://tree/boot/initramfs-${kernel}.img`, to: 'tree:///images/pxeboot/initrd.img' },
+    { from: `input://tree/${boot.kernel}`, to: 'tree:///images/pxeboot/vmlinuz' },
+    { from: `input://tree/${boot.initrd}`, to: 'tree:///images/pxeboot/initrd.img' },
     ...(spec.config.iso_files ?? []).map(([from, to]) => ({ from: `input://tree${from}`, to: `tree://${to}` })),
   ];
   stages.push(stage('org.osbuild.copy', { paths: copies }, { inputs: { tree: treeInput(ANACONDA_TREE) } }));
   stages.push(rootfsStage(spec, iso));
   stages.push(...bootStages(spec.image, iso, menu, input.rng));
   stages.push(...input.payloadStages);
-  stages.push(stage('org.osbuild.discinfo', { basearch: spec.image.arch, release: `${spec.image.distro.product} ${spec.image.distro.osVersion}` }));
+  stages.push(stage('org.osbuild.discinfo', { basearch: spec.image.arch, release: input.release ?? `${spec.image.distro.product} ${spec.image.distro.osVersion}` }));
   return { name: 'bootiso-tree', build: 'name:build', stages };
 }
 

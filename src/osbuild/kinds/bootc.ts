@@ -39,7 +39,7 @@ export function checkBootcMountpoints(bp: Blueprint, field = 'blueprint'): void 
 }
 
 /** The container as an input of container-deploy or bootc.install-to-filesystem, its source added. */
-function containerInput(spec: ContainerSpec, sources: Sources): Record<string, unknown> {
+export function containerInput(spec: ContainerSpec, sources: Sources): Record<string, unknown> {
   sources.skopeo.set(spec.image_id, { image: { name: spec.source, digest: spec.digest, ...(spec.tls_verify !== undefined ? { 'tls-verify': spec.tls_verify } : {}) } });
   return { type: 'org.osbuild.containers', origin: 'org.osbuild.source', references: { [spec.image_id]: { name: spec.local_name } } };
 }
@@ -47,7 +47,7 @@ function containerInput(spec: ContainerSpec, sources: Sources): Record<string, u
 const fileContexts = (policy: string) => `etc/selinux/${policy}/contexts/files/file_contexts`;
 
 /** A build root from a container (upstream's BuildrootFromContainer, containerBuildable). */
-function containerBuildroot(name: string, spec: ContainerSpec, policy: string | undefined, sources: Sources, extra: Stage[]): Pipeline {
+export function containerBuildroot(name: string, spec: ContainerSpec, policy: string | undefined, sources: Sources, extra: Stage[], runner = 'org.osbuild.linux'): Pipeline {
   const stages: Stage[] = [stage('org.osbuild.container-deploy', { 'remove-signatures': true }, { inputs: { images: containerInput(spec, sources) } }), ...extra];
   if (policy) {
     stages.push(
@@ -58,7 +58,7 @@ function containerBuildroot(name: string, spec: ContainerSpec, policy: string | 
       }),
     );
   }
-  return { name, runner: 'org.osbuild.linux', stages };
+  return { name, runner, stages };
 }
 
 /** The install configuration the build root takes from the bootable container (directory contents: trailing slash). */
