@@ -107,8 +107,10 @@ function checkBootcOptions(ir: ImageRequest, image: ResolvedImage, field: string
   if (installer) {
     if (b['installer-payload-ref'] === undefined) throw new InvalidInputError(`${field}.bootc.installer-payload-ref`, `is required: ${named} installs this bootable container (bootc.ref is the installer, with anaconda)`);
     if (b['build-ref'] !== undefined) throw new InvalidInputError(`${field}.bootc.build-ref`, `cannot be used with ${named}: the installer container bootc.ref is its build root (as in image-builder)`);
+  } else if (image.kind === 'bootc_generic_iso') {
+    if (b['build-ref'] !== undefined) throw new InvalidInputError(`${field}.bootc.build-ref`, `cannot be used with ${named}: the container bootc.ref is its build root (image-builder ignores it)`);
   } else if (b['installer-payload-ref'] !== undefined) {
-    throw new InvalidInputError(`${field}.bootc.installer-payload-ref`, `applies to bootc installer image types (bootc-installer); ${named} is a disk image of bootc.ref itself`);
+    throw new InvalidInputError(`${field}.bootc.installer-payload-ref`, `applies to bootc ISO image types (bootc-installer, bootc-generic-iso); ${named} is a disk image of bootc.ref itself`);
   }
 }
 

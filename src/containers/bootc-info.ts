@@ -14,16 +14,19 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parse as parseToml } from 'smol-toml';
+import { parse as parseYaml } from 'yaml';
 import { Parser, type ReadEntry } from 'tar';
 import { InvalidInputError, KilnError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { BOOTC_ROOT_FS, type BootcContainerInfo, type BootcInfo, type BootcOptions, type BootcRootFs, type OsRelease } from './bootc.js';
+import { BOOTC_ROOT_FS, type BootcContainerInfo, type BootcIsoInfo, type BootcInfo, type BootcOptions, type BootcRootFs, type OsRelease } from './bootc.js';
 import { classifySkopeo, ContainerResolveError, containerPlatform, resolveContainer, type ContainerSpec, type ResolveOptions } from './resolve.js';
 
 /** Files whose content is read (small ones: os-release, TOML, the SELinux config). */
-const READ = [/^usr\/lib\/os-release$/, /^etc\/os-release$/, /^usr\/lib\/bootc\/install\/[^/]+\.toml$/, /^etc\/selinux\/config$/, /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\/(?:disk\.yaml|config\.json|config\.toml)$/];
+const READ = [/^usr\/lib\/os-release$/, /^etc\/os-release$/, /^usr\/lib\/bootc\/install\/[^/]+\.toml$/, /^etc\/selinux\/config$/, /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\/(?:disk\.yaml|config\.json|config\.toml|iso\.yaml)$/];
 /** Where upstream reads a container's own disk layout and customizations (pkg/bib/osinfo). */
-const EMBEDDED = /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\//;
+const EMBEDDED = /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\/(?!iso\.yaml$)/;
+/** The ISO settings a container gives its generic ISO, first found first (pkg/bib/osinfo readISOYaml). */
+const ISO_YAML = ['usr/lib/image-builder/bootc/iso.yaml', 'usr/lib/bootc-image-builder/iso.yaml'];
 /** Directories whose names are the UEFI vendor. */
 const VENDOR = [/^usr\/lib\/bootupd\/updates\/EFI\/([^/]+)\//, /^usr\/lib\/efi\/shim\/[^/]+\/EFI\/([^/]+)\//];
 const MAX_FILE = 1024 * 1024;
@@ -97,6 +100,42 @@ export function parseOsRelease(text: string): Record<string, string> {
     if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
     out[m[1]] = v;
   }
+  return out;
+}
+
+/** iso.yaml (label, kernel_args, grub2 {default, timeout, entries}), checked: it becomes boot loader configuration. */
+export function parseIsoYaml(text: string, where: string): BootcIsoInfo {
+  let doc: any;
+  try {
+    doc = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new KilnError('KILN_BOOTC_INFO', `${where} is not YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  const bad = (what: string): never => {
+    throw new KilnError('KILN_BOOTC_INFO', `${where}: ${what}`, {});
+  };
+  if (typeof doc !== 'object' || Array.isArray(doc)) bad('is not a mapping');
+  const str = (v: unknown, what: string) => (v === undefined || v === null ? undefined : typeof v === 'string' ? v : bad(`${what} is not a string`));
+  const int = (v: unknown, what: string) => (v === undefined || v === null ? undefined : Number.isInteger(v) && (v as number) >= 0 ? (v as number) : bad(`${what} is not a whole number`));
+  const out: BootcIsoInfo = {};
+  const label = str(doc.label, 'label');
+  if (label) out.label = label;
+  if (doc.kernel_args !== undefined && doc.kernel_args !== null) {
+    if (!Array.isArray(doc.kernel_args)) bad('kernel_args is not a list');
+    out.kernel_args = doc.kernel_args.map((a: unknown, i: number) => str(a, `kernel_args[${i}]`)!);
+  }
+  const g = doc.grub2 ?? {};
+  if (typeof g !== 'object' || Array.isArray(g)) bad('grub2 is not a mapping');
+  const grub2: NonNullable<BootcIsoInfo['grub2']> = {};
+  const def = int(g.default, 'grub2.default');
+  const timeout = int(g.timeout, 'grub2.timeout');
+  if (def !== undefined) grub2.default = def;
+  if (timeout !== undefined) grub2.timeout = timeout;
+  if (g.entries !== undefined && g.entries !== null) {
+    if (!Array.isArray(g.entries)) bad('grub2.entries is not a list');
+    grub2.entries = g.entries.map((e: any, i: number) => ({ name: str(e?.name, `grub2.entries[${i}].name`) ?? '', linux: str(e?.linux, `grub2.entries[${i}].linux`) ?? '', initrd: str(e?.initrd, `grub2.entries[${i}].initrd`) ?? '' }));
+  }
+  if (Object.keys(grub2).length) out.grub2 = grub2;
   return out;
 }
 
@@ -196,6 +235,8 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     const selinux = fileIn(state, 'etc/selinux/config');
     const policy = selinux ? selinuxPolicy(selinux.toString('utf8')) : undefined;
     const embedded = [...state.files.keys()].filter((k) => EMBEDDED.test(k) && fileIn(state, k) !== undefined).sort();
+    const isoFile = ISO_YAML.find((f) => fileIn(state, f) !== undefined);
+    const iso = isoFile ? parseIsoYaml(fileIn(state, isoFile)!.toString('utf8'), `${field}: /${isoFile}`) : undefined;
     // upstream takes the first directory that is not BOOT (bootupd's first, then shim's)
     const vendors = [...state.vendors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
     const vendor = vendors[0];
@@ -210,6 +251,7 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
       ...(embedded.length ? { embedded } : {}),
       size,
       ...(kernel ? { kernel } : {}),
+      ...(iso ? { iso } : {}),
     };
     opts.log?.info({ field, source: spec.source, digest: spec.digest, rootFs: info.root_fs, osId: osRelease?.id, osVersion: osRelease?.version_id, size }, 'bootc container read');
     return info;
@@ -223,7 +265,7 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
  * and read: what upstream's generic bootc distro is made from. `field` is the request's
  * `bootc` (image_requests[0].bootc); errors name ref, build-ref or default-fs under it.
  */
-export async function resolveBootc(options: BootcOptions, field: string, opts: ResolveOptions & Pick<ReadBootcOptions, 'workDir'>): Promise<BootcInfo> {
+export async function resolveBootc(options: BootcOptions, field: string, opts: ResolveOptions & Pick<ReadBootcOptions, 'workDir'> & { iso?: boolean }): Promise<BootcInfo> {
   const ref = options.ref;
   if (!ref) throw new InvalidInputError(`${field}.ref`, 'is required');
   const read = async (key: 'ref' | 'build-ref', source: string) => {
@@ -248,11 +290,11 @@ export async function resolveBootc(options: BootcOptions, field: string, opts: R
   if (!(BOOTC_ROOT_FS as readonly string[]).includes(fs)) {
     throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref}'s install configuration names root file system ${JSON.stringify(fs)}, which Kiln cannot make (${BOOTC_ROOT_FS.join(', ')}); give ${field}.default-fs`, { details: { field: `${field}.default-fs`, ref, rootFs: fs } });
   }
-  // installer-payload-ref makes it an installer: the ref is the installer, the payload is installed from the ISO
-  const installer = options['installer-payload-ref'] !== undefined;
+  // an ISO of the container (`iso`; installer-payload-ref makes one) boots its kernel
+  const iso = opts.iso ?? options['installer-payload-ref'] !== undefined;
   // upstream builds disks from these instead of its own table and the request's customizations: never
-  // ignored silently (its installer ISOs do not read them)
-  if (!installer && target.info.embedded?.length) {
+  // ignored silently (its ISOs do not read them)
+  if (!iso && target.info.embedded?.length) {
     throw new KilnError(
       'KILN_BOOTC_INFO',
       `${field}.ref: ${ref} brings its own image builder configuration (${target.info.embedded.map((f) => `/${f}`).join(', ')}: a disk layout or customizations), which Kiln does not read yet; build it with image-builder, or from a container without it`,
@@ -263,13 +305,13 @@ export async function resolveBootc(options: BootcOptions, field: string, opts: R
   if (bootloader !== undefined && !['grub', 'systemd', 'none'].includes(bootloader)) {
     throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref}'s install configuration names boot loader ${JSON.stringify(bootloader)}; bootc install takes grub, systemd or none`, { details: { field: `${field}.ref`, ref, bootloader } });
   }
+  // upstream boots the container's own kernel (bootc.ref), with the initrd beside it
+  if (iso && !target.info.kernel) {
+    throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref} has no kernel (no usr/lib/modules/<version>/vmlinuz): it cannot boot an ISO`, { details: { field: `${field}.ref`, ref } });
+  }
   let payload: ContainerSpec | undefined;
-  if (installer) {
-    // upstream boots the installer container's own kernel (bootc.ref), with an initrd dracut makes in it
-    if (!target.info.kernel) {
-      throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref} has no kernel (no usr/lib/modules/<version>/vmlinuz): it cannot boot an installer ISO`, { details: { field: `${field}.ref`, ref } });
-    }
-    const source = options['installer-payload-ref']!;
+  if (options['installer-payload-ref'] !== undefined) {
+    const source = options['installer-payload-ref'];
     payload = await resolveContainer({ source, name: source }, `${field}.installer-payload-ref`, opts, `${field}.installer-payload-ref`);
   }
   return {
@@ -277,6 +319,7 @@ export async function resolveBootc(options: BootcOptions, field: string, opts: R
     ...(build ? { build_container: build.spec } : {}),
     ...(payload ? { payload } : {}),
     ...(target.info.kernel ? { kernel: target.info.kernel } : {}),
+    ...(iso && target.info.iso ? { iso: target.info.iso } : {}),
     os_release: osRelease,
     default_fs: fs as BootcRootFs,
     ...(target.info.bootloader ? { bootloader: target.info.bootloader } : {}),

@@ -31,6 +31,13 @@ export interface OsRelease {
   id_like?: string[];
 }
 
+/** A container's own ISO settings (its iso.yaml; upstream's osinfo ISOInfo), for its generic ISO. */
+export interface BootcIsoInfo {
+  label?: string;
+  kernel_args?: string[];
+  grub2?: { default?: number; timeout?: number; entries?: { name: string; linux: string; initrd: string }[] };
+}
+
 /** What one container says about itself. */
 export interface BootcContainerInfo {
   /** Its config's architecture (amd64, arm64, …). */
@@ -50,6 +57,8 @@ export interface BootcContainerInfo {
   size: number;
   /** The kernel version: the first usr/lib/modules/<version> holding a vmlinuz (upstream's readKernelInfo). */
   kernel?: string;
+  /** usr/lib/image-builder/bootc/iso.yaml or usr/lib/bootc-image-builder/iso.yaml. */
+  iso?: BootcIsoInfo;
 }
 
 export interface BootcInfo {
@@ -69,4 +78,6 @@ export interface BootcInfo {
   kernel?: string;
   /** bootc installers: the container anaconda installs (installer-payload-ref), pinned. */
   payload?: ContainerSpec;
+  /** The container's iso.yaml (generic ISOs). */
+  iso?: BootcIsoInfo;
 }

@@ -659,7 +659,8 @@ export interface ImageType {
     | 'ostree_disk'
     | 'ostree_simplified_installer'
     | 'bootable_container'
-    | 'bootc_installer';
+    | 'bootc_installer'
+    | 'bootc_generic_iso';
   filename?: string;
   mime_type?: string;
   compression?: 'xz' | 'zstd' | 'gzip';

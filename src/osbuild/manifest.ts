@@ -15,7 +15,7 @@ import { commitsTree, deploysCommit, kindPlan, outputPipelines, usesPartitionTab
 import { ostreePlan, type OstreeOptions } from './ostree.js';
 import { addOstreeSource, type OstreeCommit } from './stages/ostree.js';
 import { bootcPipelines, checkBootcMountpoints } from './kinds/bootc.js';
-import { bootcInstallerPipelines, checkBootcInstaller } from './kinds/bootc-installer.js';
+import { bootcGenericIsoPipelines, bootcInstallerPipelines, checkBootcInstaller } from './kinds/bootc-installer.js';
 import { bootModeOf, customizePartitionTable, type PartitionCustomization, type PartitioningCustomization } from './partitions/customize.js';
 import { parseSize } from './definitions/sizes.js';
 import { tableTools, type PartitionTable } from './partitions/model.js';
@@ -171,12 +171,12 @@ function assembleBootc(input: ImageBuildInput, blueprint: Blueprint): Assembled 
   return { pipelines: bootcPipelines({ image, pt, bootc, blueprint, seed: input.seed, sources }), requests: {}, sources };
 }
 
-/** A bootc installer installs no packages either: its blueprint is checked while planning, its pipelines need the containers. */
+/** bootc ISOs install no packages either: the blueprint is checked while planning, the pipelines need the containers. */
 function assembleBootcInstaller(input: ImageBuildInput, blueprint: Blueprint): Assembled {
   const sources = new Sources();
-  checkBootcInstaller(input.image, blueprint);
+  if (input.image.kind === 'bootc_installer') checkBootcInstaller(input.image, blueprint);
   if (!input.bootc) return { pipelines: [], requests: {}, sources };
-  const pipelines = bootcInstallerPipelines({ image: input.image, bootc: input.bootc, blueprint, seed: input.seed, rng: new SeededRandom(input.seed), sources });
+  const pipelines = (input.image.kind === 'bootc_installer' ? bootcInstallerPipelines : bootcGenericIsoPipelines)({ image: input.image, bootc: input.bootc, blueprint, seed: input.seed, rng: new SeededRandom(input.seed), sources });
   return { pipelines, requests: {}, sources };
 }
 
@@ -201,7 +201,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
   checkBuildOptions(image, input.options);
   if (image.kind === 'bootable_container') return assembleBootc(input, blueprint);
-  if (image.kind === 'bootc_installer') return assembleBootcInstaller(input, blueprint);
+  if (image.kind === 'bootc_installer' || image.kind === 'bootc_generic_iso') return assembleBootcInstaller(input, blueprint);
   const subscription = input.options?.subscription ? checkSubscription(input.options.subscription) : undefined;
   const rng = new SeededRandom(input.seed);
   const pt = tableFor(image, blueprint, input.options ?? {}, input.size, rng);

@@ -249,10 +249,23 @@ export interface BootMenu {
   kernelOpts: string[];
   /** The entry selected by default; 0 leaves grub's default (the first). */
   defaultMenu: number;
+  /** The menu's timeout in seconds; absent or 0 leaves the stage's. */
+  timeout?: number;
+  /** Entries replacing the standard ones (install, test, troubleshooting). */
+  entries?: { name: string; linux: string; initrd: string }[];
+  /** Only the install entry (no media test, no troubleshooting menu). */
+  installOnly?: boolean;
 }
 
 function grubConfig(menu: BootMenu): Record<string, unknown> {
-  return menu.defaultMenu > 0 ? { config: { default: menu.defaultMenu } } : {};
+  const config = { ...(menu.defaultMenu > 0 ? { default: menu.defaultMenu } : {}), ...(menu.timeout ? { timeout: menu.timeout } : {}) };
+  return Object.keys(config).length ? { config } : {};
+}
+
+/** The grub2 ISO stages' menu options: the standard entries, or the custom ones instead of them. */
+function grubEntries(menu: BootMenu): Record<string, unknown> {
+  if (menu.entries?.length) return { install: false, test: false, troubleshooting: false, custom: menu.entries.map((e) => ({ ...e })) };
+  return { install: true, test: !menu.installOnly, troubleshooting: !menu.installOnly };
 }
 
 const product = (image: ResolvedImage) => ({ name: image.distro.product, version: image.distro.osVersion });
@@ -274,9 +287,7 @@ export function efibootTreePipeline(image: ResolvedImage, iso: IsoSpec, menu: Bo
         architectures: [main, ...image.platform.extraUefiArchitectures.map((a) => a.toUpperCase())],
         vendor: image.platform.uefiVendor,
         fips: image.platform.fipsMenu,
-        install: true,
-        test: true,
-        troubleshooting: true,
+        ...grubEntries(menu),
         ...grubConfig(menu),
       }),
     ],
@@ -284,21 +295,24 @@ export function efibootTreePipeline(image: ResolvedImage, iso: IsoSpec, menu: Bo
 }
 
 /** The root file system image of the ISO: squashfs (xz with the arch's BCJ filter) or erofs. */
+/** What the ISO's root file system leaves out of the tree (most of /boot, the package databases). */
+export const ROOTFS_EXCLUDES = [
+  'boot/efi/.*',
+  'boot/grub2/.*',
+  'boot/config-.*',
+  'boot/initramfs-.*',
+  'boot/loader/.*',
+  'boot/symvers-.*',
+  'boot/System.map-.*',
+  'usr/lib/sysimage/rpm/.*',
+  'var/lib/rpm/.*',
+  'var/lib/yum/.*',
+  'var/lib/dnf/.*',
+];
+
 function rootfsStage(spec: AnacondaSpec, iso: IsoSpec): Stage {
   const filename = spec.type === 'live' ? 'LiveOS/squashfs.img' : 'images/install.img';
-  const excludePaths = [
-    'boot/efi/.*',
-    'boot/grub2/.*',
-    'boot/config-.*',
-    'boot/initramfs-.*',
-    'boot/loader/.*',
-    'boot/symvers-.*',
-    'boot/System.map-.*',
-    'usr/lib/sysimage/rpm/.*',
-    'var/lib/rpm/.*',
-    'var/lib/yum/.*',
-    'var/lib/dnf/.*',
-  ];
+  const excludePaths = [...ROOTFS_EXCLUDES];
   if (iso.rootfsType === 'erofs') {
     const e = iso.erofs ?? {};
     return stage(
@@ -350,7 +364,7 @@ export function efiTreeStage(inputName = 'root-tree'): Stage {
 }
 
 /** The ISO's boot loader stages (BIOS isolinux or grub2, and efiboot.img from efiboot-tree). */
-function bootStages(image: ResolvedImage, iso: IsoSpec, menu: BootMenu, rng: SeededRandom): Stage[] {
+export function bootStages(image: ResolvedImage, iso: IsoSpec, menu: BootMenu, rng: SeededRandom): Stage[] {
   const out: Stage[] = [];
   switch (iso.bootType) {
     case 'syslinux':
@@ -363,9 +377,7 @@ function bootStages(image: ResolvedImage, iso: IsoSpec, menu: BootMenu, rng: See
           kernel: { dir: '/images/pxeboot', opts: [...menu.kernelOpts] },
           isolabel: iso.label,
           fips: image.platform.fipsMenu,
-          install: true,
-          test: true,
-          troubleshooting: true,
+          ...grubEntries(menu),
           ...grubConfig(menu),
         }),
         stage('org.osbuild.grub2.inst', {

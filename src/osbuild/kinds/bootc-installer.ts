@@ -1,5 +1,5 @@
 /**
- * bootc installer ISOs (upstream's bootc_iso image func: pkg/distro/generic bootc_imagetype.go
+ * bootc ISOs. The installer (upstream's bootc_iso image func: pkg/distro/generic bootc_imagetype.go
  * manifestForISO, pkg/image/anaconda_container_installer.go, the container paths of
  * pkg/manifest anaconda_installer.go and anaconda_installer_iso_tree.go). No packages: the
  * installer container bootc.ref is the build root and, deployed again, anaconda's root tree
@@ -18,7 +18,9 @@ import { stageUser } from '../stages/os.js';
 import type { Sources } from '../stages/rpm.js';
 import { stage, type Pipeline } from '../stages/stage.js';
 import type { SeededRandom } from '../partitions/uuids.js';
-import { KICKSTART_PATH, anacondaTreePipeline, bootisoPipeline, bootisoTreePipeline, efibootTreePipeline, hasEfiBoot, type AnacondaSpec, type IsoSpec } from './anaconda.js';
+import { KICKSTART_PATH, ROOTFS_EXCLUDES, anacondaTreePipeline, bootStages, bootisoPipeline, bootisoTreePipeline, efibootTreePipeline, hasEfiBoot, type AnacondaSpec, type BootMenu, type IsoSpec } from './anaconda.js';
+import { containerStages } from '../stages/containers.js';
+import { treeInput } from './outputs.js';
 import { containerBuildroot, containerInput } from './bootc.js';
 import { checkInstallerOptions, kickstartStages, type KickstartPlan } from './installer.js';
 
@@ -196,4 +198,65 @@ export function bootcInstallerPipelines(input: BootcInstallerInput): Pipeline[] 
   out.push(bootisoTreePipeline({ spec, iso, menu, kernel: bootc.kernel, rng: input.rng, payloadStages: payload, release: '' }));
   out.push(bootisoPipeline(image.filename, iso));
   return out;
+}
+
+/**
+ * The generic ISO of a bootable container (upstream's bootc_generic_iso: pkg/image
+ * container_based_iso.go, pkg/manifest os_from_container.go and iso_tree.go): the container's
+ * tree (os-tree: container-deploy, the optional payload into its containers-storage) squashed
+ * as LiveOS/squashfs.img and booted by grub2 with the container's kernel and initrd, as the
+ * container's iso.yaml configures it. No anaconda, no kickstart, no blueprint.
+ */
+export function bootcGenericIsoPipelines(input: BootcInstallerInput): Pipeline[] {
+  const { bootc, sources } = input;
+  if (bootc.build_container) throw new InvalidInputError('bootc.build-ref', 'cannot be used with bootc ISOs (the container is the build root)');
+  if (!bootc.kernel) throw new KilnError('KILN_MANIFEST', `image type ${input.image.name} boots the container's kernel, which the build did not read`, {});
+  const os = bootc.os_release;
+  const image: ResolvedImage = {
+    ...input.image,
+    distro: { ...input.image.distro, product: os.name, osVersion: os.version_id, preview: false },
+    platform: { ...input.image.platform, ...(bootc.uefi_vendor ? { uefiVendor: bootc.uefi_vendor } : {}) },
+  };
+  if (!bootc.uefi_vendor) {
+    throw new KilnError('KILN_BOOTC_INFO', `bootc.ref: ${bootc.container.local_name} has no EFI vendor directory (usr/lib/bootupd/updates/EFI/<vendor> or usr/lib/efi/shim/<version>/EFI/<vendor>): the ISO's UEFI boot needs its shim and grub`, {
+      details: { field: 'bootc.ref' },
+    });
+  }
+  const own = bootc.iso ?? {};
+  const iso: IsoSpec = { label: own.label || bootcIsoLabel(os, image.arch), bootType: image.isoConfig.boot_type ?? 'grub2', rootfsType: 'squashfs', compression: 'zstd' };
+  // grub2.iso.legacy fails with no kernel options: upstream's harmless live defaults
+  const kernelOpts = own.kernel_args?.length ? [...own.kernel_args] : [`root=live:CDLABEL=${iso.label}`, 'rd.live.image', 'quiet', 'rhgb', 'enforcing=0'];
+  const menu: BootMenu = {
+    kernelOpts,
+    defaultMenu: own.grub2?.default ?? 0,
+    ...(own.grub2?.timeout !== undefined ? { timeout: own.grub2.timeout } : {}),
+    ...(own.grub2?.entries?.length ? { entries: own.grub2.entries } : {}),
+    installOnly: true,
+  };
+  const tree = 'os-tree';
+  const osTree: Pipeline = {
+    name: tree,
+    build: 'name:build',
+    stages: [
+      stage('org.osbuild.container-deploy', { 'remove-signatures': true }, { inputs: { images: containerInput(bootc.container, sources) } }),
+      ...(bootc.payload ? containerStages({ sources: [] }, [bootc.payload], sources) : []),
+    ],
+  };
+  const boot = { kernel: `lib/modules/${bootc.kernel}/vmlinuz`, initrd: `lib/modules/${bootc.kernel}/initramfs.img` };
+  const isoTree: Pipeline = {
+    name: 'bootiso-tree',
+    build: 'name:build',
+    stages: [
+      stage('org.osbuild.mkdir', { paths: [{ path: '/images' }, { path: '/images/pxeboot' }, { path: '/LiveOS' }] }),
+      stage(
+        'org.osbuild.copy',
+        { paths: [{ from: `input://tree/${boot.kernel}`, to: 'tree:///images/pxeboot/vmlinuz' }, { from: `input://tree/${boot.initrd}`, to: 'tree:///images/pxeboot/initrd.img' }] },
+        { inputs: { tree: treeInput(tree) } },
+      ),
+      stage('org.osbuild.squashfs', { filename: 'LiveOS/squashfs.img', compression: { method: 'zstd' }, exclude_paths: [...ROOTFS_EXCLUDES] }, { inputs: { tree: treeInput(tree) } }),
+      ...bootStages(image, iso, menu, input.rng),
+      stage('org.osbuild.discinfo', { basearch: image.arch, release: os.version_id }),
+    ],
+  };
+  return [containerBuildroot('build', bootc.container, 'targeted', sources, [], bootcRunner(os)), osTree, efibootTreePipeline(image, iso, menu), isoTree, bootisoPipeline(image.filename, iso)];
 }

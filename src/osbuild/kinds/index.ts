@@ -121,10 +121,11 @@ export function contentPipeline(kind: ResolvedImage['kind']): string {
 /**
  * Kinds made from bootable containers (the image request's `bootc`), whose pipelines
  * manifest.ts assembles from the containers the depsolve job read, not from packages:
- * bootable_container (disks, kinds/bootc.ts), bootc_installer (ISOs, kinds/bootc-installer.ts).
+ * bootable_container (disks, kinds/bootc.ts), bootc_installer and bootc_generic_iso (ISOs,
+ * kinds/bootc-installer.ts).
  */
 export function isBootcKind(kind: ResolvedImage['kind']): boolean {
-  return kind === 'bootable_container' || kind === 'bootc_installer';
+  return kind === 'bootable_container' || kind === 'bootc_installer' || kind === 'bootc_generic_iso';
 }
 
 /** Whether the kind's OS tree lives in a partitioned disk. */
