@@ -430,8 +430,9 @@ test('bootc-installer: what the container says (os-release, install file system)
   refused(() => installerManifest({ blueprint: { customizations: { installer: { 'sudo-nopasswd': ['alice'] } } } }), 'blueprint.customizations.installer.sudo-nopasswd', /not applied by image type bootc-installer/);
   refused(() => installerManifest({ blueprint: { customizations: { user: [{ name: 'root', password: 'x' }] } } }), 'blueprint.customizations.user', /locks root/);
   refused(() => installerManifest({ blueprint: { customizations: { hostname: 'x' } } }), 'blueprint.customizations.hostname', /./);
+  refused(() => installerManifest({ blueprint: { customizations: { user: [{ name: 'root', key: 'ssh-ed25519 AAAA', home: '/srv/root' }] } } }), 'blueprint.customizations.user', /cannot set home for user "root"/);
   refused(() => installerManifest({ blueprint: { packages: [{ name: 'vim' }] } }), 'blueprint.packages', /./);
-  refused(() => installerManifest({ bootc: { build_container: BUILD_CONTAINER } }), 'bootc.build-ref', /installer container is the build root/);
+  refused(() => installerManifest({ bootc: { build_container: BUILD_CONTAINER } }), 'bootc.build-ref', /the container bootc\.ref is the build root/);
   const noVendor = t.throws(() => installerManifest({ bootc: { uefi_vendor: undefined } }));
   t.is((noVendor as KilnError).code, 'KILN_BOOTC_INFO');
   t.regex(noVendor!.message, /no EFI vendor directory/);

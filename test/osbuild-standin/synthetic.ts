@@ -47,7 +47,8 @@ export function syntheticDepsolve(requests: PackageRequests, arch: string): Pipe
  */
 export function syntheticImageInputs(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits; bootc?: BootcInfo; blueprint?: Blueprint } {
   if (image.kind === 'bootable_container') return { bootc: bootcInfo({}, image.arch) };
-  if (image.kind === 'bootc_installer') return { bootc: bootcInstallerInfo({}, image.arch) };
+  // bootc ISOs: a container with a kernel, and a payload (the generic ISO's is optional)
+  if (image.kind === 'bootc_installer' || image.kind === 'bootc_generic_iso') return { bootc: bootcInstallerInfo({}, image.arch) };
   // what a type requires of the blueprint (the simplified installers' target disk)
   const blueprint: Blueprint | undefined = image.requiredCustomizations.includes('customizations.installation_device') ? { customizations: { installation_device: '/dev/vda' } } : undefined;
   if (!usesOstree(image)) return blueprint ? { blueprint } : {};

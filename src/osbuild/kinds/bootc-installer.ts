@@ -1,5 +1,6 @@
 /**
- * bootc ISOs. The installer (upstream's bootc_iso image func: pkg/distro/generic bootc_imagetype.go
+ * bootc ISOs: the installer (here) and the generic ISO (bootcGenericIsoPipelines, below).
+ * The installer (upstream's bootc_iso image func: pkg/distro/generic bootc_imagetype.go
  * manifestForISO, pkg/image/anaconda_container_installer.go, the container paths of
  * pkg/manifest anaconda_installer.go and anaconda_installer_iso_tree.go). No packages: the
  * installer container bootc.ref is the build root and, deployed again, anaconda's root tree
@@ -18,11 +19,11 @@ import { stageUser } from '../stages/os.js';
 import type { Sources } from '../stages/rpm.js';
 import { stage, type Pipeline } from '../stages/stage.js';
 import type { SeededRandom } from '../partitions/uuids.js';
-import { KICKSTART_PATH, ROOTFS_EXCLUDES, anacondaTreePipeline, bootStages, bootisoPipeline, bootisoTreePipeline, efibootTreePipeline, hasEfiBoot, type AnacondaSpec, type BootMenu, type IsoSpec } from './anaconda.js';
+import { KICKSTART_PATH, ROOTFS_EXCLUDES, anacondaTreePipeline, bootStages, bootisoPipeline, bootisoTreePipeline, efibootTreePipeline, type AnacondaSpec, type BootMenu, type IsoSpec } from './anaconda.js';
 import { containerStages } from '../stages/containers.js';
 import { treeInput } from './outputs.js';
 import { containerBuildroot, containerInput } from './bootc.js';
-import { checkInstallerOptions, kickstartStages, type KickstartPlan } from './installer.js';
+import { checkInstallerOptions, checkKickstart, kickstartStages, type KickstartPlan } from './installer.js';
 
 /** Where the payload is in the ISO (osbuild/images' Payload.Path for container installers). */
 const PAYLOAD_PATH = '/container';
@@ -97,31 +98,41 @@ export interface BootcInstallerInput {
   sources: Sources;
 }
 
+/**
+ * The type as the container makes it: its product, version and EFI vendor (every bootc ISO boots
+ * with UEFI: it needs the container's shim and grub), the container its build root, its kernel known.
+ */
+function containerImage(input: BootcInstallerInput): { image: ResolvedImage; kernel: string } {
+  const { bootc } = input;
+  if (bootc.build_container) throw new InvalidInputError('bootc.build-ref', 'cannot be used with bootc ISOs (the container bootc.ref is the build root)');
+  if (!bootc.kernel) throw new KilnError('KILN_MANIFEST', `image type ${input.image.name} boots the container's kernel, which the build did not read`, {});
+  if (!bootc.uefi_vendor) {
+    throw new KilnError('KILN_BOOTC_INFO', `bootc.ref: ${bootc.container.local_name} has no EFI vendor directory (usr/lib/bootupd/updates/EFI/<vendor> or usr/lib/efi/shim/<version>/EFI/<vendor>): the ISO's UEFI boot needs its shim and grub`, {
+      details: { field: 'bootc.ref' },
+    });
+  }
+  const os = bootc.os_release;
+  const image: ResolvedImage = {
+    ...input.image,
+    distro: { ...input.image.distro, product: os.name, osVersion: os.version_id, preview: false },
+    platform: { ...input.image.platform, uefiVendor: bootc.uefi_vendor },
+  };
+  return { image, kernel: bootc.kernel };
+}
+
 /** build (the installer container), anaconda-tree, efiboot-tree, bootiso-tree (with the payload), bootiso. */
 export function bootcInstallerPipelines(input: BootcInstallerInput): Pipeline[] {
   const { bootc, blueprint, sources } = input;
   const c = blueprint.customizations ?? {};
-  if (bootc.build_container) throw new InvalidInputError('bootc.build-ref', 'cannot be used with bootc installer images (the installer container is the build root)');
+  const { image, kernel } = containerImage(input);
   if (!bootc.payload) throw new KilnError('KILN_MANIFEST', `image type ${input.image.name} installs bootc.installer-payload-ref, which the build has not resolved`, {});
-  if (!bootc.kernel) throw new KilnError('KILN_MANIFEST', `image type ${input.image.name} boots the installer container's kernel, which the build did not read`, {});
   const os = bootc.os_release;
-  // the product, version and EFI vendor are the installer container's
-  const image: ResolvedImage = {
-    ...input.image,
-    distro: { ...input.image.distro, product: os.name, osVersion: os.version_id, preview: false },
-    platform: { ...input.image.platform, ...(bootc.uefi_vendor ? { uefiVendor: bootc.uefi_vendor } : {}) },
-  };
   const iso: IsoSpec = {
     label: bootcIsoLabel(os, image.arch),
     bootType: image.isoConfig.boot_type ?? 'grub2-uefi',
     rootfsType: image.isoConfig.rootfs_type ?? 'squashfs',
     compression: 'zstd',
   };
-  if (hasEfiBoot(iso.bootType) && !bootc.uefi_vendor) {
-    throw new KilnError('KILN_BOOTC_INFO', `bootc.ref: ${bootc.container.local_name} has no EFI vendor directory (usr/lib/bootupd/updates/EFI/<vendor> or usr/lib/efi/shim/<version>/EFI/<vendor>): the ISO's UEFI boot needs its shim and grub`, {
-      details: { field: 'bootc.ref' },
-    });
-  }
 
   checkBootcInstaller(image, blueprint);
   const inst = c.installer;
@@ -137,7 +148,7 @@ export function bootcInstallerPipelines(input: BootcInstallerInput): Pipeline[] 
     locale: 'C.UTF-8',
     fromContainer: {
       deploy: stage('org.osbuild.container-deploy', { 'remove-signatures': true }, { inputs: { images: containerInput(bootc.container, sources) } }),
-      kernel: bootc.kernel,
+      kernel,
       home: '/var/roothome',
     },
   };
@@ -172,6 +183,7 @@ export function bootcInstallerPipelines(input: BootcInstallerInput): Pipeline[] 
     // the blueprint's kickstart does the rest of the installation; otherwise Kiln's partitioning and reboot
     contents: own ?? partitioning(bootc.default_fs),
   };
+  checkKickstart(kickstart);
   const extra: Record<string, unknown> =
     own !== undefined
       ? { ostreecontainer, '%post': post }
@@ -194,8 +206,8 @@ export function bootcInstallerPipelines(input: BootcInstallerInput): Pipeline[] 
 
   const out: Pipeline[] = [containerBuildroot('build', bootc.container, 'targeted', sources, [], bootcRunner(os))];
   out.push(anacondaTreePipeline(spec, undefined, sources));
-  if (hasEfiBoot(iso.bootType)) out.push(efibootTreePipeline(image, iso, menu));
-  out.push(bootisoTreePipeline({ spec, iso, menu, kernel: bootc.kernel, rng: input.rng, payloadStages: payload, release: '' }));
+  out.push(efibootTreePipeline(image, iso, menu));
+  out.push(bootisoTreePipeline({ spec, iso, menu, kernel, rng: input.rng, payloadStages: payload, release: '' }));
   out.push(bootisoPipeline(image.filename, iso));
   return out;
 }
@@ -209,19 +221,8 @@ export function bootcInstallerPipelines(input: BootcInstallerInput): Pipeline[] 
  */
 export function bootcGenericIsoPipelines(input: BootcInstallerInput): Pipeline[] {
   const { bootc, sources } = input;
-  if (bootc.build_container) throw new InvalidInputError('bootc.build-ref', 'cannot be used with bootc ISOs (the container is the build root)');
-  if (!bootc.kernel) throw new KilnError('KILN_MANIFEST', `image type ${input.image.name} boots the container's kernel, which the build did not read`, {});
+  const { image, kernel } = containerImage(input);
   const os = bootc.os_release;
-  const image: ResolvedImage = {
-    ...input.image,
-    distro: { ...input.image.distro, product: os.name, osVersion: os.version_id, preview: false },
-    platform: { ...input.image.platform, ...(bootc.uefi_vendor ? { uefiVendor: bootc.uefi_vendor } : {}) },
-  };
-  if (!bootc.uefi_vendor) {
-    throw new KilnError('KILN_BOOTC_INFO', `bootc.ref: ${bootc.container.local_name} has no EFI vendor directory (usr/lib/bootupd/updates/EFI/<vendor> or usr/lib/efi/shim/<version>/EFI/<vendor>): the ISO's UEFI boot needs its shim and grub`, {
-      details: { field: 'bootc.ref' },
-    });
-  }
   const own = bootc.iso ?? {};
   const iso: IsoSpec = { label: own.label || bootcIsoLabel(os, image.arch), bootType: image.isoConfig.boot_type ?? 'grub2', rootfsType: 'squashfs', compression: 'zstd' };
   // grub2.iso.legacy fails with no kernel options: upstream's harmless live defaults
@@ -242,7 +243,7 @@ export function bootcGenericIsoPipelines(input: BootcInstallerInput): Pipeline[]
       ...(bootc.payload ? containerStages({ sources: [] }, [bootc.payload], sources) : []),
     ],
   };
-  const boot = { kernel: `lib/modules/${bootc.kernel}/vmlinuz`, initrd: `lib/modules/${bootc.kernel}/initramfs.img` };
+  const boot = { kernel: `lib/modules/${kernel}/vmlinuz`, initrd: `lib/modules/${kernel}/initramfs.img` };
   const isoTree: Pipeline = {
     name: 'bootiso-tree',
     build: 'name:build',

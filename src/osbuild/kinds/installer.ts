@@ -100,7 +100,7 @@ export function checkInstallerOptions(image: ResolvedImage, applied: string[], i
 }
 
 /** What the kickstart cannot say (checkBlueprint already refused kickstart text together with options that write kickstart lines). */
-function checkKickstart(k: KickstartPlan): void {
+export function checkKickstart(k: KickstartPlan): void {
   const root = k.users.find((u) => u.name === 'root');
   // upstream's unattended kickstart locks root, dropping the password without a word
   if (root?.password !== undefined && k.unattended) {
