@@ -13,7 +13,8 @@
  *
  * The payload is the kind's: a tarball of the os tree and a kickstart (image installer),
  * nothing (network installer), the tree itself (live installer); an ostree installer passes
- * ostree init/pull and an ostreesetup kickstart to the same functions.
+ * ostree init/pull and an ostreesetup kickstart to the same functions. A bootc installer's tree
+ * is a container deployed instead of packages (AnacondaSpec.fromContainer, bootc-installer.ts).
  */
 import type { InstallerConfig, IsoConfig } from '../../generated/image-definitions.schema.js';
 import { KilnError } from '../../errors.js';
@@ -294,7 +295,6 @@ export function efibootTreePipeline(image: ResolvedImage, iso: IsoSpec, menu: Bo
   };
 }
 
-/** The root file system image of the ISO: squashfs (xz with the arch's BCJ filter) or erofs. */
 /** What the ISO's root file system leaves out of the tree (most of /boot, the package databases). */
 export const ROOTFS_EXCLUDES = [
   'boot/efi/.*',
@@ -310,6 +310,7 @@ export const ROOTFS_EXCLUDES = [
   'var/lib/dnf/.*',
 ];
 
+/** The root file system image of the ISO: squashfs (xz with the arch's BCJ filter, or zstd) or erofs. */
 function rootfsStage(spec: AnacondaSpec, iso: IsoSpec): Stage {
   const filename = spec.type === 'live' ? 'LiveOS/squashfs.img' : 'images/install.img';
   const excludePaths = [...ROOTFS_EXCLUDES];
