@@ -458,6 +458,10 @@ class TestImageBuilderBuild(unittest.TestCase):
             ({'bootc': {'ref': 'quay.io/x/y:1'}}, ['minimal-raw'], r'^Kiln cannot build this: types\[0\]: "minimal-raw" is not a bootc image type; bootc images: .*qcow2'),
             ({'bootc': {'ref': 'Quay.io/X'}}, ['qcow2'], r'^Kiln cannot build this: opts\.bootc\.ref: "Quay\.io/X" .*lowercase'),
             ({'bootc': {'ref': 'quay.io/x/y:1', 'default-fs': 'f2fs'}}, ['qcow2'], r'^Kiln cannot build this: opts\.bootc\.default-fs: '),
+            # the installer's payload: required for bootc-installer, refused for a disk
+            ({'bootc': {'ref': 'quay.io/x/y:1'}}, ['bootc-installer'], r'^Kiln cannot build this: opts\.bootc\.installer-payload-ref: is required'),
+            ({'bootc': {'ref': 'quay.io/x/y:1', 'installer-payload-ref': 'quay.io/x/z:1'}}, ['qcow2'],
+             r'^Kiln cannot build this: opts\.bootc\.installer-payload-ref: applies to bootc ISO image types'),
             ({'bootc': {'ref': 'quay.io/x/y:1'}, 'blueprint': {'distro': 'fedora-43'}}, ['qcow2'],
              r"^Kiln cannot build this: blueprint\.distro: is \"fedora-43\", but these are bootc images, whose distribution is their container's"),
             ({'bootc': {'ref': 'quay.io/x/y:1', 'bogus': 'x'}}, ['qcow2'], r"^opts\.bootc: Additional properties are not allowed \('bogus' was unexpected\)"),
