@@ -4,6 +4,7 @@ import path from 'node:path';
 import { KilnError, InvalidInputError } from '../src/errors.js';
 import {
   generateManifest,
+  isBootcKind,
   kojiFilename,
   packageRequests,
   pipelineNames,
@@ -58,7 +59,7 @@ test('the build root is derived from the stages: each stage type names its tools
   for (const s of supportedImages()) {
     const image = resolveImage(s.distro, s.arch, s.imageType);
     // a bootc image's build root is a container, not packages (test/bootc.test.ts)
-    if (image.kind === 'bootable_container') continue;
+    if (isBootcKind(image.kind)) continue;
     const { ostreeCommits, ...o } = syntheticImageInputs(image);
     const input = { image, seed: '1', ...o };
     const requests = packageRequests(input);

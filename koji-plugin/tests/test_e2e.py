@@ -458,6 +458,10 @@ class TestImageBuilderBuild(unittest.TestCase):
             ({'bootc': {'ref': 'quay.io/x/y:1'}}, ['minimal-raw'], r'^Kiln cannot build this: types\[0\]: "minimal-raw" is not a bootc image type; bootc images: .*qcow2'),
             ({'bootc': {'ref': 'Quay.io/X'}}, ['qcow2'], r'^Kiln cannot build this: opts\.bootc\.ref: "Quay\.io/X" .*lowercase'),
             ({'bootc': {'ref': 'quay.io/x/y:1', 'default-fs': 'f2fs'}}, ['qcow2'], r'^Kiln cannot build this: opts\.bootc\.default-fs: '),
+            # the installer's payload: required for bootc-installer, refused for a disk
+            ({'bootc': {'ref': 'quay.io/x/y:1'}}, ['bootc-installer'], r'^Kiln cannot build this: opts\.bootc\.installer-payload-ref: is required'),
+            ({'bootc': {'ref': 'quay.io/x/y:1', 'installer-payload-ref': 'quay.io/x/z:1'}}, ['qcow2'],
+             r'^Kiln cannot build this: opts\.bootc\.installer-payload-ref: applies to bootc ISO image types'),
             ({'bootc': {'ref': 'quay.io/x/y:1'}, 'blueprint': {'distro': 'fedora-43'}}, ['qcow2'],
              r"^Kiln cannot build this: blueprint\.distro: is \"fedora-43\", but these are bootc images, whose distribution is their container's"),
             ({'bootc': {'ref': 'quay.io/x/y:1', 'bogus': 'x'}}, ['qcow2'], r"^opts\.bootc: Additional properties are not allowed \('bogus' was unexpected\)"),
@@ -506,6 +510,34 @@ class TestImageBuilderBuild(unittest.TestCase):
         stages = [st for p in manifest['pipelines'] for st in p['stages']]
         self.assertIn('org.osbuild.bootc.install-to-filesystem', [st['type'] for st in stages])
         self.assertIn('org.osbuild.mkfs.ext4', [st['type'] for st in stages])
+
+    def test_7_bootc_installer(self):
+        """koji image-builder-build --bootc-ref <installer> --bootc-installer-payload-ref <container>
+        --type bootc-installer: an anaconda ISO of the installer container holding the payload, an
+        `iso` archive of a COMPLETE build."""
+        admin = session('admin')
+        bootc = {'ref': ENV['bootc_installer_ref'], 'installer-payload-ref': ENV['bootc_ref'], 'default-fs': '', 'build-ref': ''}
+        task_id = self.submit(admin, 'Fedora-bootc-installer', ['x86_64'], {'bootc': bootc, 'release': '1'}, types=('bootc-installer',))
+        self.assertEqual(state(finished(admin, task_id)), 'CLOSED', KOJID.log(task_id))
+        with open(os.path.join(task_dir(task_id), 'compose-request.json')) as f:
+            req = json.load(f)
+        self.assertEqual([(i['image_type'], i['bootc']) for i in req['image_requests']],
+                         [('bootc-installer', {'ref': ENV['bootc_installer_ref'], 'installer-payload-ref': ENV['bootc_ref']})])
+        build = admin.getBuild('Fedora-bootc-installer-43-1')
+        self.assertEqual((build['state'], build['task_id']), (koji.BUILD_STATES['COMPLETE'], task_id))
+        child = [c for c in admin.getTaskChildren(task_id, request=True) if c['method'] == 'imageBuilderBuildArch'][0]
+        r = admin.getTaskResult(child['id'])
+        self.assertEqual(sorted(r['files']), ['Fedora-bootc-installer-43-1.x86_64.iso', 'Fedora-bootc-installer-43-1.x86_64.iso.manifest.json'])
+        images = [a for a in archives_of(admin, build['id']) if a['filename'].endswith('.iso')]
+        self.assertEqual([(a['type_name'], a['extra']['image']['arch']) for a in images], [('iso', 'x86_64')])
+        # both containers pinned: the installer deployed as build root and anaconda's tree, the payload copied into the ISO
+        with open(os.path.join(task_dir(task_id), 'x86_64-bootc-installer.manifest.json')) as f:
+            manifest = json.load(f)
+        names = sorted(i['image']['name'] for i in manifest['sources']['org.osbuild.skopeo']['items'].values())
+        self.assertEqual(names, sorted(ref.rsplit(':', 1)[0] for ref in (ENV['bootc_ref'], ENV['bootc_installer_ref'])))
+        stages = {p['name']: [st['type'] for st in p['stages']] for p in manifest['pipelines']}
+        self.assertIn('org.osbuild.skopeo', stages['bootiso-tree'])
+        self.assertEqual(stages['anaconda-tree'][0], 'org.osbuild.container-deploy')
 
     def test_5_cancel_the_parent_cancels_the_compose(self):
         admin = session('admin')

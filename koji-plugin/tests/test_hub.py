@@ -243,7 +243,7 @@ class TestImageBuilderBuildBootc(HubCase):
         self.assertEqual((self.rpc.checked, self.tasks), ([], []))
 
     def test_kiln_field_names_become_the_callers(self):
-        self.rpc.fault = 'image_requests[1].bootc.installer-payload-ref: applies to bootc installer image types'
+        self.rpc.fault = 'image_requests[1].bootc.installer-payload-ref: applies to bootc ISO image types'
         with self.assertRaisesRegex(koji.ParameterError, r'^Kiln cannot build this: opts\.bootc\.installer-payload-ref: applies to'):
             self.call(['qcow2'], {'bootc': {'ref': 'quay.io/x/y:1', 'installer-payload-ref': 'quay.io/x/z:1'}})
         self.rpc.fault = 'image_requests[0].image_type: "minimal-raw" is not a bootc image type (image_requests[0].bootc)'

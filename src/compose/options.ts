@@ -3,7 +3,7 @@
  * cannot do is refused there with the field named (400), never accepted and dropped, and never
  * found out after a Koji build has been reserved.
  */
-import { ostreePlan, usesOstree } from '../osbuild/index.js';
+import { isBootcKind, ostreePlan, usesOstree } from '../osbuild/index.js';
 import { parseReference } from '../containers/index.js';
 import { InvalidInputError } from '../errors.js';
 import type { ResolvedImage } from '../osbuild/index.js';
@@ -85,22 +85,32 @@ export function checkUploadOptionFields(body: unknown): void {
   });
 }
 
-/** bootc options: on bootc types only (which take nothing without them), refs that parse, no installer payload on a disk. */
+/**
+ * bootc options: on bootc types only (which take nothing without them), refs that parse; an
+ * installer payload on bootc installers only (where it is required, and a build container is not
+ * taken: the installer container is the build root).
+ */
 function checkBootcOptions(ir: ImageRequest, image: ResolvedImage, field: string, named: string): void {
   const b = ir.bootc;
-  if (image.kind !== 'bootable_container') {
+  if (!isBootcKind(image.kind)) {
     if (b) throw new InvalidInputError(`${field}.bootc`, `${named} is not a bootc image type (it is a ${image.kind} image), so bootc options do not apply to it`);
     return;
   }
-  if (!b?.ref) throw new InvalidInputError(`${field}.bootc.ref`, `is required: ${named} is made from a bootable container`);
-  for (const key of ['ref', 'build-ref'] as const) {
+  const installer = image.kind === 'bootc_installer';
+  if (!b?.ref) throw new InvalidInputError(`${field}.bootc.ref`, installer ? `is required: ${named} boots the installer container bootc.ref` : `is required: ${named} is made from a bootable container`);
+  for (const key of ['ref', 'build-ref', 'installer-payload-ref'] as const) {
     const ref = b[key];
     if (ref === undefined) continue;
     const parsed = parseReference(ref);
     if (typeof parsed === 'string') throw new InvalidInputError(`${field}.bootc.${key}`, `${JSON.stringify(ref)} ${parsed}`);
   }
-  if (b['installer-payload-ref'] !== undefined) {
-    throw new InvalidInputError(`${field}.bootc.installer-payload-ref`, `applies to bootc installer image types (bootc-installer), which Kiln does not build yet; ${named} is a disk image of bootc.ref itself`);
+  if (installer) {
+    if (b['installer-payload-ref'] === undefined) throw new InvalidInputError(`${field}.bootc.installer-payload-ref`, `is required: ${named} installs this bootable container (bootc.ref is the installer, with anaconda)`);
+    if (b['build-ref'] !== undefined) throw new InvalidInputError(`${field}.bootc.build-ref`, `cannot be used with ${named}: the installer container bootc.ref is its build root (as in image-builder)`);
+  } else if (image.kind === 'bootc_generic_iso') {
+    if (b['build-ref'] !== undefined) throw new InvalidInputError(`${field}.bootc.build-ref`, `cannot be used with ${named}: the container bootc.ref is its build root (image-builder ignores it)`);
+  } else if (b['installer-payload-ref'] !== undefined) {
+    throw new InvalidInputError(`${field}.bootc.installer-payload-ref`, `applies to bootc ISO image types (bootc-installer, bootc-generic-iso); ${named} is a disk image of bootc.ref itself`);
   }
 }
 

@@ -14,16 +14,19 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parse as parseToml } from 'smol-toml';
+import { parse as parseYaml } from 'yaml';
 import { Parser, type ReadEntry } from 'tar';
 import { InvalidInputError, KilnError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { BOOTC_ROOT_FS, type BootcContainerInfo, type BootcInfo, type BootcOptions, type BootcRootFs, type OsRelease } from './bootc.js';
+import { BOOTC_ROOT_FS, type BootcContainerInfo, type BootcIsoInfo, type BootcInfo, type BootcOptions, type BootcRootFs, type OsRelease } from './bootc.js';
 import { classifySkopeo, ContainerResolveError, containerPlatform, resolveContainer, type ContainerSpec, type ResolveOptions } from './resolve.js';
 
 /** Files whose content is read (small ones: os-release, TOML, the SELinux config). */
-const READ = [/^usr\/lib\/os-release$/, /^etc\/os-release$/, /^usr\/lib\/bootc\/install\/[^/]+\.toml$/, /^etc\/selinux\/config$/, /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\/(?:disk\.yaml|config\.json|config\.toml)$/];
+const READ = [/^usr\/lib\/os-release$/, /^etc\/os-release$/, /^usr\/lib\/bootc\/install\/[^/]+\.toml$/, /^etc\/selinux\/config$/, /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\/(?:disk\.yaml|config\.json|config\.toml|iso\.yaml)$/];
 /** Where upstream reads a container's own disk layout and customizations (pkg/bib/osinfo). */
-const EMBEDDED = /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\//;
+const EMBEDDED = /^usr\/lib\/(?:bootc-image-builder|image-builder\/bootc)\/(?!iso\.yaml$)/;
+/** The ISO settings a container gives its generic ISO, first found first (pkg/bib/osinfo readISOYaml). */
+const ISO_YAML = ['usr/lib/image-builder/bootc/iso.yaml', 'usr/lib/bootc-image-builder/iso.yaml'];
 /** Directories whose names are the UEFI vendor. */
 const VENDOR = [/^usr\/lib\/bootupd\/updates\/EFI\/([^/]+)\//, /^usr\/lib\/efi\/shim\/[^/]+\/EFI\/([^/]+)\//];
 const MAX_FILE = 1024 * 1024;
@@ -32,7 +35,11 @@ interface LayerState {
   files: Map<string, { data?: Buffer; link?: string }>;
   /** Paths under an EFI vendor directory → the vendor. */
   vendors: Map<string, string>;
+  /** usr/lib/modules/<version>/vmlinuz paths present → the version. */
+  kernels: Map<string, string>;
 }
+
+const KERNEL = /^usr\/lib\/modules\/([^/]+)\/vmlinuz$/;
 
 const norm = (p: string) => p.replace(/^\.?\/+/, '').replace(/\/+$/, '');
 
@@ -45,6 +52,7 @@ function applyWhiteout(state: LayerState, p: string): boolean {
   const under = (key: string) => key === gone || key.startsWith(`${gone}/`);
   for (const key of [...state.files.keys()]) if (under(key)) state.files.delete(key);
   for (const key of [...state.vendors.keys()]) if (under(key)) state.vendors.delete(key);
+  for (const key of [...state.kernels.keys()]) if (under(key)) state.kernels.delete(key);
   return true;
 }
 
@@ -57,6 +65,8 @@ function readLayer(file: string, state: LayerState): Promise<void> {
         const m = v.exec(`${p}/`);
         if (m && m[1] !== 'BOOT') state.vendors.set(p, m[1]);
       }
+      const k = KERNEL.exec(p);
+      if (k && (entry.type === 'File' || entry.type === 'SymbolicLink' || entry.type === 'Link')) state.kernels.set(p, k[1]);
       if (!READ.some((r) => r.test(p))) return entry.resume();
       if (entry.type === 'SymbolicLink') {
         state.files.set(p, { link: entry.linkpath });
@@ -90,6 +100,42 @@ export function parseOsRelease(text: string): Record<string, string> {
     if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
     out[m[1]] = v;
   }
+  return out;
+}
+
+/** iso.yaml (label, kernel_args, grub2 {default, timeout, entries}), checked: it becomes boot loader configuration. */
+export function parseIsoYaml(text: string, where: string): BootcIsoInfo {
+  let doc: any;
+  try {
+    doc = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new KilnError('KILN_BOOTC_INFO', `${where} is not YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  const bad = (what: string): never => {
+    throw new KilnError('KILN_BOOTC_INFO', `${where}: ${what}`, {});
+  };
+  if (typeof doc !== 'object' || Array.isArray(doc)) bad('is not a mapping');
+  const str = (v: unknown, what: string) => (v === undefined || v === null ? undefined : typeof v === 'string' ? v : bad(`${what} is not a string`));
+  const int = (v: unknown, what: string) => (v === undefined || v === null ? undefined : Number.isInteger(v) && (v as number) >= 0 ? (v as number) : bad(`${what} is not a whole number`));
+  const out: BootcIsoInfo = {};
+  const label = str(doc.label, 'label');
+  if (label) out.label = label;
+  if (doc.kernel_args !== undefined && doc.kernel_args !== null) {
+    if (!Array.isArray(doc.kernel_args)) bad('kernel_args is not a list');
+    out.kernel_args = doc.kernel_args.map((a: unknown, i: number) => str(a, `kernel_args[${i}]`)!);
+  }
+  const g = doc.grub2 ?? {};
+  if (typeof g !== 'object' || Array.isArray(g)) bad('grub2 is not a mapping');
+  const grub2: NonNullable<BootcIsoInfo['grub2']> = {};
+  const def = int(g.default, 'grub2.default');
+  const timeout = int(g.timeout, 'grub2.timeout');
+  if (def !== undefined) grub2.default = def;
+  if (timeout !== undefined) grub2.timeout = timeout;
+  if (g.entries !== undefined && g.entries !== null) {
+    if (!Array.isArray(g.entries)) bad('grub2.entries is not a list');
+    grub2.entries = g.entries.map((e: any, i: number) => ({ name: str(e?.name, `grub2.entries[${i}].name`) ?? '', linux: str(e?.linux, `grub2.entries[${i}].linux`) ?? '', initrd: str(e?.initrd, `grub2.entries[${i}].initrd`) ?? '' }));
+  }
+  if (Object.keys(grub2).length) out.grub2 = grub2;
   return out;
 }
 
@@ -157,7 +203,7 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     await skopeoCopy(spec, image, field, opts);
     const manifest = JSON.parse(await readFile(path.join(image, 'manifest.json'), 'utf8')) as { config?: { digest: string }; layers?: { digest: string }[] };
     const config = manifest.config ? (JSON.parse(await readFile(path.join(image, manifest.config.digest.replace(/^sha256:/, '')), 'utf8')) as { architecture?: string }) : {};
-    const state: LayerState = { files: new Map(), vendors: new Map() };
+    const state: LayerState = { files: new Map(), vendors: new Map(), kernels: new Map() };
     let size = 0;
     for (const layer of manifest.layers ?? []) {
       const file = path.join(image, layer.digest.replace(/^sha256:/, ''));
@@ -174,7 +220,14 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     if (osText) {
       const kv = parseOsRelease(osText.toString('utf8'));
       if (kv.ID && kv.VERSION_ID && kv.NAME) {
-        osRelease = { id: kv.ID, version_id: kv.VERSION_ID, name: kv.NAME, ...(kv.VARIANT_ID ? { variant_id: kv.VARIANT_ID } : {}), ...(kv.PLATFORM_ID ? { platform_id: kv.PLATFORM_ID } : {}) };
+        osRelease = {
+          id: kv.ID,
+          version_id: kv.VERSION_ID,
+          name: kv.NAME,
+          ...(kv.VARIANT_ID ? { variant_id: kv.VARIANT_ID } : {}),
+          ...(kv.PLATFORM_ID ? { platform_id: kv.PLATFORM_ID } : {}),
+          ...(kv.ID_LIKE ? { id_like: kv.ID_LIKE.split(' ').filter(Boolean) } : {}),
+        };
       }
     }
     const toml = [...state.files.keys()].filter((k) => k.startsWith('usr/lib/bootc/install/')).map((k) => ({ name: path.posix.basename(k), text: (fileIn(state, k) ?? Buffer.alloc(0)).toString('utf8') }));
@@ -182,10 +235,24 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
     const selinux = fileIn(state, 'etc/selinux/config');
     const policy = selinux ? selinuxPolicy(selinux.toString('utf8')) : undefined;
     const embedded = [...state.files.keys()].filter((k) => EMBEDDED.test(k) && fileIn(state, k) !== undefined).sort();
+    const isoFile = ISO_YAML.find((f) => fileIn(state, f) !== undefined);
+    const iso = isoFile ? parseIsoYaml(fileIn(state, isoFile)!.toString('utf8'), `${field}: /${isoFile}`) : undefined;
     // upstream takes the first directory that is not BOOT (bootupd's first, then shim's)
     const vendors = [...state.vendors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
     const vendor = vendors[0];
-    const info: BootcContainerInfo = { ...(config.architecture ? { arch: config.architecture } : {}), ...(osRelease ? { os_release: osRelease } : {}), ...install, ...(policy ? { selinux_policy: policy } : {}), ...(vendor ? { uefi_vendor: vendor } : {}), ...(embedded.length ? { embedded } : {}), size };
+    // upstream reads usr/lib/modules in name order and takes the first version with a vmlinuz
+    const kernel = [...state.kernels.values()].sort()[0];
+    const info: BootcContainerInfo = {
+      ...(config.architecture ? { arch: config.architecture } : {}),
+      ...(osRelease ? { os_release: osRelease } : {}),
+      ...install,
+      ...(policy ? { selinux_policy: policy } : {}),
+      ...(vendor ? { uefi_vendor: vendor } : {}),
+      ...(embedded.length ? { embedded } : {}),
+      size,
+      ...(kernel ? { kernel } : {}),
+      ...(iso ? { iso } : {}),
+    };
     opts.log?.info({ field, source: spec.source, digest: spec.digest, rootFs: info.root_fs, osId: osRelease?.id, osVersion: osRelease?.version_id, size }, 'bootc container read');
     return info;
   } finally {
@@ -198,7 +265,7 @@ export async function readBootcContainer(spec: ContainerSpec, field: string, opt
  * and read: what upstream's generic bootc distro is made from. `field` is the request's
  * `bootc` (image_requests[0].bootc); errors name ref, build-ref or default-fs under it.
  */
-export async function resolveBootc(options: BootcOptions, field: string, opts: ResolveOptions & Pick<ReadBootcOptions, 'workDir'>): Promise<BootcInfo> {
+export async function resolveBootc(options: BootcOptions, field: string, opts: ResolveOptions & Pick<ReadBootcOptions, 'workDir'> & { iso?: boolean }): Promise<BootcInfo> {
   const ref = options.ref;
   if (!ref) throw new InvalidInputError(`${field}.ref`, 'is required');
   const read = async (key: 'ref' | 'build-ref', source: string) => {
@@ -223,8 +290,11 @@ export async function resolveBootc(options: BootcOptions, field: string, opts: R
   if (!(BOOTC_ROOT_FS as readonly string[]).includes(fs)) {
     throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref}'s install configuration names root file system ${JSON.stringify(fs)}, which Kiln cannot make (${BOOTC_ROOT_FS.join(', ')}); give ${field}.default-fs`, { details: { field: `${field}.default-fs`, ref, rootFs: fs } });
   }
-  // upstream builds from these instead of its own table and the request's customizations: never ignored silently
-  if (target.info.embedded?.length) {
+  // an ISO of the container (`iso`; installer-payload-ref makes one) boots its kernel
+  const iso = opts.iso ?? options['installer-payload-ref'] !== undefined;
+  // upstream builds disks from these instead of its own table and the request's customizations: never
+  // ignored silently (its ISOs do not read them)
+  if (!iso && target.info.embedded?.length) {
     throw new KilnError(
       'KILN_BOOTC_INFO',
       `${field}.ref: ${ref} brings its own image builder configuration (${target.info.embedded.map((f) => `/${f}`).join(', ')}: a disk layout or customizations), which Kiln does not read yet; build it with image-builder, or from a container without it`,
@@ -235,9 +305,21 @@ export async function resolveBootc(options: BootcOptions, field: string, opts: R
   if (bootloader !== undefined && !['grub', 'systemd', 'none'].includes(bootloader)) {
     throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref}'s install configuration names boot loader ${JSON.stringify(bootloader)}; bootc install takes grub, systemd or none`, { details: { field: `${field}.ref`, ref, bootloader } });
   }
+  // upstream boots the container's own kernel (bootc.ref), with the initrd beside it
+  if (iso && !target.info.kernel) {
+    throw new KilnError('KILN_BOOTC_INFO', `${field}.ref: ${ref} has no kernel (no usr/lib/modules/<version>/vmlinuz): it cannot boot an ISO`, { details: { field: `${field}.ref`, ref } });
+  }
+  let payload: ContainerSpec | undefined;
+  if (options['installer-payload-ref'] !== undefined) {
+    const source = options['installer-payload-ref'];
+    payload = await resolveContainer({ source, name: source }, `${field}.installer-payload-ref`, opts, `${field}.installer-payload-ref`);
+  }
   return {
     container: target.spec,
     ...(build ? { build_container: build.spec } : {}),
+    ...(payload ? { payload } : {}),
+    ...(target.info.kernel ? { kernel: target.info.kernel } : {}),
+    ...(iso && target.info.iso ? { iso: target.info.iso } : {}),
     os_release: osRelease,
     default_fs: fs as BootcRootFs,
     ...(target.info.bootloader ? { bootloader: target.info.bootloader } : {}),

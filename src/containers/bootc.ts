@@ -27,6 +27,15 @@ export interface OsRelease {
   name: string;
   variant_id?: string;
   platform_id?: string;
+  /** ID_LIKE, split (the installer's lorax templates follow it). */
+  id_like?: string[];
+}
+
+/** A container's own ISO settings (its iso.yaml; upstream's osinfo ISOInfo), for its generic ISO. */
+export interface BootcIsoInfo {
+  label?: string;
+  kernel_args?: string[];
+  grub2?: { default?: number; timeout?: number; entries?: { name: string; linux: string; initrd: string }[] };
 }
 
 /** What one container says about itself. */
@@ -46,6 +55,10 @@ export interface BootcContainerInfo {
   embedded?: string[];
   /** Bytes of its layers unpacked (what `podman image inspect` calls Size). */
   size: number;
+  /** The kernel version: the first usr/lib/modules/<version> holding a vmlinuz (upstream's readKernelInfo). */
+  kernel?: string;
+  /** usr/lib/image-builder/bootc/iso.yaml or usr/lib/bootc-image-builder/iso.yaml. */
+  iso?: BootcIsoInfo;
 }
 
 export interface BootcInfo {
@@ -61,4 +74,10 @@ export interface BootcInfo {
   build_selinux_policy?: string;
   uefi_vendor?: string;
   size: number;
+  /** The container's kernel version (usr/lib/modules/<version>/vmlinuz; bootc installers boot it). */
+  kernel?: string;
+  /** bootc installers: the container anaconda installs (installer-payload-ref), pinned. */
+  payload?: ContainerSpec;
+  /** The container's iso.yaml (generic ISOs). */
+  iso?: BootcIsoInfo;
 }

@@ -92,7 +92,7 @@ export interface ImageRequest {
     rhsm?: boolean;
   };
   /**
-   * bootc options (koji-image-builder's `bootc`): the image is made from the bootable container `ref` with `bootc install to-filesystem`; they apply to bootc image types only (raw, ami, qcow2, vmdk, vhd, gce, ova and composer's names for them), and such a request names no distribution. Nothing is installed from repositories for these images: the request's repositories are not used (as in image-builder).
+   * bootc options (koji-image-builder's `bootc`): a disk image is made from the bootable container `ref` with `bootc install to-filesystem`, a bootc-installer ISO boots anaconda from `ref` and installs `installer-payload-ref`, a bootc-generic-iso is a live ISO of `ref`; they apply to bootc image types only (raw, ami, qcow2, vmdk, vhd, gce, ova, bootc-installer, bootc-generic-iso and composer's names for them), and such a request names no distribution. Nothing is installed from repositories for these images: the request's repositories are not used (as in image-builder).
    */
   bootc?: {
     /**
@@ -104,7 +104,7 @@ export interface ImageRequest {
      */
     'build-ref'?: string;
     /**
-     * The container an installer image installs; bootc installer types only, which Kiln does not build yet (refused for disk types).
+     * The bootable container a bootc ISO carries: bootc-installer installs it (required; bootc.ref is then the installer container, with anaconda), bootc-generic-iso puts it into its tree's containers-storage (optional); refused for disk types.
      */
     'installer-payload-ref'?: string;
     /**

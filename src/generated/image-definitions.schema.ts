@@ -679,7 +679,9 @@ export interface ImageType {
     | 'ostree_installer'
     | 'ostree_disk'
     | 'ostree_simplified_installer'
-    | 'bootable_container';
+    | 'bootable_container'
+    | 'bootc_installer'
+    | 'bootc_generic_iso';
   filename?: string;
   mime_type?: string;
   compression?: 'xz' | 'zstd' | 'gzip';

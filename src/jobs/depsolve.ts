@@ -122,6 +122,8 @@ export const depsolveJob: JobType = {
           timeoutMs: Math.min(CONTAINER_TIMEOUT_MS, services.config.depsolve.timeout_seconds * 1000),
           log,
           workDir: await bootcWorkDir(services.config.state_dir),
+          // ISOs boot the container's kernel and read its iso.yaml, not its disk configuration
+          iso: image.bootIso,
         })
       : undefined;
     const ostree = await resolveOstree(image, args, job.dependencies, {

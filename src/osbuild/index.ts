@@ -23,7 +23,7 @@ export type { ManifestPackage, PipelinePackages } from './stages/rpm.js';
 export { checkBlueprintFor, unsupportedPaths } from './customizations.js';
 export { payloadRepositories } from './stages/repos.js';
 export { randomSeed } from './partitions/uuids.js';
-export { contentPipeline } from './kinds/index.js';
+export { contentPipeline, isBootcKind } from './kinds/index.js';
 export { JsonSeqParser, MonitorState, type MonitorRecord, type ProgressEvent } from './monitor.js';
 export { osbuildFailure, osbuildVersion, runOsbuild, type OsbuildRunResult, type OsbuildStageError, type RpmInfo, type RunOsbuildOptions } from './runner.js';
 export { checkRepoInput, depsolveRequestsFor, modulesFromDepsolve, packagesFromDepsolve, repoId, type RepoInput } from './from-depsolve.js';

@@ -15,6 +15,7 @@ import { commitsTree, deploysCommit, kindPlan, outputPipelines, usesPartitionTab
 import { ostreePlan, type OstreeOptions } from './ostree.js';
 import { addOstreeSource, type OstreeCommit } from './stages/ostree.js';
 import { bootcPipelines, checkBootcMountpoints } from './kinds/bootc.js';
+import { bootcGenericIsoPipelines, bootcInstallerPipelines, checkBootcInstaller } from './kinds/bootc-installer.js';
 import { bootModeOf, customizePartitionTable, type PartitionCustomization, type PartitioningCustomization } from './partitions/customize.js';
 import { parseSize } from './definitions/sizes.js';
 import { tableTools, type PartitionTable } from './partitions/model.js';
@@ -68,7 +69,7 @@ export interface ImageBuildInput {
   ostree?: OstreeOptions;
   /** The compose builds the commit this disk or installer is made from (it needs no ostree URL then). */
   ostreeFromCompose?: boolean;
-  /** A bootc image's containers as the depsolve job resolved and read them (bootable_container kind). */
+  /** A bootc image's containers as the depsolve job resolved and read them (bootable_container and bootc_installer kinds). */
   bootc?: BootcInfo;
 }
 
@@ -172,6 +173,15 @@ function assembleBootc(input: ImageBuildInput, blueprint: Blueprint): Assembled 
   return { pipelines: bootcPipelines({ image, pt, bootc, blueprint, seed: input.seed, sources }), requests: {}, sources };
 }
 
+/** bootc ISOs install no packages either: the blueprint is checked while planning, the pipelines need the containers. */
+function assembleBootcInstaller(input: ImageBuildInput, blueprint: Blueprint): Assembled {
+  const sources = new Sources();
+  if (input.image.kind === 'bootc_installer') checkBootcInstaller(input.image, blueprint);
+  if (!input.bootc) return { pipelines: [], requests: {}, sources };
+  const pipelines = (input.image.kind === 'bootc_installer' ? bootcInstallerPipelines : bootcGenericIsoPipelines)({ image: input.image, bootc: input.bootc, blueprint, seed: input.seed, rng: new SeededRandom(input.seed), sources });
+  return { pipelines, requests: {}, sources };
+}
+
 /** Stands for the commit a disk deploys while planning (before the depsolve job resolved it). */
 const UNRESOLVED = '0'.repeat(64);
 
@@ -193,6 +203,7 @@ function assemble(input: ImageBuildInput, packages: PipelinePackages | undefined
   const blueprint = checkBlueprintFor(image, input.blueprint ?? {});
   checkBuildOptions(image, input.options);
   if (image.kind === 'bootable_container') return assembleBootc(input, blueprint);
+  if (image.kind === 'bootc_installer' || image.kind === 'bootc_generic_iso') return assembleBootcInstaller(input, blueprint);
   const subscription = input.options?.subscription ? checkSubscription(input.options.subscription) : undefined;
   const rng = new SeededRandom(input.seed);
   const pt = tableFor(image, blueprint, input.options ?? {}, input.size, rng);

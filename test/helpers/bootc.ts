@@ -21,6 +21,19 @@ export function bootcInfo(over: Partial<BootcInfo> = {}, arch = 'x86_64'): Bootc
   return info;
 }
 
+/** A bootc installer's containers as the depsolve job reads them: an installer container (anaconda in it) with its kernel, the payload pinned. */
+export function bootcInstallerInfo(over: Partial<BootcInfo> = {}, arch = 'x86_64'): BootcInfo {
+  return bootcInfo(
+    {
+      container: { source: 'quay.io/kiln/anaconda-bootc', digest: h('1'), image_id: h('2'), local_name: 'quay.io/kiln/anaconda-bootc:42', arch: 'amd64' },
+      kernel: '6.14.0-63.fc42.x86_64',
+      payload: { source: 'quay.io/fedora/fedora-bootc', digest: h('a'), image_id: h('b'), local_name: 'quay.io/fedora/fedora-bootc:42', arch: 'amd64' },
+      ...over,
+    },
+    arch,
+  );
+}
+
 export const BUILD_CONTAINER = { source: 'quay.io/centos-bootc/centos-bootc', digest: h('c'), image_id: h('d'), local_name: 'quay.io/centos-bootc/centos-bootc:stream10', arch: 'amd64' };
 
 export const OS_RELEASE = 'NAME="Fedora Linux"\nVERSION="42 (Forty Two)"\nID=fedora\nVERSION_ID=42\nVARIANT_ID=bootc\nPLATFORM_ID="platform:f42"\n';
@@ -40,6 +53,17 @@ export const BOOTC_LAYERS: LayerEntry[][] = [
   ],
   [{ name: 'usr/lib/bootc/install/10-fs.toml', content: '[install]\nroot-fs-type = "ext4"\n[install.filesystem.root]\ntype = "xfs"\n' }],
   [{ name: 'usr/lib/bootc/install/.wh.20-old.toml', content: '' }],
+];
+/** An installer container (bootc.ref of a bootc-installer): a bootable container with a kernel; a second, whited-out kernel does not count. */
+export const INSTALLER_LAYERS: LayerEntry[][] = [
+  ...BOOTC_LAYERS,
+  [
+    { name: 'usr/lib/modules/6.13.0-1.fc42.x86_64/vmlinuz', content: 'old kernel' },
+    { name: 'usr/lib/modules/6.14.0-63.fc42.x86_64/vmlinuz', content: 'kernel' },
+    { name: 'usr/lib/modules/6.14.0-63.fc42.x86_64/modules.dep', content: '' },
+    { name: 'usr/lib/modules/5.0-nokernel/modules.dep', content: '' },
+  ],
+  [{ name: 'usr/lib/modules/.wh.6.13.0-1.fc42.x86_64', content: '' }],
 ];
 
 /**

@@ -8,12 +8,12 @@
  * - the dev hub (in this process, Kiln's hub plugin call enabled) with users `kiln` (CG access)
  *   and `kojiadmin` (admin), the build host `kojibuilder` (arches x86_64 aarch64 s390x, channels
  *   default and image), tags `f43-build` (those arches, a repo, fedora-release-43 tagged: its
- *   distribution) and `f43-candidate` (packages fedora-guest, Fedora-Cloud, Fedora-Minimal, Fedora-bootc),
+ *   distribution) and `f43-candidate` (packages fedora-guest, Fedora-Cloud, Fedora-Minimal, Fedora-bootc, Fedora-bootc-installer),
  *   target `f43-candidate`; tag `f43-stale-build` (x86_64, fedora-release-43 tagged after its repo
  *   was made, all of it two hours ago: a stale repo) and its target `f43-stale`; tagBuild subtasks
  *   run at once (the dev hub's default);
  * - a container registry on loopback (Debian's docker-registry) holding a bootable container
- *   (`bootc_ref`), which Kiln's skopeo treats as an insecure registry;
+ *   (`bootc_ref`, and `bootc_installer_ref` an installer container), which Kiln's skopeo treats as an insecure registry;
  * - `kiln serve` (bin/kiln.js) with bearer-token auth, the osbuild stand-in failing every aarch64
  *   build (a failable arch that fails), a zero-time solver, and workers for x86_64 and aarch64
  *   only (so an s390x compose stays unfinished until canceled).
@@ -32,7 +32,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { freePort } from './net.js';
 import { serveDirectory } from './rpm-repos.js';
 import { startRegistry } from './registry.js';
-import { BOOTC_LAYERS, insecureRegistrySkopeo } from './bootc.js';
+import { BOOTC_LAYERS, INSTALLER_LAYERS, insecureRegistrySkopeo } from './bootc.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const TOKEN = 'koji-builder-token-0123456789abcdef';
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   await hub.createUser({ name: 'kojiadmin', password: 'admin-secret', admin: true });
   await hub.createHost({ name: 'kojibuilder', password: 'builder-secret', arches: ['x86_64', 'aarch64', 's390x'], channels: ['default', 'image'] });
   await hub.createTag('f43-build', [], { arches: 'x86_64 aarch64 s390x' });
-  await hub.createTag('f43-candidate', ['fedora-guest', 'Fedora-Cloud', 'Fedora-Minimal', 'Fedora-bootc']);
+  await hub.createTag('f43-candidate', ['fedora-guest', 'Fedora-Cloud', 'Fedora-Minimal', 'Fedora-bootc', 'Fedora-bootc-installer']);
   await hub.createBuildTarget('f43-candidate', 'f43-build', 'f43-candidate');
   const release = await hub.createBuild({ name: 'fedora-release', version: '43', release: '0.23' });
   await hub.tagBuild('f43-build', release);
@@ -115,6 +115,8 @@ async function main(): Promise<void> {
   const registry = await startRegistry();
   cleanups.push(() => registry.stop());
   await registry.pushLayers('fedora/fedora-bootc', '42', BOOTC_LAYERS);
+  // and a bootc installer's: anaconda's container (a bootable one with a kernel)
+  await registry.pushLayers('fedora/anaconda-bootc', '42', INSTALLER_LAYERS);
   const skopeoBin = insecureRegistrySkopeo(dir, registry.host);
 
   writeFileSync(path.join(dir, 'koji-password'), 'kiln-secret\n');
@@ -176,6 +178,7 @@ async function main(): Promise<void> {
       target: 'f43-candidate',
       stale_target: 'f43-stale',
       bootc_ref: `${registry.host}/fedora/fedora-bootc:42`,
+      bootc_installer_ref: `${registry.host}/fedora/anaconda-bootc:42`,
     }) + '\n',
   );
 }

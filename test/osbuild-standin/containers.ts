@@ -7,7 +7,8 @@
  * that is not a list or has another digest. The org.osbuild.skopeo stage copies each input
  * image (its manifest list merged in, as osbuild does) into a containers-storage under a
  * scratch tree, with the vfs driver (osbuild uses overlay inside its build root; the stand-in
- * has no build root and mounts nothing), and refuses manifest lists no image belongs to.
+ * has no build root and mounts nothing), or to an oci, oci-archive or dir path in the tree (an
+ * installer ISO's payload), and refuses manifest lists no image belongs to.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -101,12 +102,12 @@ export class StageError extends Error {}
  * org.osbuild.files, osbuild/util/containers.py parse_containers_input and merge_manifest).
  * Returns the stage's output lines.
  */
-export function skopeoStage(stage: Json, store: string): string[] {
+export function skopeoStage(stage: Json, store: string, into?: string): string[] {
   const images: Json = stage.inputs?.images?.references ?? {};
   const lists: string[] = stage.inputs?.['manifest-lists']?.references ?? [];
   const refs = Array.isArray(images) ? Object.fromEntries(images.map((r: Json) => [r.id, r.options ?? {}])) : images;
   const dest = stage.options?.destination ?? {};
-  if (dest.type !== 'containers-storage') throw new StageError(`stand-in: destination ${dest.type} is not handled`);
+  if (!['containers-storage', 'oci', 'oci-archive', 'dir'].includes(dest.type)) throw new StageError(`ValueError: Unknown destination type '${dest.type}'`);
   const containers = path.join(store, 'sources', 'org.osbuild.containers');
   const files = path.join(store, 'sources', 'org.osbuild.files');
   // the manifest lists each image belongs to: digest of a listed manifest → list file
@@ -118,9 +119,15 @@ export function skopeoStage(stage: Json, store: string): string[] {
     for (const m of JSON.parse(readFileSync(file, 'utf8')).manifests ?? []) owner.set(m.digest, l);
   }
   const out: string[] = [];
-  const tree = mkdtempSync(path.join(store, 'tmp-standin-tree-'));
+  const tree = into ?? mkdtempSync(path.join(store, 'tmp-standin-tree-'));
   try {
     const storage = `${tree}${dest['storage-path'] ?? '/var/lib/containers/storage'}`;
+    // the stage's `dest`: a containers-storage under the tree, or a path in it (its parent made)
+    const target = (name: string) => {
+      if (dest.type === 'containers-storage') return `containers-storage:[vfs@${storage}+${tree}/run]${name}`;
+      mkdirSync(path.dirname(`${tree}${dest.path}`), { recursive: true });
+      return `${dest.type}:${tree}${dest.path}`;
+    };
     const pending: (() => void)[] = [];
     for (const [id, opts] of Object.entries(refs)) {
       const dir = path.join(containers, id, 'image');
@@ -139,7 +146,7 @@ export function skopeoStage(stage: Json, store: string): string[] {
           renameSync(path.join(from, 'manifest.json'), path.join(from, `${digest.split(':')[1]}.manifest.json`));
           cpSync(path.join(files, list), path.join(from, 'manifest.json'));
         }
-        const copy = spawnSync('skopeo', ['copy', `dir:${from}`, `containers-storage:[vfs@${storage}+${tree}/run]${(opts as Json).name}`], { encoding: 'utf8' });
+        const copy = spawnSync('skopeo', ['copy', ...(stage.options?.['remove-signatures'] ? ['--remove-signatures'] : []), `dir:${from}`, target((opts as Json).name)], { encoding: 'utf8' });
         out.push(copy.stdout ?? '', copy.stderr ?? '');
         if (copy.status !== 0) throw new StageError(`subprocess.CalledProcessError: Command '['skopeo', 'copy', ...]' returned non-zero exit status ${copy.status}.`);
       });
@@ -148,7 +155,8 @@ export function skopeoStage(stage: Json, store: string): string[] {
     for (const p of pending) p();
     return out.filter(Boolean);
   } finally {
-    rmSync(tree, { recursive: true, force: true });
+    if (!into) rmSync(tree, { recursive: true, force: true });
+    else rmSync(path.join(tree, 'merge'), { recursive: true, force: true });
   }
 }
 

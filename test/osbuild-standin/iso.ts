@@ -8,13 +8,14 @@
  * volume id, system id, publisher, preparer, the .discinfo, the kickstart, the squashfs or
  * erofs root, the implanted checksum. ostree repositories (ostree.init, ostree.pull of a commit
  * from the org.osbuild.ostree source) are real, in the ISO's tree and in the installer root, and
- * so are the flatpaks imported into the installer root's /flatpak/repo (containers.ts).
+ * so are the flatpaks imported into the installer root's /flatpak/repo (containers.ts) and a
+ * container payload (org.osbuild.skopeo into an OCI layout in the ISO's tree).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { flatpakImportStage } from './containers.js';
 import path from 'node:path';
+import { flatpakImportStage, skopeoStage } from './containers.js';
 
 type Json = Record<string, any>;
 
@@ -78,15 +79,18 @@ function kickstartText(o: Json): string {
   const lines = ['# written by the osbuild stand-in from the org.osbuild.kickstart options'];
   if (o.liveimg) lines.push(`liveimg --url ${o.liveimg.url}`);
   if (o.ostree) lines.push(`ostreesetup --osname=${o.ostree.osname} --url=${o.ostree.url} --ref=${o.ostree.ref}${o.ostree.gpg ? '' : ' --nogpg'}`);
+  if (o.ostreecontainer) lines.push(`ostreecontainer --url=${o.ostreecontainer.url}${['stateroot', 'transport', 'remote'].map((k) => (o.ostreecontainer[k] ? ` --${k}=${o.ostreecontainer[k]}` : '')).join('')}`);
   for (const [name, u] of Object.entries<Json>(o.users ?? {})) lines.push(`user --name ${name}${u.password ? ` --password ${u.password} --iscrypted` : ''}${u.groups ? ` --groups ${u.groups.join(',')}` : ''}`);
   for (const [name, g] of Object.entries<Json>(o.groups ?? {})) lines.push(`group --name ${name}${g.gid !== undefined ? ` --gid ${g.gid}` : ''}`);
   if (o.rootpw?.lock) lines.push('rootpw --lock');
+  if (o.clearpart?.all) lines.push(`clearpart --all${o.clearpart.initlabel ? ' --initlabel' : ''}`);
+  if (o.bootloader) lines.push(`bootloader --append="${o.bootloader.append}"`);
   if (o.lang) lines.push(`lang ${o.lang}`);
   if (o.keyboard) lines.push(`keyboard ${o.keyboard}`);
   if (o.timezone) lines.push(`timezone ${o.timezone}`);
   if (o.display_mode) lines.push(o.display_mode);
   if (o.reboot) lines.push(`reboot${o.reboot.eject ? ' --eject' : ''}`);
-  for (const post of o['%post'] ?? []) lines.push('%post', ...post.commands, '%end');
+  for (const post of o['%post'] ?? []) lines.push(`%post${post.erroronfail ? ' --erroronfail' : ''}${post.nochroot ? ' --nochroot' : ''}`, ...post.commands, '%end');
   return `${lines.join('\n')}\n`;
 }
 
@@ -108,7 +112,7 @@ function xorrisofsArgs(o: Json, tree: string, out: string): string[] {
  * Writes `file` for the export pipeline `exported` (one with org.osbuild.xorrisofs), from the
  * bootiso-tree pipeline it reads. Throws (the stand-in then fails the build) when a tool fails.
  */
-export function writeIso(file: string, exported: Json, pipelines: Map<string, Json>, store: string): void {
+export function writeIso(file: string, exported: Json, pipelines: Map<string, Json>, store: string, inline: Json = {}): void {
   const xorriso = (exported.stages as Json[]).find((s) => s.type === 'org.osbuild.xorrisofs')!;
   const treePipeline = pipelines.get(referenced(xorriso.inputs?.tree) ?? '');
   const work = mkdtempSync(path.join(os.tmpdir(), 'standin-iso-'));
@@ -131,7 +135,9 @@ export function writeIso(file: string, exported: Json, pipelines: Map<string, Js
             if (target.endsWith('/')) mkdirSync(to, { recursive: true });
             else {
               mkdirSync(path.dirname(to), { recursive: true });
-              writeFileSync(to, `placeholder for ${p.from}\n`);
+              // a file of the manifest's own (org.osbuild.inline) is real, one from a tree a placeholder
+              const item = inline[/^input:\/\/[^/]+\/(sha256:[0-9a-f]{64})$/.exec(String(p.from))?.[1] ?? ''];
+              writeFileSync(to, item ? Buffer.from(item.data, item.encoding === 'base64' ? 'base64' : 'utf8') : `placeholder for ${p.from}\n`);
             }
           }
           break;
@@ -170,6 +176,9 @@ export function writeIso(file: string, exported: Json, pipelines: Map<string, Js
         case 'org.osbuild.ostree.init':
         case 'org.osbuild.ostree.pull':
           ostreeStage(tree, st, store);
+          break;
+        case 'org.osbuild.skopeo':
+          skopeoStage(st, store, tree);
           break;
         case 'org.osbuild.discinfo':
           writeFileSync(at('.discinfo'), `${Date.now() / 1000}\n${o.release}\n${o.basearch}\n`);

@@ -533,7 +533,7 @@ async function main(): Promise<number> {
         const commit = commitArchiveOf(byName.get(e)!, byName);
         if (commit) writeCommitArchive(path.join(args.outputDir, e, commit.filename), commit.ref, `stand-in commit of ${commit.ref}`);
         // an ISO is assembled for real, as far as this host can (iso.ts)
-        else if (typeof filename === 'string' && byName.get(e)!.stages.some((st: Json) => st.type === 'org.osbuild.xorrisofs')) writeIso(path.join(args.outputDir, e, filename), byName.get(e)!, byName, args.store);
+        else if (typeof filename === 'string' && byName.get(e)!.stages.some((st: Json) => st.type === 'org.osbuild.xorrisofs')) writeIso(path.join(args.outputDir, e, filename), byName.get(e)!, byName, args.store, sources['org.osbuild.inline']?.items);
         else if (typeof filename === 'string') await writeImage(path.join(args.outputDir, e, filename), size);
         else mkdirSync(path.join(args.outputDir, e), { recursive: true });
       }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { pullsCommit, usesOstree, type ManifestPackage, type PackageRequests, type PipelinePackages, type ResolvedImage, type ResolvedOstreeCommits } from '../../src/osbuild/index.js';
 import { containerPlatform, type BootcInfo, type FlatpakSpec } from '../../src/containers/index.js';
 import type { Blueprint } from '../../src/blueprint/index.js';
-import { bootcInfo } from '../helpers/bootc.js';
+import { bootcInfo, bootcInstallerInfo } from '../helpers/bootc.js';
 
 export function syntheticPackage(name: string, arch: string, release = '1.fc43'): ManifestPackage {
   const clean = name.replace(/^@/, 'group-').replace(/[^A-Za-z0-9._+-]/g, '-');
@@ -47,6 +47,8 @@ export function syntheticDepsolve(requests: PackageRequests, arch: string): Pipe
  */
 export function syntheticImageInputs(image: ResolvedImage): { ostree?: { url: string }; ostreeCommits?: ResolvedOstreeCommits; bootc?: BootcInfo; blueprint?: Blueprint; flatpaks?: FlatpakSpec[] } {
   if (image.kind === 'bootable_container') return { bootc: bootcInfo({}, image.arch) };
+  // bootc ISOs: a container with a kernel, and a payload (the generic ISO's is optional)
+  if (image.kind === 'bootc_installer' || image.kind === 'bootc_generic_iso') return { bootc: bootcInstallerInfo({}, image.arch) };
   // what a type requires of the blueprint (the simplified installers' target disk)
   const blueprint: Blueprint | undefined = image.requiredCustomizations.includes('customizations.installation_device') ? { customizations: { installation_device: '/dev/vda' } } : undefined;
   if (!usesOstree(image)) return blueprint ? { blueprint } : {};

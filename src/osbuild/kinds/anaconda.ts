@@ -13,7 +13,8 @@
  *
  * The payload is the kind's: a tarball of the os tree and a kickstart (image installer),
  * nothing (network installer), the tree itself (live installer); an ostree installer passes
- * ostree init/pull and an ostreesetup kickstart to the same functions.
+ * ostree init/pull and an ostreesetup kickstart to the same functions. A bootc installer's tree
+ * is a container deployed instead of packages (AnacondaSpec.fromContainer, bootc-installer.ts).
  */
 import type { InstallerConfig, IsoConfig } from '../../generated/image-definitions.schema.js';
 import { KilnError } from '../../errors.js';
@@ -41,6 +42,8 @@ export interface IsoSpec {
   publisher?: string;
   application?: string;
   excludePaths?: string[];
+  /** The root file system's squashfs compression (xz when absent). */
+  compression?: 'xz' | 'zstd';
 }
 
 /** The installer tree as the definition and blueprint decide it. */
@@ -54,6 +57,24 @@ export interface AnacondaSpec {
   locale: string;
   /** SELinux policy labelled into the tree (live installers). */
   selinux?: 'targeted';
+  /** bootc installers: the tree is a container's (no packages), its kernel known from the container. */
+  fromContainer?: ContainerTree;
+}
+
+/** An installer root deployed from a container (osbuild/images' BootcLivefsContainer). */
+export interface ContainerTree {
+  /** The org.osbuild.container-deploy stage. */
+  deploy: Stage;
+  /** The kernel version: the tree's lib/modules/<version>/vmlinuz boots, dracut writes initramfs.img beside it. */
+  kernel: string;
+  /** The install user's home (a bootc tree's /root is not writable: /var/roothome). */
+  home: string;
+}
+
+/** Where the installer tree's kernel and initrd are (the kernel's packages' /boot, or a container's modules directory). */
+function bootFiles(spec: AnacondaSpec, kernel: string): { kernel: string; initrd: string } {
+  if (spec.fromContainer) return { kernel: `lib/modules/${kernel}/vmlinuz`, initrd: `lib/modules/${kernel}/initramfs.img` };
+  return { kernel: `boot/vmlinuz-${kernel}`, initrd: `boot/initramfs-${kernel}.img` };
 }
 
 export const ANACONDA_TREE = 'anaconda-tree';
@@ -147,6 +168,8 @@ function loraxStage(spec: AnacondaSpec, path: string): Stage {
 
 function dracutStage(spec: AnacondaSpec, kernel: string): Stage {
   const live = spec.type === 'live';
+  // a container's kernel has no /boot: the initrd goes where the ISO copies it from
+  const output = spec.fromContainer ? [bootFiles(spec, kernel).initrd] : [];
   const modules = ['pollcdrom', 'qemu', 'qemu-net', ...(spec.config.additional_dracut_modules ?? [])];
   if (spec.image.arch === 'x86_64') modules.push('biosdevname');
   modules.push(...(live ? ['livenet', 'dmsquash-live', 'convertfs'] : ['fips', 'anaconda', 'prefixdevname-tools']));
@@ -155,7 +178,7 @@ function dracutStage(spec: AnacondaSpec, kernel: string): Stage {
     add_modules: modules,
     ...(spec.config.additional_drivers?.length ? { add_drivers: [...spec.config.additional_drivers] } : {}),
     ...(live ? {} : { install: ['./buildstamp'] }),
-    extra: live ? ['--xz'] : ['--xz', '--nomdadmconf', '--nolvmconf'],
+    extra: live ? ['--xz', ...output] : ['--xz', ...output, '--nomdadmconf', '--nolvmconf'],
   });
 }
 
@@ -163,12 +186,12 @@ function dracutStage(spec: AnacondaSpec, kernel: string): Stage {
 export function anacondaTreePipeline(spec: AnacondaSpec, packages: ManifestPackage[][] | undefined, sources: Sources, extraStages: Stage[] = []): Pipeline {
   const { image } = spec;
   const c = spec.config;
-  const kernel = anacondaKernel(packages);
+  const kernel = spec.fromContainer?.kernel ?? anacondaKernel(packages);
   const rpmOptions: Record<string, unknown> = {};
   if (spec.type !== 'live') rpmOptions.exclude = { docs: true };
   if (image.distro.rpmkeysBinary) rpmOptions.rpmkeys = { bin_path: image.distro.rpmkeysBinary };
   const stages: Stage[] = [
-    ...rpmStages(packages, rpmOptions, sources),
+    ...(spec.fromContainer ? [spec.fromContainer.deploy] : rpmStages(packages, rpmOptions, sources)),
     ...extraStages,
     stage('org.osbuild.buildstamp', { arch: image.arch, product: image.distro.product, version: image.distro.osVersion, final: !image.distro.preview, ...(image.variant ? { variant: image.variant } : {}) }),
     stage('org.osbuild.locale', { language: spec.locale }),
@@ -184,7 +207,7 @@ export function anacondaTreePipeline(spec: AnacondaSpec, packages: ManifestPacka
   }
   stages.push(
     stage('org.osbuild.users', {
-      users: { install: { uid: 0, gid: 0, home: '/root', shell: '/usr/libexec/anaconda/run-anaconda', password: '' }, root: { password: '' } },
+      users: { install: { uid: 0, gid: 0, home: spec.fromContainer?.home ?? '/root', shell: '/usr/libexec/anaconda/run-anaconda', password: '' }, root: { password: '' } },
     }),
   );
   if (spec.type !== 'netinst') {
@@ -229,10 +252,23 @@ export interface BootMenu {
   kernelOpts: string[];
   /** The entry selected by default; 0 leaves grub's default (the first). */
   defaultMenu: number;
+  /** The menu's timeout in seconds; absent or 0 leaves the stage's. */
+  timeout?: number;
+  /** Entries replacing the standard ones (install, test, troubleshooting). */
+  entries?: { name: string; linux: string; initrd: string }[];
+  /** Only the install entry (no media test, no troubleshooting menu). */
+  installOnly?: boolean;
 }
 
 function grubConfig(menu: BootMenu): Record<string, unknown> {
-  return menu.defaultMenu > 0 ? { config: { default: menu.defaultMenu } } : {};
+  const config = { ...(menu.defaultMenu > 0 ? { default: menu.defaultMenu } : {}), ...(menu.timeout ? { timeout: menu.timeout } : {}) };
+  return Object.keys(config).length ? { config } : {};
+}
+
+/** The grub2 ISO stages' menu options: the standard entries, or the custom ones instead of them. */
+function grubEntries(menu: BootMenu): Record<string, unknown> {
+  if (menu.entries?.length) return { install: false, test: false, troubleshooting: false, custom: menu.entries.map((e) => ({ ...e })) };
+  return { install: true, test: !menu.installOnly, troubleshooting: !menu.installOnly };
 }
 
 const product = (image: ResolvedImage) => ({ name: image.distro.product, version: image.distro.osVersion });
@@ -254,31 +290,32 @@ export function efibootTreePipeline(image: ResolvedImage, iso: IsoSpec, menu: Bo
         architectures: [main, ...image.platform.extraUefiArchitectures.map((a) => a.toUpperCase())],
         vendor: image.platform.uefiVendor,
         fips: image.platform.fipsMenu,
-        install: true,
-        test: true,
-        troubleshooting: true,
+        ...grubEntries(menu),
         ...grubConfig(menu),
       }),
     ],
   };
 }
 
-/** The root file system image of the ISO: squashfs (xz with the arch's BCJ filter) or erofs. */
+/** What the ISO's root file system leaves out of the tree (most of /boot, the package databases). */
+export const ROOTFS_EXCLUDES = [
+  'boot/efi/.*',
+  'boot/grub2/.*',
+  'boot/config-.*',
+  'boot/initramfs-.*',
+  'boot/loader/.*',
+  'boot/symvers-.*',
+  'boot/System.map-.*',
+  'usr/lib/sysimage/rpm/.*',
+  'var/lib/rpm/.*',
+  'var/lib/yum/.*',
+  'var/lib/dnf/.*',
+];
+
+/** The root file system image of the ISO: squashfs (xz with the arch's BCJ filter, or zstd) or erofs. */
 function rootfsStage(spec: AnacondaSpec, iso: IsoSpec): Stage {
   const filename = spec.type === 'live' ? 'LiveOS/squashfs.img' : 'images/install.img';
-  const excludePaths = [
-    'boot/efi/.*',
-    'boot/grub2/.*',
-    'boot/config-.*',
-    'boot/initramfs-.*',
-    'boot/loader/.*',
-    'boot/symvers-.*',
-    'boot/System.map-.*',
-    'usr/lib/sysimage/rpm/.*',
-    'var/lib/rpm/.*',
-    'var/lib/yum/.*',
-    'var/lib/dnf/.*',
-  ];
+  const excludePaths = [...ROOTFS_EXCLUDES];
   if (iso.rootfsType === 'erofs') {
     const e = iso.erofs ?? {};
     return stage(
@@ -287,10 +324,11 @@ function rootfsStage(spec: AnacondaSpec, iso: IsoSpec): Stage {
       { inputs: { tree: treeInput(ANACONDA_TREE) } },
     );
   }
-  const bcj = BCJ[spec.image.arch];
+  const method = iso.compression ?? 'xz';
+  const bcj = method === 'xz' ? BCJ[spec.image.arch] : undefined;
   return stage(
     'org.osbuild.squashfs',
-    { filename, compression: { method: 'xz', ...(bcj ? { options: { bcj } } : {}) }, exclude_paths: excludePaths },
+    { filename, compression: { method, ...(bcj ? { options: { bcj } } : {}) }, exclude_paths: excludePaths },
     { inputs: { tree: treeInput(iso.rootfsType === 'squashfs-ext4' ? 'rootfs-image' : ANACONDA_TREE) } },
   );
 }
@@ -329,7 +367,7 @@ export function efiTreeStage(inputName = 'root-tree'): Stage {
 }
 
 /** The ISO's boot loader stages (BIOS isolinux or grub2, and efiboot.img from efiboot-tree). */
-function bootStages(image: ResolvedImage, iso: IsoSpec, menu: BootMenu, rng: SeededRandom): Stage[] {
+export function bootStages(image: ResolvedImage, iso: IsoSpec, menu: BootMenu, rng: SeededRandom): Stage[] {
   const out: Stage[] = [];
   switch (iso.bootType) {
     case 'syslinux':
@@ -342,9 +380,7 @@ function bootStages(image: ResolvedImage, iso: IsoSpec, menu: BootMenu, rng: See
           kernel: { dir: '/images/pxeboot', opts: [...menu.kernelOpts] },
           isolabel: iso.label,
           fips: image.platform.fipsMenu,
-          install: true,
-          test: true,
-          troubleshooting: true,
+          ...grubEntries(menu),
           ...grubConfig(menu),
         }),
         stage('org.osbuild.grub2.inst', {
@@ -373,6 +409,8 @@ export interface IsoTreeInput {
   rng: SeededRandom;
   /** The payload's stages (tarball and kickstart, ostree repository, …); none for network and live installers. */
   payloadStages: Stage[];
+  /** .discinfo's release (default: the distro's product and version). */
+  release?: string;
 }
 
 /** The ISO's file tree. */
@@ -380,16 +418,17 @@ export function bootisoTreePipeline(input: IsoTreeInput): Pipeline {
   const { spec, iso, menu, kernel } = input;
   const stages: Stage[] = [stage('org.osbuild.mkdir', { paths: [{ path: '/images' }, { path: '/images/pxeboot' }] })];
   if (spec.type === 'live') stages.push(stage('org.osbuild.mkdir', { paths: [{ path: '/LiveOS' }] }));
+  const boot = bootFiles(spec, kernel);
   const copies = [
-    { from: `input://tree/boot/vmlinuz-${kernel}`, to: 'tree:///images/pxeboot/vmlinuz' },
-    { from: `input://tree/boot/initramfs-${kernel}.img`, to: 'tree:///images/pxeboot/initrd.img' },
+    { from: `input://tree/${boot.kernel}`, to: 'tree:///images/pxeboot/vmlinuz' },
+    { from: `input://tree/${boot.initrd}`, to: 'tree:///images/pxeboot/initrd.img' },
     ...(spec.config.iso_files ?? []).map(([from, to]) => ({ from: `input://tree${from}`, to: `tree://${to}` })),
   ];
   stages.push(stage('org.osbuild.copy', { paths: copies }, { inputs: { tree: treeInput(ANACONDA_TREE) } }));
   stages.push(rootfsStage(spec, iso));
   stages.push(...bootStages(spec.image, iso, menu, input.rng));
   stages.push(...input.payloadStages);
-  stages.push(stage('org.osbuild.discinfo', { basearch: spec.image.arch, release: `${spec.image.distro.product} ${spec.image.distro.osVersion}` }));
+  stages.push(stage('org.osbuild.discinfo', { basearch: spec.image.arch, release: input.release ?? `${spec.image.distro.product} ${spec.image.distro.osVersion}` }));
   return { name: 'bootiso-tree', build: 'name:build', stages };
 }
 

@@ -42,7 +42,7 @@ export function checkBootcMountpoints(bp: Blueprint, field = 'blueprint'): void 
 const fileContexts = (policy: string) => `etc/selinux/${policy}/contexts/files/file_contexts`;
 
 /** A build root from a container (upstream's BuildrootFromContainer, containerBuildable). */
-function containerBuildroot(name: string, spec: ContainerSpec, policy: string | undefined, sources: Sources, extra: Stage[]): Pipeline {
+export function containerBuildroot(name: string, spec: ContainerSpec, policy: string | undefined, sources: Sources, extra: Stage[], runner = 'org.osbuild.linux'): Pipeline {
   const stages: Stage[] = [stage('org.osbuild.container-deploy', { 'remove-signatures': true }, { inputs: { images: containerSourceInput(spec, sources) } }), ...extra];
   if (policy) {
     stages.push(
@@ -53,7 +53,7 @@ function containerBuildroot(name: string, spec: ContainerSpec, policy: string | 
       }),
     );
   }
-  return { name, runner: 'org.osbuild.linux', stages };
+  return { name, runner, stages };
 }
 
 /** The install configuration the build root takes from the bootable container (directory contents: trailing slash). */

@@ -121,6 +121,16 @@ export function contentPipeline(kind: ResolvedImage['kind']): string {
   return kind === 'network_installer' || kind === 'live_installer' || kind === 'ostree_installer' ? 'anaconda-tree' : 'os';
 }
 
+/**
+ * Kinds made from bootable containers (the image request's `bootc`), whose pipelines
+ * manifest.ts assembles from the containers the depsolve job read, not from packages:
+ * bootable_container (disks, kinds/bootc.ts), bootc_installer and bootc_generic_iso (ISOs,
+ * kinds/bootc-installer.ts).
+ */
+export function isBootcKind(kind: ResolvedImage['kind']): boolean {
+  return kind === 'bootable_container' || kind === 'bootc_installer' || kind === 'bootc_generic_iso';
+}
+
 /** Whether the kind's OS tree lives in a partitioned disk. */
 export function usesPartitionTable(kind: ResolvedImage['kind']): boolean {
   return kind === 'disk' || kind === 'ostree_disk' || kind === 'ostree_simplified_installer' || kind === 'bootable_container';

@@ -92,16 +92,17 @@ interface InstallerBuild {
 const FIELD = 'blueprint.customizations.installer';
 const nonEmpty = (v: unknown) => v !== undefined && v !== null && v !== false && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && Object.values(v as object).every((x) => x === undefined));
 
-function checkInstallerOptions(image: ResolvedImage, type: AnacondaType, inst: Installer | undefined): void {
+/** Refuses the blueprint's installer options the kind does not apply (`applied`), naming the field. */
+export function checkInstallerOptions(image: ResolvedImage, applied: string[], inst: Installer | undefined): void {
   if (!inst) return;
   for (const [key, value] of Object.entries(inst)) {
     if (!nonEmpty(value)) continue;
-    if (!APPLIED[type].includes(key)) throw new InvalidInputError(`${FIELD}.${key}`, `is not applied by image type ${image.name} (${image.kind}): Kiln refuses it rather than ignore it`);
+    if (!applied.includes(key)) throw new InvalidInputError(`${FIELD}.${key}`, `is not applied by image type ${image.name} (${image.kind}): Kiln refuses it rather than ignore it`);
   }
 }
 
 /** What the kickstart cannot say (checkBlueprint already refused kickstart text together with options that write kickstart lines). */
-function checkKickstart(k: KickstartPlan): void {
+export function checkKickstart(k: KickstartPlan): void {
   const root = k.users.find((u) => u.name === 'root');
   // upstream's unattended kickstart locks root, dropping the password without a word
   if (root?.password !== undefined && k.unattended) {
@@ -118,7 +119,7 @@ function installerBuild(image: ResolvedImage, blueprint: Blueprint, settings: Os
   if (!type) throw new KilnError('KILN_INTERNAL', `${image.kind} is not an installer kind`, {});
   const c = blueprint.customizations ?? {};
   const inst = c.installer;
-  checkInstallerOptions(image, type, inst);
+  checkInstallerOptions(image, APPLIED[type], inst);
   const config = image.installerConfig;
   const iso = isoSpecOf(image);
   const ostree: OstreePayload | undefined = image.kind === 'ostree_installer' ? { location: config.payload?.location ?? 'iso', kickstart: config.payload?.kickstart ?? 'root' } : undefined;
